@@ -1,0 +1,244 @@
+"""The `coach` command line: each command parses, calls one library function, and formats.
+
+Only this module imports typer, and only `main` turns errors into messages and exit codes:
+0 ok, 1 environment or runtime failure, 2 bad input or usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from coach.errors import CoachError, RoutineError
+
+app = typer.Typer(
+    name="coach",
+    help="A voice-guided audio coach: routines written in YAML, spoken with tones.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from coach import __version__
+
+        typer.echo(f"coach {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show a traceback for errors (for bug reports).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+# -- pacing options, shared by every command that times a routine --------------------------
+
+_PACING = "Pacing (command line > config file > routine > defaults)"
+_PACING_PARAMS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+    for name, annotation in (
+        ("pace", Annotated[Optional[float], typer.Option(
+            help="Tempo multiplier: all times scale by 1/pace (1.25 is a quarter faster).",
+            rich_help_panel=_PACING)]),
+        ("hold", Annotated[Optional[str], typer.Option(
+            help="Every hold lasts this long, e.g. 45s or 1m.", rich_help_panel=_PACING)]),
+        ("hold_scale", Annotated[Optional[float], typer.Option(
+            help="Multiply every hold (and breath count) by this.", rich_help_panel=_PACING)]),
+        ("rest", Annotated[Optional[str], typer.Option(
+            help="Every rest lasts this long, e.g. 20s.", rich_help_panel=_PACING)]),
+        ("rest_scale", Annotated[Optional[float], typer.Option(
+            help="Multiply every rest by this.", rich_help_panel=_PACING)]),
+        ("breath", Annotated[Optional[str], typer.Option(
+            help="Breath pattern for every breath-paced part: 4-7-8, box, relax, calm, coherent.",
+            rich_help_panel=_PACING)]),
+        ("rate", Annotated[Optional[int], typer.Option(
+            help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING)]),
+        ("voice", Annotated[Optional[str], typer.Option(
+            help="Voice name or id (see `coach voices`).", rich_help_panel=_PACING)]),
+    )
+]  # fmt: skip
+
+
+def _with_pacing(command):
+    """Add the pacing options to a command; it receives them folded into `settings`."""
+    # eval_str: this module's annotations are strings (postponed evaluation), and typer reads
+    # the Annotated[...] metadata from the signature we hand it.
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "settings"]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from coach import settings as s
+
+        cli = s.from_options(**{p.name: kwargs.pop(p.name) for p in _PACING_PARAMS})
+        return command(*args, settings=cli.over(s.load_config()), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + _PACING_PARAMS)
+    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+    return wrapper
+
+
+RoutineArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ROUTINE",
+        help="A routine file (.yaml), a compiled cue script (.json) or a built-in routine name.",
+        show_default=False,
+    ),
+]
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATH...", help="Routine files or built-in names.")
+    ],
+) -> None:
+    """Check routine files and report every problem as PATH:LINE:COL: error: MESSAGE.
+
+    Exits 2 if any file has a problem.
+
+    Example: coach validate my-routine.yaml
+    """
+    from coach.library import load_script
+
+    problems = []
+    for ref in paths:
+        try:
+            script = load_script(ref)
+        except RoutineError as e:
+            problems.extend(e.problems)
+        else:
+            from coach.values import format_clock
+
+            typer.echo(f"{ref}: ok, {len(script.chapters) - 1} steps, "
+                       f"{format_clock(script.duration_ms)[:-2]}")  # fmt: skip
+    if problems:
+        raise RoutineError(problems)
+
+
+@app.command("compile")
+@_with_pacing
+def compile_(
+    routine: RoutineArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cue script as JSON.")] = False,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("-o", "--output", help="Write the cue script (JSON) to this file.",
+                     dir_okay=False),
+    ] = None,
+    settings=None,
+) -> None:
+    """Compile a routine into its timed cue script and print the timeline.
+
+    Example: coach compile upper-back-release --pace 1.25 --json
+    """
+    from coach import cues
+    from coach.library import load_script
+
+    script = load_script(routine, settings)
+    if output is not None:
+        from coach.files import write_text_atomic
+
+        write_text_atomic(output, cues.dumps(script))
+        typer.echo(f"wrote {output}", err=True)
+    elif as_json:
+        typer.echo(cues.dumps(script), nl=False)
+    else:
+        typer.echo("\n".join(cues.timeline(script)))
+
+
+@app.command("list")
+def list_() -> None:
+    """List the built-in routines with their title and length.
+
+    Example: coach list
+    """
+    from coach.library import builtin_names, load_script
+    from coach.values import format_clock
+
+    rows = []
+    for name in builtin_names():
+        script = load_script(name)
+        rows.append((name, script.title, format_clock(script.duration_ms)[:-2]))
+    width = max((len(r[0]) for r in rows), default=0)
+    for name, title, length in rows:
+        typer.echo(f"{name:<{width}}  {length:>6}  {title}")
+
+
+@app.command()
+@_with_pacing
+def show(routine: RoutineArg, settings=None) -> None:
+    """Show a routine's steps, when each starts and how long it lasts, at the chosen pacing.
+
+    Example: coach show upper-back-release --hold-scale 1.5
+    """
+    from coach.library import load_script
+    from coach.summary import summary_lines
+
+    typer.echo("\n".join(summary_lines(load_script(routine, settings))))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the routine format, for editors (yaml-language-server).
+
+    Example: coach schema > routine.schema.json
+    """
+    from coach.library import schema_path
+
+    typer.echo(schema_path().read_text(encoding="utf-8"), nl=False)
+
+
+@app.command()
+def config() -> None:
+    """Show where your config file is and the settings it gives.
+
+    Its keys are the pacing options (pace, hold, hold_scale, rest, rest_scale, breath, rate,
+    voice); command-line options override it, and it overrides a routine's own values.
+
+    Example: coach config
+    """
+    from coach.settings import config_path, config_rows
+
+    path = config_path()
+    state = "exists" if path.exists() else "not created yet"
+    typer.echo(f"config file: {path} ({state})")
+    for key, value, source in config_rows(path):
+        typer.echo(f"  {key:<11} {value}  [{source}]")
+
+
+def main() -> None:
+    """Entry point of the `coach` console script and `python -m coach`."""
+    try:
+        app()
+    except CoachError as e:
+        if _state["debug"]:
+            raise
+        prefix = "" if isinstance(e, RoutineError) else "coach: "
+        for line in e.lines():
+            typer.echo(prefix + line, err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("coach: interrupted", err=True)
+        sys.exit(130)

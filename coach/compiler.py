@@ -1,0 +1,457 @@
+"""Routine + pacing + phrase lengths -> CueScript: where every cue starts and ends.
+
+No I/O here. The compiler only needs to know how long each phrase takes to say
+(`durations`, text -> ms): an estimate from the speech rate until a voice measures them.
+
+The rules it keeps (tests check each one):
+- speech never overlaps speech; cues never go back in time;
+- a hold is announced, then a tone marks its start, and its timer starts at that tone;
+- a countdown ("3", "2", "1") ends exactly at the hold's end, then an end tone;
+- `sides: both` runs left, a switch cue, then right;
+- reps are paced by tempo (counted aloud when `count` is set, else a soft tone per rep);
+- breath cues follow the pattern in breath-paced holds and breathing blocks;
+- rests announce what comes next; safety comes first; start and finish cues bracket it all;
+- every timed part (hold, rest, transition, tempo, breath phase) scales by 1/pace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from coach.cues import Chapter, Cue, CueScript
+from coach.errors import Loc, Problem, RoutineError
+from coach.routine import Breathe, Exercise, Repeat, Rest, Routine, Say, Step
+from coach.settings import Pacing, Settings, resolve
+from coach.tones import TONE_MS
+from coach.values import BreathPattern, spoken_duration
+
+Durations = Callable[[str], int]
+
+GAP_MS = 350  # between two spoken sentences
+STEP_GAP_MS = 1000  # after a step's end tone, before the next step is announced
+BREATHE_SETTLE_MS = 2000  # from a breathing block's instructions to its first breath
+COUNTDOWN_MIN_HOLD_MS = 5000  # shorter holds get no spoken countdown
+HALFWAY_MIN_HOLD_MS = 30_000
+NEXT_UP_LEAD_MS = 1000  # "next up" ends this long before a rest is over
+TAIL_MS = 500  # silence after the finish tone
+MAX_DURATION_MS = 12 * 3600 * 1000
+_COUNT_WORDS = {3: "Three.", 2: "Two.", 1: "One."}
+_BREATH_WORDS = {
+    "in": (("Breathe in.", "In."), "breath_in"),
+    "hold": (("Hold.",), "breath_hold"),
+    "out": (("Breathe out.", "Out."), "breath_out"),
+}
+
+
+def estimated_durations(rate_wpm: int) -> Durations:
+    """How long a phrase takes at `rate_wpm`, from its word count (until a voice measures it)."""
+    ms_per_word = 60_000 / rate_wpm
+
+    def duration_ms(text: str) -> int:
+        return round(max(1, len(text.split())) * ms_per_word) + 200
+
+    return duration_ms
+
+
+def compile(routine: Routine, settings: Settings | None = None, durations: Durations | None = None) -> CueScript:  # noqa: A001,E501
+    """Time every cue of `routine` at the given settings (command line over config)."""
+    pacing = resolve(routine, settings or Settings())
+    durations = durations or estimated_durations(pacing.rate_wpm)
+    # The introduction says how long the routine takes, which depends on the introduction:
+    # one pass to measure, a second with the measured length (rounded to minutes, so stable).
+    first = _Compiler(routine, pacing, durations, None).run()
+    return _Compiler(routine, pacing, durations, first.duration_ms).run()
+
+
+# -- flattening: repeats become rounds, so each step knows what comes after it --------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    kind: str  # exercise, breathe, rest, say, round
+    step: Step | None
+    loc: Loc
+    suffix: str = ""  # " (round 2 of 3)" for steps inside a repeat
+    texts: tuple[str, ...] = ()
+    rest_ms: int = 0
+
+
+def _flatten(steps: tuple[Step, ...], suffix: str = "") -> list[_Item]:
+    items: list[_Item] = []
+    for step in steps:
+        if isinstance(step, Exercise):
+            items.append(_Item("exercise", step, step.loc, suffix))
+        elif isinstance(step, Breathe):
+            items.append(_Item("breathe", step, step.loc, suffix))
+        elif isinstance(step, Rest):
+            items.append(_Item("rest", step, step.loc, suffix, step.say, step.duration_ms))
+        elif isinstance(step, Say):
+            items.append(_Item("say", step, step.loc, texts=step.say))
+        elif isinstance(step, Repeat):
+            for k in range(1, step.times + 1):
+                label = f"{suffix} (round {k} of {step.times})" if step.times > 1 else suffix
+                if k > 1 and step.rest_ms:
+                    items.append(_Item("rest", None, step.loc, suffix, (), step.rest_ms))
+                said = f"Round {k} of {step.times}." if step.times > 1 else ""
+                texts = ((said,) if said else ()) + (step.say if k == 1 else ())
+                if texts:
+                    items.append(_Item("round", step, step.loc, texts=texts))
+                items.extend(_flatten(step.steps, label))
+    return items
+
+
+def _title(item: _Item) -> str:
+    step = item.step
+    if isinstance(step, Exercise):
+        return step.name + item.suffix
+    if isinstance(step, Breathe):
+        return _breathing_name(step.pattern) + item.suffix
+    return "Rest"
+
+
+def _breathing_name(pattern: BreathPattern | None) -> str:
+    if pattern is None or "-" in pattern.name:
+        return "Breathing"
+    return f"{pattern.name.capitalize()} breathing"
+
+
+# -- the timeline ---------------------------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, routine: Routine, pacing: Pacing, durations: Durations, length_hint):
+        self.routine = routine
+        self.p = pacing
+        self.durations = durations
+        self.length_hint = length_hint
+        self.t = 0
+        self.cues: list[Cue] = []
+        self.chapters: list[list] = []  # [title, start_ms, kind, line]
+        self.pending_start: int | None = None  # an announcement opened the next chapter
+
+    # -- scaling ------------------------------------------------------------------------
+
+    def paced(self, ms: int) -> int:
+        return round(ms / self.p.pace)
+
+    def hold_ms(self, ex: Exercise) -> int:
+        base = self.p.hold_ms if self.p.hold_ms is not None else ex.hold_ms
+        base = base if base is not None else self.p.default_hold_ms
+        return max(1000, self.paced(base * self.p.hold_scale))
+
+    def rest_ms(self, own: int | None) -> int:
+        base = self.p.rest_ms if self.p.rest_ms is not None else own
+        base = base if base is not None else self.p.default_rest_ms
+        return self.paced(base * self.p.rest_scale)
+
+    def pattern(self, own: BreathPattern | None) -> BreathPattern:
+        chosen = self.p.breath or own or self.p.default_breath
+        return chosen.scaled(1 / self.p.pace)
+
+    # -- emitting -----------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return len(self.chapters) if self.pending_start is not None else len(self.chapters) - 1
+
+    def speech_at(self, at_ms: int, text: str, role: str, side: str | None = None) -> Cue:
+        cue = Cue(at_ms, at_ms + max(1, self.durations(text)), "speech", role, self.step,
+                  text=text, side=side)  # fmt: skip
+        self.cues.append(cue)
+        return cue
+
+    def speak(self, text: str, role: str, side: str | None = None) -> None:
+        cue = self.speech_at(self.t, text, role, side)
+        self.t = cue.end_ms + GAP_MS
+
+    def tone_at(self, at_ms: int, name: str, role: str, side: str | None = None) -> Cue:
+        cue = Cue(at_ms, at_ms + TONE_MS[name], "tone", role, self.step, tone=name, side=side)
+        self.cues.append(cue)
+        return cue
+
+    def announce_chapter(self) -> None:
+        if self.pending_start is None:
+            self.pending_start = self.t
+
+    def begin_chapter(self, title: str, kind: str, line: int | None) -> None:
+        start = self.pending_start if self.pending_start is not None else self.t
+        self.pending_start = None
+        self.chapters.append([title, start, kind, line])
+
+    # -- the whole routine --------------------------------------------------------------
+
+    def run(self) -> CueScript:
+        r = self.routine
+        items = _flatten(r.steps)
+        self.chapters.append(["Introduction", 0, "intro", None])
+        self.tone_at(0, "start", "start")
+        self.t = TONE_MS["start"] + GAP_MS
+        intro = f"{r.title}."
+        if self.length_hint is not None:
+            intro += f" About {spoken_duration(max(60_000, round(self.length_hint / 60_000) * 60_000))}."
+        self.speak(intro, "start")
+        for sentence in r.safety:
+            self.speak(sentence, "safety")
+        self.t += STEP_GAP_MS - GAP_MS
+        for i, item in enumerate(items):
+            getattr(self, "_" + item.kind)(item, self._next_title(items, i))
+            if self.t > MAX_DURATION_MS:
+                raise RoutineError([Problem(
+                    f"the routine lasts more than {MAX_DURATION_MS // 3_600_000} hours at this "
+                    "pacing; shorten it or raise the pace", loc=item.loc)])  # fmt: skip
+        self.speak("That is the end of the routine. Well done.", "finish")
+        end_tone = self.tone_at(self.t, "finish", "finish")
+        duration = end_tone.end_ms + TAIL_MS
+        return self._script(duration)
+
+    def _script(self, duration: int) -> CueScript:
+        last = len(self.chapters) - 1
+        cues = sorted(
+            (c if c.step <= last else _with_step(c, last) for c in self.cues),
+            key=lambda c: (c.start_ms, c.kind != "tone"),
+        )
+        chapters = []
+        for i, (title, start, kind, line) in enumerate(self.chapters):
+            end = self.chapters[i + 1][1] if i < last else duration
+            chapters.append(Chapter(title, start, end, kind, line))
+        return CueScript(
+            title=self.routine.title,
+            language=self.routine.language,
+            duration_ms=duration,
+            settings=self.p,
+            chapters=tuple(chapters),
+            cues=tuple(cues),
+        )
+
+    @staticmethod
+    def _next_title(items: list[_Item], i: int) -> str | None:
+        for item in items[i + 1 :]:
+            if item.kind in ("exercise", "breathe"):
+                return _title(item)
+        return None
+
+    # -- step kinds ---------------------------------------------------------------------
+
+    def _say(self, item: _Item, next_title) -> None:
+        self.announce_chapter()
+        for text in item.texts:
+            self.speak(text, "say")
+        self.t += STEP_GAP_MS - GAP_MS
+
+    def _round(self, item: _Item, next_title) -> None:
+        self.announce_chapter()
+        for text in item.texts:
+            self.speak(text, "round")
+
+    def _rest(self, item: _Item, next_title) -> None:
+        self.begin_chapter("Rest", "rest", item.loc.line)
+        ms = self.rest_ms(item.rest_ms)
+        self.speak(f"Rest for {spoken_duration(ms)}.", "rest")
+        nxt = f"Next up: {next_title}." if next_title else None
+        self.rest_window(ms, item.texts, nxt)
+        self.t += STEP_GAP_MS - GAP_MS
+
+    def rest_window(self, ms: int, texts: tuple[str, ...], next_text: str | None) -> None:
+        """A rest of exactly `ms` from its tone, unless what must be said in it is longer."""
+        start = self.tone_at(self.t, "rest", "rest").start_ms
+        end = start + ms
+        self.t = start + TONE_MS["rest"] + GAP_MS
+        for text in texts:
+            self.speak(text, "rest")
+        if next_text:
+            lead = self.durations(next_text) + NEXT_UP_LEAD_MS
+            self.t = max(self.t, end - lead)
+            self.speak(next_text, "next")
+        self.t = max(self.t, end)
+
+    def _exercise(self, item: _Item, next_title) -> None:
+        ex: Exercise = item.step  # type: ignore[assignment]
+        self.begin_chapter(_title(item), "exercise", ex.loc.line)
+        if ex.caution:
+            self.speak(ex.caution, "caution")
+        self.speak(f"{ex.name}.", "announce")
+        for text in ex.say:
+            self.speak(text, "instruction")
+        sides = {"both": ("left", "right"), "left": ("left",), "right": ("right",)}.get(
+            ex.sides or "", (None,)
+        )
+        if ex.reps:
+            tempo = self.paced(ex.tempo_ms or self.p.default_tempo_ms)
+            what = f"{ex.reps} reps"
+        elif ex.breaths:
+            pattern = self.pattern(ex.breath)
+            breaths = max(1, round(ex.breaths * self.p.hold_scale))
+            what = f"Hold for {breaths} breaths"
+        else:
+            hold = self.hold_ms(ex)
+            what = f"Hold for {spoken_duration(hold)}"
+        if ex.sides == "both":
+            what += " on each side"
+        if ex.sets > 1:
+            what += f", {ex.sets} sets"
+        self.speak(what + ".", "announce")
+        if sides[0] is not None:
+            first = "Start on the left side." if ex.sides == "both" else f"{sides[0].capitalize()} side."
+            self.speak(first, "side", sides[0])
+        transition = self.paced(
+            ex.transition_ms if ex.transition_ms is not None else self.p.default_transition_ms
+        )
+        self.t += transition
+        for n, side in enumerate(sides):
+            if n:
+                self.tone_at(self.t, "switch", "switch", side)
+                self.t += TONE_MS["switch"] + GAP_MS
+                self.speak(f"Switch sides. Now the {side} side.", "switch", side)
+                self.t += transition
+            for s in range(ex.sets):
+                if s:
+                    self.speak("Rest.", "rest", side)
+                    self.rest_window(self.rest_ms(ex.rest_ms), (), f"Set {s + 1} of {ex.sets}.")
+                if ex.reps:
+                    self.reps_window(ex.reps, tempo, ex.count, side)
+                elif ex.breaths:
+                    self.breath_window(pattern, breaths, side)
+                else:
+                    self.hold_window(hold, ex, side)
+        self.t += STEP_GAP_MS - GAP_MS
+
+    def _breathe(self, item: _Item, next_title) -> None:
+        b: Breathe = item.step  # type: ignore[assignment]
+        self.begin_chapter(_title(item), "breathe", b.loc.line)
+        pattern = self.pattern(b.pattern)
+        if b.cycles:
+            cycles = b.cycles
+        elif b.duration_ms:
+            cycles = max(1, round(self.paced(b.duration_ms) / pattern.cycle_ms))
+        else:
+            cycles = 5
+        self.speak(f"{_breathing_name(b.pattern)}.", "announce")
+        self.speak(_describe_pattern(pattern), "instruction")
+        for text in b.say:
+            self.speak(text, "instruction")
+        self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", "announce")
+        self.t += BREATHE_SETTLE_MS
+        self.breath_window(pattern, cycles, None)
+        self.t += STEP_GAP_MS - GAP_MS
+
+    # -- timed windows: tone, timer, cues placed inside, end tone ------------------------
+
+    def _window(self, length_ms: int, side, place: Callable[[_Slots], None]) -> None:
+        start = self.tone_at(self.t, "hold_start", "hold_start", side).start_ms
+        end = start + length_ms
+        slots = _Slots(start, end, self.durations)
+        place(slots)
+        for at, text, role in slots.placed:
+            self.speech_at(at, text, role, side)
+        for at, role in slots.tones:
+            self.tone_at(at, "rep", role, side)
+        self.tone_at(end, "hold_end", "hold_end", side)
+        self.t = end + TONE_MS["hold_end"] + GAP_MS
+
+    def hold_window(self, hold: int, ex: Exercise, side) -> None:
+        def place(slots: _Slots) -> None:
+            if hold >= COUNTDOWN_MIN_HOLD_MS:
+                for k in (3, 2, 1):
+                    slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")
+            if ex.breath is not None or self.p.breath is not None:
+                _breath_cues(slots, self.pattern(ex.breath), None)
+            if hold >= HALFWAY_MIN_HOLD_MS:
+                slots.flexible(slots.start + hold // 2, "Halfway.", "halfway")
+            for i, text in enumerate(ex.cues):
+                slots.flexible(slots.start + hold * (i + 1) // (len(ex.cues) + 1), text, "reminder")
+
+        self._window(hold, side, place)
+
+    def reps_window(self, reps: int, tempo: int, count: bool, side) -> None:
+        def place(slots: _Slots) -> None:
+            for i in range(reps):
+                at = slots.start + i * tempo
+                if count:
+                    slots.fixed(at, f"{i + 1}.", "rep_count")
+                elif i:
+                    slots.tones.append((at, "rep"))
+
+        self._window(reps * tempo, side, place)
+
+    def breath_window(self, pattern: BreathPattern, cycles: int, side) -> None:
+        self._window(
+            pattern.cycle_ms * cycles, side, lambda slots: _breath_cues(slots, pattern, cycles)
+        )
+
+
+def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None) -> None:
+    """Breath words at each phase's start, each short enough to end before the phase does."""
+    at = slots.start
+    cycle = 0
+    while at < slots.end and (cycles is None or cycle < cycles):
+        for phase, ms in pattern.phases():
+            if at >= slots.end:
+                break
+            words, role = _BREATH_WORDS[phase]
+            if cycles is not None and cycle == cycles - 1 and phase == "in" and cycles > 1:
+                words = ("Last breath. Breathe in.", *words)
+            room = min(ms, slots.end - at) - 100
+            for text in words:
+                if slots.fits(at, text, room):
+                    slots.fixed(at, text, role)
+                    break
+            at += ms
+        cycle += 1
+
+
+class _Slots:
+    """Speech inside a timed window, placed without overlap: fixed cues at their time or not
+    at all (a countdown word late is worse than none), flexible ones a little later if needed."""
+
+    def __init__(self, start: int, end: int, durations: Durations) -> None:
+        self.start = start
+        self.end = end
+        self.durations = durations
+        self.placed: list[tuple[int, str, str]] = []
+        self.tones: list[tuple[int, str]] = []
+        self._busy: list[tuple[int, int]] = []
+
+    def fits(self, at: int, text: str, room: int | None = None) -> bool:
+        d = self.durations(text)
+        if room is not None and d > room:
+            return False
+        if at < self.start or at + d > self.end:
+            return False
+        return all(at + d + GAP_MS <= s or at >= e + GAP_MS for s, e in self._busy)
+
+    def fixed(self, at: int, text: str, role: str) -> None:
+        if self.fits(at, text):
+            self._take(at, text, role)
+
+    def flexible(self, at: int, text: str, role: str) -> None:
+        # Try the wished-for time, then just after each busy stretch that follows it.
+        for candidate in [at] + sorted(e + GAP_MS for s, e in self._busy if e + GAP_MS > at):
+            if candidate - at > 10_000:
+                break
+            if self.fits(candidate, text) and candidate + self.durations(text) <= self.end - 3500:
+                self._take(candidate, text, role)
+                return
+
+    def _take(self, at: int, text: str, role: str) -> None:
+        self._busy.append((at, at + self.durations(text)))
+        self.placed.append((at, text, role))
+
+
+def _describe_pattern(p: BreathPattern) -> str:
+    def secs(ms: int) -> str:
+        return f"{round(ms / 1000, 1):g}"
+
+    parts = [f"Breathe in for {secs(p.inhale_ms)}"]
+    if p.hold_in_ms:
+        parts.append(f"hold for {secs(p.hold_in_ms)}")
+    parts.append(f"breathe out for {secs(p.exhale_ms)}")
+    if p.hold_out_ms:
+        parts.append(f"hold for {secs(p.hold_out_ms)}")
+    return ", ".join(parts) + "."
+
+
+def _with_step(cue: Cue, step: int) -> Cue:
+    from dataclasses import replace
+
+    return replace(cue, step=step)

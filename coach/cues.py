@@ -1,0 +1,287 @@
+"""The cue script: the contract between compile and everything after it.
+
+A cue script is a timeline of speech and tone cues in absolute milliseconds, with chapters.
+Its JSON form is versioned (see docs/cue-script.md); `dumps`/`loads` round-trip it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from coach.errors import Loc, Problem, RoutineError
+from coach.settings import Pacing
+from coach.tones import TONE_MS
+from coach.values import format_clock
+
+FORMAT = "coach-cues"
+VERSION = 1
+MAX_SCRIPT_BYTES = 256 * 1024 * 1024
+KINDS = ("speech", "tone")
+CHAPTER_KINDS = ("intro", "exercise", "rest", "breathe")
+SIDES = ("left", "right")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One thing heard: words (`text`) or an earcon (`tone`), from start_ms to end_ms.
+
+    `role` says why the cue is there (e.g. "countdown", "breath_in"), so later stages can
+    choose, pan or replace cues without parsing words. `step` is the index of the chapter
+    the cue belongs to.
+    """
+
+    start_ms: int
+    end_ms: int
+    kind: str
+    role: str
+    step: int
+    text: str | None = None
+    tone: str | None = None
+    side: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Chapter:
+    """One step of the routine as heard: an exercise, a rest or a breathing block."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+    kind: str
+    line: int | None = None  # where the step is written in the routine file
+
+
+@dataclass(frozen=True, slots=True)
+class CueScript:
+    title: str
+    language: str
+    duration_ms: int
+    settings: Pacing
+    chapters: tuple[Chapter, ...]
+    cues: tuple[Cue, ...]
+
+    def speech(self) -> tuple[Cue, ...]:
+        return tuple(c for c in self.cues if c.kind == "speech")
+
+
+# -- JSON ---------------------------------------------------------------------------------
+
+
+def to_json(script: CueScript) -> dict:
+    def cue(c: Cue) -> dict:
+        out = {"start_ms": c.start_ms, "end_ms": c.end_ms, "kind": c.kind, "role": c.role,
+               "step": c.step}  # fmt: skip
+        for key in ("text", "tone", "side"):
+            if getattr(c, key) is not None:
+                out[key] = getattr(c, key)
+        return out
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "title": script.title,
+        "language": script.language,
+        "duration_ms": script.duration_ms,
+        "settings": script.settings.to_json(),
+        "chapters": [
+            {"title": ch.title, "start_ms": ch.start_ms, "end_ms": ch.end_ms, "kind": ch.kind,
+             "line": ch.line}  # fmt: skip
+            for ch in script.chapters
+        ],
+        "cues": [cue(c) for c in script.cues],
+    }
+
+
+def dumps(script: CueScript) -> str:
+    return json.dumps(to_json(script), indent=1, ensure_ascii=False) + "\n"
+
+
+def load_cue_script(path: Path, shown: str | None = None) -> CueScript:
+    """Read a cue script file, or raise RoutineError with path:line:col for each problem."""
+    from coach.yamlnodes import read_text
+
+    shown = shown if shown is not None else str(path)
+    return loads(read_text(path, shown, what="cue script", max_bytes=MAX_SCRIPT_BYTES), shown)
+
+
+def loads(text: str, path: str = "<cue script>") -> CueScript:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RoutineError([Problem(f"invalid JSON: {e.msg}", loc=Loc(path, e.lineno, e.colno))])
+    except RecursionError:
+        raise RoutineError([Problem("invalid JSON: nested too deep", loc=Loc(path, 1, 1))])
+    checker = _Checker()
+    script = checker.script(data)
+    if checker.problems:
+        raise RoutineError(
+            [Problem(msg, loc=_locate(text, path, where)) for where, msg in checker.problems]
+        )
+    assert script is not None
+    return script
+
+
+class _Checker:
+    """Checks decoded JSON against the format, noting (json path, message) for each problem."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[tuple, str]] = []
+
+    def fail(self, where: tuple, message: str) -> None:
+        self.problems.append((where, message))
+
+    def get(self, obj: dict, key: str, where: tuple, kind, required: bool = True):
+        if key not in obj:
+            if required:
+                self.fail(where, f"{_name(where)} is missing '{key}'")
+            return None
+        value = obj[key]
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+        if kind is int and isinstance(value, int) and value < 0:
+            self.fail((*where, key), f"'{key}' must not be negative, found {value}")
+            return None
+        if not ok:
+            if value is None and not required:
+                return None
+            self.fail((*where, key), f"'{key}' must be {_KIND_NAMES[kind]}, found {_json_kind(value)}")
+            return None
+        return value
+
+    def script(self, data) -> CueScript | None:
+        if not isinstance(data, dict):
+            self.fail((), f"a cue script must be a JSON object, found {_json_kind(data)}")
+            return None
+        fmt = data.get("format")
+        if fmt != FORMAT:
+            self.fail((), f"not a coach cue script: 'format' must be \"{FORMAT}\", found {fmt!r}")
+            return None
+        version = data.get("version")
+        if version != VERSION:
+            self.fail(("version",), f"cue script version {version!r} is not supported; "
+                      f"this coach reads version {VERSION}")  # fmt: skip
+            return None
+        title = self.get(data, "title", (), str)
+        language = self.get(data, "language", (), str)
+        duration = self.get(data, "duration_ms", (), int)
+        settings = None
+        raw_settings = self.get(data, "settings", (), dict)
+        if raw_settings is not None:
+            try:
+                settings = Pacing.from_json(raw_settings)
+            except (KeyError, TypeError, ValueError) as e:
+                self.fail(("settings",), f"'settings' is malformed ({type(e).__name__}: {e})")
+        chapters = [
+            self.chapter(c, ("chapters", i))
+            for i, c in enumerate(self.get(data, "chapters", (), list) or [])
+        ]
+        cues = [self.cue(c, ("cues", i)) for i, c in enumerate(self.get(data, "cues", (), list) or [])]
+        if self.problems:
+            return None
+        last = 0
+        for i, c in enumerate(cues):
+            if c.start_ms < last:
+                self.fail(("cues", i), f"cue {i} starts before the one before it")
+            last = c.start_ms
+            if c.end_ms > duration:
+                self.fail(("cues", i), f"cue {i} ends after the script's duration_ms")
+            if not 0 <= c.step < max(len(chapters), 1):
+                self.fail(("cues", i, "step"), f"cue {i} names step {c.step}, which is not a chapter")
+        if self.problems:
+            return None
+        return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
+
+    def chapter(self, data, where) -> Chapter | None:
+        if not isinstance(data, dict):
+            self.fail(where, f"a chapter must be an object, found {_json_kind(data)}")
+            return None
+        title = self.get(data, "title", where, str)
+        start = self.get(data, "start_ms", where, int)
+        end = self.get(data, "end_ms", where, int)
+        kind = self.get(data, "kind", where, str)
+        line = self.get(data, "line", where, int, required=False)
+        if kind is not None and kind not in CHAPTER_KINDS:
+            self.fail((*where, "kind"), f"chapter kind must be one of {', '.join(CHAPTER_KINDS)}")
+        if start is not None and end is not None and end < start:
+            self.fail(where, "a chapter must not end before it starts")
+        return Chapter(title, start, end, kind, line)
+
+    def cue(self, data, where) -> Cue | None:
+        if not isinstance(data, dict):
+            self.fail(where, f"a cue must be an object, found {_json_kind(data)}")
+            return None
+        start = self.get(data, "start_ms", where, int)
+        end = self.get(data, "end_ms", where, int)
+        kind = self.get(data, "kind", where, str)
+        role = self.get(data, "role", where, str)
+        step = self.get(data, "step", where, int)
+        text = self.get(data, "text", where, str, required=kind == "speech")
+        tone = self.get(data, "tone", where, str, required=kind == "tone")
+        side = self.get(data, "side", where, str, required=False)
+        if kind is not None and kind not in KINDS:
+            self.fail((*where, "kind"), f"cue kind must be one of {', '.join(KINDS)}, found {kind!r}")
+        if tone is not None and tone not in TONE_MS:
+            self.fail((*where, "tone"), f"unknown tone {tone!r}; known: {', '.join(TONE_MS)}")
+        if side is not None and side not in SIDES:
+            self.fail((*where, "side"), "'side' must be left or right")
+        if start is not None and end is not None and end < start:
+            self.fail(where, "a cue must not end before it starts")
+        return Cue(start, end, kind, role, step, text, tone, side)
+
+
+_KIND_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "an object", bool: "true or false"}
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value[:40])}"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _name(where: tuple) -> str:
+    if not where:
+        return "the cue script"
+    return "".join(f"[{w}]" if isinstance(w, int) else f".{w}" for w in where).lstrip(".")
+
+
+def _locate(text: str, path: str, where: tuple) -> Loc:
+    """The line and column of a JSON value, found again only when there is a problem to show.
+
+    JSON is (nearly) YAML, and PyYAML's composer keeps marks, so the slow path of finding a
+    position costs nothing on a good file.
+    """
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        for step in where:
+            if isinstance(node, yaml.MappingNode):
+                node = next(v for k, v in node.value if k.value == step)
+            else:
+                node = node.value[step]
+        return Loc(path, node.start_mark.line + 1, node.start_mark.column + 1)
+    except Exception:  # any trouble finding it again still leaves the message worth showing
+        return Loc(path, 1, 1)
+
+
+def timeline(script: CueScript) -> list[str]:
+    """A readable timeline: one line per cue, with chapter headings."""
+    lines = []
+    step = None
+    for cue in script.cues:
+        if cue.step != step:
+            step = cue.step
+            ch = script.chapters[step]
+            lines.append(f"## {ch.title}  [{format_clock(ch.start_ms)}-{format_clock(ch.end_ms)}]")
+        what = cue.text if cue.kind == "speech" else f"({cue.tone})"
+        side = f" [{cue.side}]" if cue.side else ""
+        lines.append(f"{format_clock(cue.start_ms):>9}  {cue.kind:<6} {cue.role:<11} {what}{side}")
+    lines.append(f"{format_clock(script.duration_ms):>9}  end")
+    return lines

@@ -1,0 +1,82 @@
+"""Finding routines: a path, or the name of a built-in routine shipped in `coach/routines/`.
+
+Also the one place that turns a ROUTINE argument into a cue script, so `compile`, `show`,
+`export` and `play` all accept the same things.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from coach.errors import Problem, RoutineError, UsageError
+
+SCRIPT_SUFFIX = ".json"
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a routine comes from; `shown` is how messages name it."""
+
+    path: Path
+    shown: str
+    builtin: bool = False
+
+    @property
+    def is_cue_script(self) -> bool:
+        return self.path.suffix.lower() == SCRIPT_SUFFIX
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("coach") / "routines"))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def schema_path() -> Path:
+    return Path(str(resources.files("coach") / "routine.schema.json"))
+
+
+def find(ref: str) -> Source:
+    """A routine path (anything that exists, or looks like a path) or a built-in name."""
+    path = Path(ref)
+    looks_like_path = "/" in ref or "\\" in ref or path.suffix.lower() in (".yaml", ".yml", ".json")
+    if path.exists() or looks_like_path:
+        return Source(path, ref)
+    names = builtin_names()
+    if ref in names:
+        return Source(builtin_dir() / f"{ref}.yaml", f"{ref}", builtin=True)
+    close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "built-in routines: " + ", ".join(names)
+    raise RoutineError(
+        [Problem(f"no routine file or built-in routine by this name; {hint}", path=ref)]
+    )
+
+
+def load_script(ref: str, settings=None, durations=None):
+    """The cue script for ROUTINE: compiled from a routine, or read from a compiled .json."""
+    from coach.compiler import compile
+    from coach.cues import load_cue_script
+    from coach.routine import load_routine
+
+    source = find(ref)
+    if source.is_cue_script:
+        if settings is not None and any(
+            getattr(settings, f) is not None for f in settings.__slots__
+        ):
+            raise UsageError(
+                "pacing options", "do not apply to a compiled cue script; compile the routine "
+                "again with the options instead"
+            )  # fmt: skip
+        return load_cue_script(source.path, source.shown)
+    routine = load_routine(source.path, _shown(source))
+    return compile(routine, settings, durations)
+
+
+def _shown(source: Source) -> str:
+    # Messages about a built-in routine point at the file, so its line numbers can be found.
+    return str(source.path) if source.builtin else source.shown

@@ -1,0 +1,49 @@
+"""`coach show`: a cue script summarised step by step, for people who look at a screen."""
+
+from __future__ import annotations
+
+from coach.cues import CueScript
+from coach.values import format_clock, format_duration
+
+
+def _clock(ms: int) -> str:
+    return format_clock(ms)[:-2]  # whole seconds are enough here
+
+
+def summary_lines(script: CueScript) -> list[str]:
+    p = script.settings
+    lines = [script.title, ""]
+    lines.append(f"  {'#':>3}  {'start':>6}  {'length':>6}  step")
+    for i, ch in enumerate(script.chapters):
+        detail = _windows(script, i)
+        lines.append(
+            f"  {i:>3}  {_clock(ch.start_ms):>6}  {_clock(ch.end_ms - ch.start_ms):>6}  "
+            f"{ch.title}{'  (' + detail + ')' if detail else ''}"
+        )
+    lines.append("")
+    pacing = [f"pace {p.pace:g}", f"speech {p.rate_wpm} words/min"]
+    if p.hold_ms is not None:
+        pacing.append(f"holds {format_duration(p.hold_ms)}")
+    if p.hold_scale != 1:
+        pacing.append(f"holds x{p.hold_scale:g}")
+    if p.rest_ms is not None:
+        pacing.append(f"rests {format_duration(p.rest_ms)}")
+    if p.rest_scale != 1:
+        pacing.append(f"rests x{p.rest_scale:g}")
+    if p.breath is not None:
+        pacing.append(f"breath {p.breath.name}")
+    lines.append(f"Total {_clock(script.duration_ms)} ({', '.join(pacing)})")
+    return lines
+
+
+def _windows(script: CueScript, step: int) -> str:
+    """'2 x 30s' for the timed windows (holds, reps, breathing) of one step."""
+    starts = [c.start_ms for c in script.cues if c.step == step and c.role == "hold_start"]
+    ends = [c.start_ms for c in script.cues if c.step == step and c.role == "hold_end"]
+    lengths = [e - s for s, e in zip(starts, ends)]
+    if not lengths:
+        return ""
+    if len(set(lengths)) == 1:
+        one = format_duration(round(lengths[0], -2))
+        return one if len(lengths) == 1 else f"{len(lengths)} x {one}"
+    return ", ".join(format_duration(round(n, -2)) for n in lengths)

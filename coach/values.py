@@ -1,0 +1,141 @@
+"""The small value languages of the routine format: durations and breath patterns.
+
+Shared by the routine loader, the user config and the command line, so `--hold 45s` accepts
+exactly what `hold: 45s` does and answers with the same message.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+DURATION_EXAMPLES = "such as 45, 45s, 1m30s or 2m"
+_DURATION = re.compile(
+    r"^\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m)?"
+    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*$"
+)
+_PLAIN_SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
+
+
+def parse_duration(text: str) -> int | None:
+    """Milliseconds for `45`, `45s`, `1.5m`, `1m30s`, `1h`; None if the text is not a duration."""
+    if _PLAIN_SECONDS.match(text):
+        return round(float(text) * 1000)
+    match = _DURATION.match(text)
+    if not match or not any(match.groupdict().values()):
+        return None
+    h, m, s = (float(match[g] or 0) for g in "hms")
+    return round((h * 3600 + m * 60 + s) * 1000)
+
+
+def format_duration(ms: int) -> str:
+    """The shortest duration text that reads back to (about) `ms`: 45s, 1m30s, 2m, 1h5m."""
+    if ms % 1000:
+        return f"{ms / 1000:g}s"
+    seconds = ms // 1000
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    parts = [f"{h}h" if h else "", f"{m}m" if m else "", f"{s}s" if s else ""]
+    return "".join(parts) or "0s"
+
+
+def format_clock(ms: int) -> str:
+    """A timeline stamp, m:ss.t (or h:mm:ss.t past an hour)."""
+    tenths = round(ms / 100)
+    seconds, t = divmod(tenths, 10)
+    minutes, s = divmod(seconds, 60)
+    hours, m = divmod(minutes, 60)
+    if hours:
+        return f"{hours}:{m:02d}:{s:02d}.{t}"
+    return f"{m}:{s:02d}.{t}"
+
+
+def spoken_duration(ms: int) -> str:
+    """How a duration is said: '30 seconds', '1 minute 30 seconds', '2 minutes'."""
+    seconds = round(ms / 1000)
+    if seconds < 60:
+        return _plural(seconds, "second")
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        said = _plural(minutes, "minute")
+        return f"{said} {_plural(s, 'second')}" if s else said
+    hours, m = divmod(minutes, 60)
+    said = _plural(hours, "hour")
+    return f"{said} {_plural(m, 'minute')}" if m else said
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+@dataclass(frozen=True, slots=True)
+class BreathPattern:
+    """One breath cycle: in, hold, out, hold, in milliseconds. `name` is how it was written."""
+
+    name: str
+    inhale_ms: int
+    hold_in_ms: int
+    exhale_ms: int
+    hold_out_ms: int
+
+    @property
+    def cycle_ms(self) -> int:
+        return self.inhale_ms + self.hold_in_ms + self.exhale_ms + self.hold_out_ms
+
+    def phases(self) -> tuple[tuple[str, int], ...]:
+        """(phase, ms) in order, leaving out holds of zero length."""
+        all_phases = (
+            ("in", self.inhale_ms),
+            ("hold", self.hold_in_ms),
+            ("out", self.exhale_ms),
+            ("hold", self.hold_out_ms),
+        )
+        return tuple((phase, ms) for phase, ms in all_phases if ms > 0)
+
+    def scaled(self, factor: float) -> BreathPattern:
+        return BreathPattern(
+            self.name,
+            round(self.inhale_ms * factor),
+            round(self.hold_in_ms * factor),
+            round(self.exhale_ms * factor),
+            round(self.hold_out_ms * factor),
+        )
+
+    def as_text(self) -> str:
+        parts = [self.inhale_ms, self.hold_in_ms, self.exhale_ms, self.hold_out_ms]
+        return "-".join(f"{p / 1000:g}" for p in parts)
+
+
+NAMED_PATTERNS = {
+    "box": (4, 4, 4, 4),
+    "relax": (4, 7, 8, 0),
+    "calm": (4, 0, 6, 0),
+    "coherent": (5, 0, 5, 0),
+}
+PATTERN_EXAMPLES = "such as 4-7-8 (in-hold-out) or 4-4-4-4, or a name: " + ", ".join(
+    NAMED_PATTERNS
+)
+MAX_PHASE_MS = 60_000
+_PATTERN = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?){2,3}\s*$")
+
+
+def parse_pattern(text: str) -> BreathPattern | str:
+    """A BreathPattern, or a message saying why `text` is not one."""
+    key = text.strip().lower()
+    if key in NAMED_PATTERNS:
+        secs = NAMED_PATTERNS[key]
+        return BreathPattern(key, *(s * 1000 for s in secs))
+    if not _PATTERN.match(text):
+        close = difflib.get_close_matches(key, NAMED_PATTERNS, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"must be a breath pattern {PATTERN_EXAMPLES}, found '{text}'{hint}"
+    parts = [round(float(p) * 1000) for p in text.split("-")]
+    if len(parts) == 3:
+        parts.append(0)
+    inhale, hold_in, exhale, hold_out = parts
+    if inhale == 0 or exhale == 0:
+        return f"must breathe in and out for more than 0 seconds, found '{text}'"
+    if max(parts) > MAX_PHASE_MS:
+        return f"has a phase longer than 60 seconds, found '{text}'"
+    return BreathPattern(text.strip(), inhale, hold_in, exhale, hold_out)

@@ -8,15 +8,35 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from coach.errors import CoachError, RoutineError
 
+
+class _Coach(TyperGroup):
+    """The one place where errors become messages and exit codes."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CoachError as e:
+            if _state["debug"]:
+                raise
+            prefix = "" if isinstance(e, RoutineError) else "coach: "
+            for line in e.lines():
+                typer.echo(prefix + line, err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            typer.echo("coach: interrupted", err=True)
+            ctx.exit(130)
+
+
 app = typer.Typer(
+    cls=_Coach,
     name="coach",
     help="A voice-guided audio coach: routines written in YAML, spoken with tones.",
     no_args_is_help=True,
@@ -132,7 +152,7 @@ def validate(
             from coach.values import format_clock
 
             typer.echo(f"{ref}: ok, {len(script.chapters) - 1} steps, "
-                       f"{format_clock(script.duration_ms)[:-2]}")  # fmt: skip
+                       f"{format_clock(script.duration_ms, tenths=False)}")  # fmt: skip
     if problems:
         raise RoutineError(problems)
 
@@ -180,7 +200,7 @@ def list_() -> None:
     rows = []
     for name in builtin_names():
         script = load_script(name)
-        rows.append((name, script.title, format_clock(script.duration_ms)[:-2]))
+        rows.append((name, script.title, format_clock(script.duration_ms, tenths=False)))
     width = max((len(r[0]) for r in rows), default=0)
     for name, title, length in rows:
         typer.echo(f"{name:<{width}}  {length:>6}  {title}")
@@ -222,23 +242,13 @@ def config() -> None:
     from coach.settings import config_path, config_rows
 
     path = config_path()
+    rows = config_rows(path)  # a bad config file is reported before anything is printed
     state = "exists" if path.exists() else "not created yet"
     typer.echo(f"config file: {path} ({state})")
-    for key, value, source in config_rows(path):
+    for key, value, source in rows:
         typer.echo(f"  {key:<11} {value}  [{source}]")
 
 
 def main() -> None:
     """Entry point of the `coach` console script and `python -m coach`."""
-    try:
-        app()
-    except CoachError as e:
-        if _state["debug"]:
-            raise
-        prefix = "" if isinstance(e, RoutineError) else "coach: "
-        for line in e.lines():
-            typer.echo(prefix + line, err=True)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("coach: interrupted", err=True)
-        sys.exit(130)
+    app(prog_name="coach")

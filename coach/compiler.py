@@ -29,6 +29,7 @@ from coach.values import BreathPattern, spoken_duration
 Durations = Callable[[str], int]
 
 GAP_MS = 350  # between two spoken sentences
+SLOT_GAP_MS = 150  # between cues inside a timed window, where breath words come quickly
 STEP_GAP_MS = 1000  # after a step's end tone, before the next step is announced
 BREATHE_SETTLE_MS = 2000  # from a breathing block's instructions to its first breath
 COUNTDOWN_MIN_HOLD_MS = 5000  # shorter holds get no spoken countdown
@@ -418,7 +419,7 @@ class _Slots:
             return False
         if at < self.start or at + d > self.end:
             return False
-        return all(at + d + GAP_MS <= s or at >= e + GAP_MS for s, e in self._busy)
+        return all(at + d + SLOT_GAP_MS <= s or at >= e + SLOT_GAP_MS for s, e in self._busy)
 
     def fixed(self, at: int, text: str, role: str) -> None:
         if self.fits(at, text):

@@ -7,7 +7,7 @@ from coach.values import format_clock, format_duration
 
 
 def _clock(ms: int) -> str:
-    return format_clock(ms)[:-2]  # whole seconds are enough here
+    return format_clock(ms, tenths=False)
 
 
 def summary_lines(script: CueScript) -> list[str]:

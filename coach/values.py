@@ -40,15 +40,16 @@ def format_duration(ms: int) -> str:
     return "".join(parts) or "0s"
 
 
-def format_clock(ms: int) -> str:
-    """A timeline stamp, m:ss.t (or h:mm:ss.t past an hour)."""
-    tenths = round(ms / 100)
-    seconds, t = divmod(tenths, 10)
+def format_clock(ms: int, tenths: bool = True) -> str:
+    """A timeline stamp: m:ss.t, or m:ss rounded to the second; h:mm:ss past an hour."""
+    if tenths:
+        seconds, t = divmod(round(ms / 100), 10)
+    else:
+        seconds, t = round(ms / 1000), None
     minutes, s = divmod(seconds, 60)
     hours, m = divmod(minutes, 60)
-    if hours:
-        return f"{hours}:{m:02d}:{s:02d}.{t}"
-    return f"{m}:{s:02d}.{t}"
+    stamp = f"{hours}:{m:02d}:{s:02d}" if hours else f"{m}:{s:02d}"
+    return stamp if t is None else f"{stamp}.{t}"
 
 
 def spoken_duration(ms: int) -> str:

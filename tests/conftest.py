@@ -1,0 +1,35 @@
+"""Shared test set-up: every test runs with its own (absent) user config and cache."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    # A developer's own ~/.config/coach/config.yaml must not change test results.
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("COACH_CONFIG", str(home / "config.yaml"))
+    monkeypatch.setenv("COACH_CACHE_DIR", str(home / "cache"))
+
+
+def coach_command() -> list[str]:
+    """The installed `coach` executable when there is one, else `python -m coach`."""
+    exe = Path(sys.executable).parent / "coach"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("coach")
+    return [found] if found else [sys.executable, "-m", "coach"]
+
+
+def fake_durations(text: str) -> int:
+    """A stand-in voice: 60 ms per character, so tests do not depend on the estimate."""
+    return 60 * len(text) + 100
+
+

@@ -1,0 +1,236 @@
+"""The command line, through typer's CliRunner and through the installed `coach` executable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from coach import cues
+from coach.cli import app
+from tests.conftest import ROOT, coach_command
+
+TINY = """\
+title: Tiny
+safety: Stop if it hurts.
+steps:
+  - exercise: Doorway stretch
+    say: Stand in a doorway.
+    hold: 10s
+  - rest: 10s
+  - breathe: box
+    cycles: 1
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY, encoding="utf-8")
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_compile_prints_a_readable_timeline(tiny):
+    result = run("compile", tiny)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [
+        "## Introduction  [0:00.0-0:05.9]",
+        "   0:00.0  tone   start       (start)",
+        "   0:01.2  speech start       Tiny. About 1 minute.",
+        "   0:03.3  speech safety      Stop if it hurts.",
+    ]
+    assert "   0:09.2  speech announce    Hold for 10 seconds." in lines
+    assert "   0:37.0  speech next        Next up: Box breathing." in lines
+    assert lines[-1] == "   1:13.5  end"
+
+
+def test_compile_json_is_the_cue_script_and_loads_back(tiny):
+    result = run("compile", tiny, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["format"] == "coach-cues" and data["version"] == 1
+    assert data["title"] == "Tiny" and data["duration_ms"] == 73_470
+    assert cues.loads(result.stdout).duration_ms == 73_470
+
+
+def test_compile_output_file_then_use_it_as_the_routine(tiny, tmp_path):
+    out = tmp_path / "tiny.json"
+    result = run("compile", tiny, "-o", out, "--pace", "1.25")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert json.loads(out.read_text())["settings"]["pace"] == 1.25
+    assert set(tmp_path.iterdir()) == {tiny, out}  # no temp file left beside it
+    again = run("show", out)
+    assert again.exit_code == 0 and "Total 1:05 (pace 1.25," in again.stdout
+    refused = run("show", out, "--pace", "2")
+    assert refused.exit_code == 2
+    assert "pacing options: do not apply to a compiled cue script" in refused.stderr
+
+
+def test_compile_to_a_missing_folder_says_how_to_fix_it(tiny, tmp_path):
+    result = run("compile", tiny, "-o", tmp_path / "no" / "such" / "x.json")
+    assert result.exit_code == 1
+    assert "the folder" in result.stderr and "does not exist" in result.stderr
+    assert "fix: create it first" in result.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_show_lists_steps_with_start_length_and_total(tiny):
+    result = run("show", tiny)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "Tiny",
+        "",
+        "    #   start  length  step",
+        "    0    0:00    0:06  Introduction",
+        "    1    0:06    0:22  Doorway stretch  (10s)",
+        "    2    0:28    0:13  Rest",
+        "    3    0:40    0:33  Box breathing  (16s)",
+        "",
+        "Total 1:13 (pace 1, speech 165 words/min)",
+    ]
+
+
+def test_show_at_another_pacing(tiny):
+    result = run("show", tiny, "--hold", "20s", "--rest-scale", "2", "--pace", "0.5")
+    assert result.exit_code == 0
+    assert "Doorway stretch  (40s)" in result.stdout
+    assert "Box breathing  (32s)" in result.stdout
+    assert "(pace 0.5, speech 165 words/min, holds 20s, rests x2)" in result.stdout
+
+
+def test_list_shows_the_built_in_routine():
+    result = run("list")
+    assert result.exit_code == 0
+    name, length, title = result.stdout.splitlines()[0].split(None, 2)
+    assert (name, title) == ("upper-back-release", "Upper back release")
+    assert length.count(":") == 1
+
+
+def test_config_file_sits_between_the_command_line_and_the_routine(tiny, tmp_path, monkeypatch):
+    config = tmp_path / "config.yaml"
+    config.write_text("hold: 30s\nrest_scale: 2\n")
+    monkeypatch.setenv("COACH_CONFIG", str(config))
+    shown = run("config")
+    assert shown.exit_code == 0
+    assert shown.stdout.splitlines()[0] == f"config file: {config} (exists)"
+    assert "  hold        30s  [config]" in shown.stdout
+    assert "  pace        1  [default]" in shown.stdout
+    assert "Doorway stretch  (30s)" in run("show", tiny).stdout  # config beats the routine
+    assert "Doorway stretch  (15s)" in run("show", tiny, "--hold", "15s").stdout  # CLI beats config
+
+
+def test_a_bad_config_file_is_reported_with_its_line(tmp_path, monkeypatch, tiny):
+    config = tmp_path / "config.yaml"
+    config.write_text("pace: 1.5\nhold: forever\n")
+    monkeypatch.setenv("COACH_CONFIG", str(config))
+    for args in (("config",), ("show", tiny)):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr == (
+            f"{config}:2:7: error: 'hold' must be a duration such as 45, 45s, 1m30s or 2m, "
+            "found text 'forever'\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--pace", "0"), "coach: error: --pace: must be between 0.25 and 4, found 0\n"),
+        (("--hold", "2h"), "coach: error: --hold: must be between 1s and 1h, found '2h'\n"),
+        (("--rest", "soon"), "coach: error: --rest: must be a duration such as 45, 45s, 1m30s "
+                             "or 2m, found 'soon'\n"),
+        (("--breath", "boxx"), "coach: error: --breath: must be a breath pattern such as 4-7-8 "
+                               "(in-hold-out) or 4-4-4-4, or a name: box, relax, calm, coherent, "
+                               "found 'boxx'; did you mean 'box'?\n"),
+        (("--rate", "1000"), "coach: error: --rate: must be between 80 and 450, found 1000\n"),
+        (("--hold-scale", "0"), "coach: error: --hold-scale: must be between 0.1 and 10, found 0\n"),
+    ],
+)  # fmt: skip
+def test_bad_option_values_exit_2_with_the_option_named(tiny, args, message):
+    result = run("show", tiny, *args)
+    assert result.exit_code == 2
+    assert result.stderr == message
+    assert result.stdout == ""
+
+
+def test_an_unknown_routine_name_suggests_the_built_in_one():
+    result = run("show", "upper-back-relase")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "upper-back-relase: error: no routine file or built-in routine by this name; "
+        "did you mean 'upper-back-release'?\n"
+    )
+
+
+def test_validate_reports_ok_files_and_bad_ones_together(tiny, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: Bad\nsteps:\n  - exercise: A\n    hold: 0s\n")
+    result = run("validate", tiny, bad)
+    assert result.exit_code == 2
+    assert result.stdout == f"{tiny}: ok, 3 steps, 1:13\n"
+    assert result.stderr == f"{bad}:4:11: error: 'hold' must be at least 1s, found 0s\n"
+
+
+def test_schema_prints_json():
+    result = run("schema")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"]
+
+
+def test_every_command_has_help_with_an_example():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name in group.commands:
+        result = run(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Example: coach " in result.stdout, name
+
+
+# -- the installed executable ----------------------------------------------------------------
+
+
+def test_installed_coach_validates_the_built_in_routine():
+    proc = subprocess.run(
+        [*coach_command(), "validate", "upper-back-release"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("upper-back-release: ok, ")
+    assert proc.stderr == ""
+
+
+def test_installed_coach_reports_bad_input_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("title: [unclosed\n")
+    proc = subprocess.run([*coach_command(), "validate", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(f"{bad}:2:1: error: invalid YAML: ")
+    assert "Traceback" not in proc.stderr
+
+
+def test_python_dash_m_coach_runs_the_same_cli(tiny):
+    proc = subprocess.run(
+        [sys.executable, "-m", "coach", "compile", str(tiny), "--json"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["title"] == "Tiny"
+
+
+def test_debug_shows_a_traceback_for_bug_reports():
+    proc = subprocess.run(
+        [*coach_command(), "--debug", "show", "no-such-routine"], capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr

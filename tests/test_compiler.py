@@ -1,0 +1,291 @@
+"""The compiler's timing rules, on small routines and on the built-in one."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from coach import cues
+from coach.compiler import compile, estimated_durations
+from coach.library import builtin_names, find
+from coach.routine import load_routine, parse_routine
+from coach.settings import Settings
+from coach.tones import TONE_MS
+from tests.conftest import ROOT, fake_durations
+
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def script_of(text: str, settings: Settings | None = None):
+    return compile(parse_routine(text, "t.yaml"), settings, fake_durations)
+
+
+def speech(script, role=None):
+    return [c for c in script.cues if c.kind == "speech" and (role is None or c.role == role)]
+
+
+def tones(script, name):
+    return [c for c in script.cues if c.kind == "tone" and c.tone == name]
+
+
+HOLD = """
+title: Hold test
+safety: [Stop if it hurts.]
+steps:
+  - exercise: Doorway stretch
+    say: Stand in a doorway.
+    hold: 20s
+"""
+
+
+def test_a_hold_is_announced_then_a_tone_starts_its_timer_and_a_countdown_ends_it():
+    s = script_of(HOLD)
+    announce = next(c for c in speech(s) if c.text == "Hold for 20 seconds.")
+    (start,) = tones(s, "hold_start")
+    (end,) = tones(s, "hold_end")
+    assert announce.end_ms <= start.start_ms
+    assert end.start_ms - start.start_ms == 20_000
+    counts = speech(s, "countdown")
+    assert [c.text for c in counts] == ["Three.", "Two.", "One."]
+    assert [end.start_ms - c.start_ms for c in counts] == [3000, 2000, 1000]
+    assert counts[-1].end_ms <= end.start_ms
+
+
+def test_safety_comes_first_and_start_and_finish_bracket_the_routine():
+    s = script_of(HOLD)
+    assert s.cues[0].kind == "tone" and s.cues[0].tone == "start" and s.cues[0].start_ms == 0
+    spoken = speech(s)
+    assert spoken[0].role == "start" and spoken[0].text.startswith("Hold test.")
+    assert spoken[1].role == "safety" and spoken[1].text == "Stop if it hurts."
+    assert s.cues[-1].tone == "finish"
+    assert s.cues[-1].end_ms <= s.duration_ms
+    assert speech(s)[-1].role == "finish"
+
+
+def test_sides_both_runs_left_then_a_switch_then_right():
+    s = script_of(HOLD.replace("hold: 20s", "hold: 20s\n    sides: both"))
+    starts = tones(s, "hold_start")
+    switch = tones(s, "switch")
+    assert [c.side for c in starts] == ["left", "right"]
+    assert len(switch) == 1 and switch[0].side == "right"
+    assert starts[0].start_ms < switch[0].start_ms < starts[1].start_ms
+    said = [c.text for c in speech(s, "switch")]
+    assert said == ["Switch sides. Now the right side."]
+
+
+def test_reps_are_paced_by_tempo_and_counted_when_asked():
+    text = """
+title: Reps
+steps:
+  - exercise: Arm circles
+    reps: 4
+    tempo: 2s
+    count: true
+"""
+    s = script_of(text)
+    (start,) = tones(s, "hold_start")
+    (end,) = tones(s, "hold_end")
+    assert end.start_ms - start.start_ms == 8000
+    counts = speech(s, "rep_count")
+    assert [c.text for c in counts] == ["1.", "2.", "3.", "4."]
+    assert [c.start_ms - start.start_ms for c in counts] == [0, 2000, 4000, 6000]
+    uncounted = script_of(text.replace("count: true", "count: false"))
+    assert not speech(uncounted, "rep_count")
+    (first,) = tones(uncounted, "hold_start")
+    assert [c.start_ms - first.start_ms for c in tones(uncounted, "rep")] == [2000, 4000, 6000]
+
+
+def test_breath_cues_follow_the_pattern_in_a_breathing_block():
+    s = script_of("title: B\nsteps:\n  - breathe: 4-7-8\n    cycles: 2\n")
+    (start,) = tones(s, "hold_start")
+    (end,) = tones(s, "hold_end")
+    assert end.start_ms - start.start_ms == 2 * 19_000
+    got = [(c.start_ms - start.start_ms, c.role) for c in s.cues if c.role.startswith("breath_")]
+    assert got == [
+        (0, "breath_in"), (4000, "breath_hold"), (11_000, "breath_out"),
+        (19_000, "breath_in"), (23_000, "breath_hold"), (30_000, "breath_out"),
+    ]  # fmt: skip
+    assert speech(s, "breath_in")[-1].text.startswith("Last breath")
+
+
+def test_a_breathe_duration_becomes_whole_cycles():
+    s = script_of("title: B\nsteps:\n  - breathe: box\n    duration: 1m\n")
+    (start,) = tones(s, "hold_start")
+    (end,) = tones(s, "hold_end")
+    assert end.start_ms - start.start_ms == 4 * 16_000  # 60 s / 16 s is 3.75: four cycles
+
+
+def test_breath_words_too_long_for_a_phase_fall_back_to_short_ones_or_none():
+    s = script_of("title: B\nsteps:\n  - breathe: 0.6-0-0.6\n    cycles: 3\n")
+    for c in speech(s):
+        if c.role.startswith("breath_"):
+            assert c.end_ms - c.start_ms <= 500
+    # with the fake voice "Breathe in." takes 760 ms and "In." 280 ms: only the short one fits
+    assert [c.text for c in speech(s, "breath_in")] == ["In.", "In.", "In."]
+    assert [c.text for c in speech(s, "breath_out")] == ["Out.", "Out.", "Out."]
+
+
+def test_a_rest_announces_what_comes_next_and_lasts_exactly_its_length():
+    text = """
+title: R
+steps:
+  - exercise: One
+    hold: 5s
+  - rest: 30s
+  - exercise: Doorway stretch
+    hold: 5s
+"""
+    s = script_of(text)
+    (rest,) = tones(s, "rest")
+    (nxt,) = speech(s, "next")
+    assert nxt.text == "Next up: Doorway stretch."
+    following = [c for c in s.cues if c.start_ms > rest.start_ms and c.role == "announce"][0]
+    assert following.start_ms - rest.start_ms >= 30_000
+    assert nxt.end_ms <= rest.start_ms + 30_000
+    assert [ch.title for ch in s.chapters] == ["Introduction", "One", "Rest", "Doorway stretch"]
+
+
+def test_sets_have_a_rest_between_them():
+    s = script_of("title: S\nsteps:\n  - exercise: Squeeze\n    hold: 10s\n    sets: 3\n    rest: 20s\n")
+    starts = tones(s, "hold_start")
+    rests = tones(s, "rest")
+    assert len(starts) == 3 and len(rests) == 2
+    for rest, after in zip(rests, starts[1:]):
+        assert after.start_ms - rest.start_ms >= 20_000
+    assert [c.text for c in speech(s, "next")] == ["Set 2 of 3.", "Set 3 of 3."]
+
+
+def test_cues_are_spoken_inside_a_long_hold_without_overlapping_the_countdown():
+    s = script_of(HOLD.replace("hold: 20s", "hold: 1m\n    cues: [Keep breathing., Relax your jaw.]"))
+    (start,) = tones(s, "hold_start")
+    reminders = speech(s, "reminder")
+    assert [c.text for c in reminders] == ["Keep breathing.", "Relax your jaw."]
+    assert all(start.start_ms < c.start_ms < start.start_ms + 57_000 for c in reminders)
+
+
+def test_caution_is_spoken_before_the_step():
+    s = script_of(HOLD.replace("say: Stand", "caution: Go gently.\n    say: Stand"))
+    caution = speech(s, "caution")[0]
+    announce = speech(s, "announce")[0]
+    assert caution.text == "Go gently." and caution.end_ms <= announce.start_ms
+
+
+def test_repeat_makes_rounds_with_a_rest_between_them():
+    text = """
+title: Rounds
+steps:
+  - repeat: 3
+    rest: 10s
+    steps:
+      - exercise: Twist
+        hold: 5s
+"""
+    s = script_of(text)
+    assert [c.text for c in speech(s, "round")] == [
+        "Round 1 of 3.", "Round 2 of 3.", "Round 3 of 3.",
+    ]  # fmt: skip
+    titles = [ch.title for ch in s.chapters]
+    assert titles == [
+        "Introduction", "Twist (round 1 of 3)", "Rest", "Twist (round 2 of 3)", "Rest",
+        "Twist (round 3 of 3)",
+    ]  # fmt: skip
+    assert [c.text for c in speech(s, "next")] == ["Next up: Twist (round 2 of 3).",
+                                                    "Next up: Twist (round 3 of 3)."]  # fmt: skip
+
+
+def test_an_announcement_belongs_to_the_chapter_it_introduces():
+    s = script_of(HOLD.replace("steps:\n", "steps:\n  - say: Find a doorway.\n"))
+    said = next(c for c in speech(s) if c.text == "Find a doorway.")
+    assert s.chapters[said.step].title == "Doorway stretch"
+    assert s.chapters[said.step].start_ms == said.start_ms
+
+
+def test_chapters_tile_the_whole_script():
+    s = compile(load_routine(find("upper-back-release").path))
+    assert s.chapters[0].start_ms == 0 and s.chapters[-1].end_ms == s.duration_ms
+    for a, b in zip(s.chapters, s.chapters[1:]):
+        assert a.end_ms == b.start_ms
+    for c in s.cues:
+        ch = s.chapters[c.step]
+        assert ch.start_ms <= c.start_ms <= ch.end_ms
+
+
+def test_pace_scales_holds_rests_and_transitions():
+    text = """
+title: P
+defaults: {transition: 4s}
+steps:
+  - exercise: A
+    hold: 30s
+  - rest: 20s
+  - exercise: B
+    hold: 10s
+"""
+    slow = script_of(text)
+    fast = script_of(text, Settings(pace=2.0))
+    for name in ("hold_start", "hold_end", "rest"):
+        assert len(tones(slow, name)) == len(tones(fast, name))
+    def windows(s):
+        return [e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))]
+    assert windows(slow) == [30_000, 10_000]
+    assert windows(fast) == [15_000, 5_000]
+
+
+def test_command_line_hold_overrides_and_scales():
+    text = "title: H\nsteps:\n  - exercise: A\n    hold: 30s\n  - exercise: B\n"
+    def holds(settings):
+        s = script_of(text, settings)
+        return [e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))]
+    assert holds(None) == [30_000, 30_000]  # B has no hold: the built-in default, 30 s
+    assert holds(Settings(hold_ms=45_000)) == [45_000, 45_000]
+    assert holds(Settings(hold_scale=1.5)) == [45_000, 45_000]
+    assert holds(Settings(hold_ms=20_000, hold_scale=2, pace=2)) == [20_000, 20_000]
+
+
+def test_the_introduction_says_how_long_the_routine_takes():
+    s = compile(load_routine(find("upper-back-release").path))
+    intro = speech(s, "start")[0].text
+    minutes = round(s.duration_ms / 60_000)
+    assert intro == f"Upper back release. About {minutes} minutes."
+
+
+def test_an_absurdly_long_routine_is_refused_at_the_step_that_makes_it_so():
+    text = "title: Long\nsteps:\n  - repeat: 100\n    steps:\n      - exercise: A\n        hold: 1h\n"
+    from coach.errors import RoutineError
+
+    with pytest.raises(RoutineError) as e:
+        script_of(text)
+    assert e.value.lines() == [
+        "t.yaml:5:9: error: the routine lasts more than 12 hours at this pacing; "
+        "shorten it or raise the pace"
+    ]
+
+
+def test_estimated_durations_follow_the_speech_rate():
+    slow, fast = estimated_durations(100), estimated_durations(200)
+    assert slow("one two three four") == 2600 and fast("one two three four") == 1400
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_golden_cue_script(name):
+    """The built-in routines compile to the reviewed cue scripts in tests/golden/.
+
+    After an intended change, regenerate with COACH_UPDATE_GOLDEN=1 and review the diff.
+    """
+    script = compile(load_routine(find(name).path))
+    got = json.loads(cues.dumps(script))
+    path: Path = GOLDEN / f"{name}.json"
+    if os.environ.get("COACH_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(cues.dumps(script), encoding="utf-8")
+    assert got == json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_tone_cues_last_as_long_as_their_tone():
+    s = compile(load_routine(find("upper-back-release").path))
+    for c in s.cues:
+        if c.kind == "tone":
+            assert c.end_ms - c.start_ms == TONE_MS[c.tone]

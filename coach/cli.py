@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -74,23 +74,23 @@ _PACING = "Pacing (command line > config file > routine > defaults)"
 _PACING_PARAMS = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
     for name, annotation in (
-        ("pace", Annotated[Optional[float], typer.Option(
+        ("pace", Annotated[float | None, typer.Option(
             help="Tempo multiplier: all times scale by 1/pace (1.25 is a quarter faster).",
             rich_help_panel=_PACING)]),
-        ("hold", Annotated[Optional[str], typer.Option(
+        ("hold", Annotated[str | None, typer.Option(
             help="Every hold lasts this long, e.g. 45s or 1m.", rich_help_panel=_PACING)]),
-        ("hold_scale", Annotated[Optional[float], typer.Option(
+        ("hold_scale", Annotated[float | None, typer.Option(
             help="Multiply every hold (and breath count) by this.", rich_help_panel=_PACING)]),
-        ("rest", Annotated[Optional[str], typer.Option(
+        ("rest", Annotated[str | None, typer.Option(
             help="Every rest lasts this long, e.g. 20s.", rich_help_panel=_PACING)]),
-        ("rest_scale", Annotated[Optional[float], typer.Option(
+        ("rest_scale", Annotated[float | None, typer.Option(
             help="Multiply every rest by this.", rich_help_panel=_PACING)]),
-        ("breath", Annotated[Optional[str], typer.Option(
+        ("breath", Annotated[str | None, typer.Option(
             help="Breath pattern for every breath-paced part: 4-7-8, box, relax, calm, coherent.",
             rich_help_panel=_PACING)]),
-        ("rate", Annotated[Optional[int], typer.Option(
+        ("rate", Annotated[int | None, typer.Option(
             help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING)]),
-        ("voice", Annotated[Optional[str], typer.Option(
+        ("voice", Annotated[str | None, typer.Option(
             help="Voice name or id (see `coach voices`).", rich_help_panel=_PACING)]),
     )
 ]  # fmt: skip
@@ -111,7 +111,9 @@ def _with_pacing(command):
         return command(*args, settings=cli.over(s.load_config()), **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=own + _PACING_PARAMS)
-    wrapper.__annotations__ = {p.name: p.annotation for p in wrapper.__signature__.parameters.values()}
+    wrapper.__annotations__ = {
+        p.name: p.annotation for p in wrapper.__signature__.parameters.values()
+    }
     return wrapper
 
 
@@ -163,9 +165,10 @@ def compile_(
     routine: RoutineArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the cue script as JSON.")] = False,
     output: Annotated[
-        Optional[Path],
-        typer.Option("-o", "--output", help="Write the cue script (JSON) to this file.",
-                     dir_okay=False),
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Write the cue script (JSON) to this file.", dir_okay=False
+        ),
     ] = None,
     settings=None,
 ) -> None:

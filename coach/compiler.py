@@ -55,14 +55,26 @@ def estimated_durations(rate_wpm: int) -> Durations:
     return duration_ms
 
 
-def compile(routine: Routine, settings: Settings | None = None, durations: Durations | None = None) -> CueScript:  # noqa: A001,E501
+def compile(
+    routine: Routine, settings: Settings | None = None, durations: Durations | None = None
+) -> CueScript:
     """Time every cue of `routine` at the given settings (command line over config)."""
     pacing = resolve(routine, settings or Settings())
-    durations = durations or estimated_durations(pacing.rate_wpm)
-    # The introduction says how long the routine takes, which depends on the introduction:
-    # one pass to measure, a second with the measured length (rounded to minutes, so stable).
-    first = _Compiler(routine, pacing, durations, None).run()
-    return _Compiler(routine, pacing, durations, first.duration_ms).run()
+    durations = _memo(durations or estimated_durations(pacing.rate_wpm))
+    return _Compiler(routine, pacing, durations).run()
+
+
+def _memo(durations: Durations) -> Durations:
+    # A routine says the same few phrases many times ("Breathe in.", "Three."); measure once.
+    known: dict[str, int] = {}
+
+    def duration_ms(text: str) -> int:
+        ms = known.get(text)
+        if ms is None:
+            ms = known[text] = durations(text)
+        return ms
+
+    return duration_ms
 
 
 # -- flattening: repeats become rounds, so each step knows what comes after it --------------
@@ -111,6 +123,17 @@ def _title(item: _Item) -> str:
     return "Rest"
 
 
+def _next_titles(items: list[_Item]) -> list[str | None]:
+    """For each item, the title of the exercise or breathing block after it (for "next up")."""
+    out: list[str | None] = []
+    following = None
+    for item in reversed(items):
+        out.append(following)
+        if item.kind in ("exercise", "breathe"):
+            following = _title(item)
+    return out[::-1]
+
+
 def _breathing_name(pattern: BreathPattern | None) -> str:
     if pattern is None or "-" in pattern.name:
         return "Breathing"
@@ -121,13 +144,12 @@ def _breathing_name(pattern: BreathPattern | None) -> str:
 
 
 class _Compiler:
-    def __init__(self, routine: Routine, pacing: Pacing, durations: Durations, length_hint):
+    def __init__(self, routine: Routine, pacing: Pacing, durations: Durations):
         self.routine = routine
         self.p = pacing
         self.durations = durations
-        self.length_hint = length_hint
         self.t = 0
-        self.cues: list[Cue] = []
+        self.cues: list[list] = []  # Cue fields, made into Cues once timing is settled
         self.chapters: list[list] = []  # [title, start_ms, kind, line]
         self.pending_start: int | None = None  # an announcement opened the next chapter
 
@@ -139,7 +161,7 @@ class _Compiler:
     def hold_ms(self, ex: Exercise) -> int:
         base = self.p.hold_ms if self.p.hold_ms is not None else ex.hold_ms
         base = base if base is not None else self.p.default_hold_ms
-        return max(1000, self.paced(base * self.p.hold_scale))
+        return self.paced(base * self.p.hold_scale)
 
     def rest_ms(self, own: int | None) -> int:
         base = self.p.rest_ms if self.p.rest_ms is not None else own
@@ -156,20 +178,17 @@ class _Compiler:
     def step(self) -> int:
         return len(self.chapters) if self.pending_start is not None else len(self.chapters) - 1
 
-    def speech_at(self, at_ms: int, text: str, role: str, side: str | None = None) -> Cue:
-        cue = Cue(at_ms, at_ms + max(1, self.durations(text)), "speech", role, self.step,
-                  text=text, side=side)  # fmt: skip
-        self.cues.append(cue)
-        return cue
+    def speech_at(self, at_ms: int, text: str, role: str, side: str | None = None) -> int:
+        """Place words at `at_ms`; returns when they end."""
+        end = at_ms + max(1, self.durations(text))
+        self.cues.append([at_ms, end, "speech", role, self.step, text, None, side])
+        return end
 
     def speak(self, text: str, role: str, side: str | None = None) -> None:
-        cue = self.speech_at(self.t, text, role, side)
-        self.t = cue.end_ms + GAP_MS
+        self.t = self.speech_at(self.t, text, role, side) + GAP_MS
 
-    def tone_at(self, at_ms: int, name: str, role: str, side: str | None = None) -> Cue:
-        cue = Cue(at_ms, at_ms + TONE_MS[name], "tone", role, self.step, tone=name, side=side)
-        self.cues.append(cue)
-        return cue
+    def tone_at(self, at_ms: int, name: str, role: str, side: str | None = None) -> None:
+        self.cues.append([at_ms, at_ms + TONE_MS[name], "tone", role, self.step, None, name, side])
 
     def announce_chapter(self) -> None:
         if self.pending_start is None:
@@ -188,49 +207,60 @@ class _Compiler:
         self.chapters.append(["Introduction", 0, "intro", None])
         self.tone_at(0, "start", "start")
         self.t = TONE_MS["start"] + GAP_MS
-        intro = f"{r.title}."
-        if self.length_hint is not None:
-            intro += f" About {spoken_duration(max(60_000, round(self.length_hint / 60_000) * 60_000))}."
-        self.speak(intro, "start")
+        intro = len(self.cues)
+        self.speak(f"{r.title}.", "start")
         for sentence in r.safety:
             self.speak(sentence, "safety")
         self.t += STEP_GAP_MS - GAP_MS
-        for i, item in enumerate(items):
-            getattr(self, "_" + item.kind)(item, self._next_title(items, i))
+        for item, next_title in zip(items, _next_titles(items)):
+            getattr(self, "_" + item.kind)(item, next_title)
             if self.t > MAX_DURATION_MS:
                 raise RoutineError([Problem(
                     f"the routine lasts more than {MAX_DURATION_MS // 3_600_000} hours at this "
                     "pacing; shorten it or raise the pace", loc=item.loc)])  # fmt: skip
         self.speak("That is the end of the routine. Well done.", "finish")
-        end_tone = self.tone_at(self.t, "finish", "finish")
-        duration = end_tone.end_ms + TAIL_MS
-        return self._script(duration)
+        self.tone_at(self.t, "finish", "finish")
+        duration = self.t + TONE_MS["finish"] + TAIL_MS
+        return self._script(duration, intro)
 
-    def _script(self, duration: int) -> CueScript:
+    def _script(self, duration: int, intro: int) -> CueScript:
+        # The introduction says how long the routine takes. Everything after it is placed
+        # relative to its end, so a longer sentence shifts the rest by its extra length;
+        # settle that length (rounded to minutes, it converges at once) instead of compiling
+        # the routine a second time.
+        said = self.cues[intro][5]
+        base_ms = self.durations(said)
+        text, shift = said, 0
+        for _ in range(3):
+            minutes = max(60_000, round((duration + shift) / 60_000) * 60_000)
+            text = f"{said} About {spoken_duration(minutes)}."
+            new_shift = self.durations(text) - base_ms
+            if new_shift == shift:
+                break
+            shift = new_shift
+        self.cues[intro][5] = text
+        self.cues[intro][1] += shift
         last = len(self.chapters) - 1
-        cues = sorted(
-            (c if c.step <= last else _with_step(c, last) for c in self.cues),
-            key=lambda c: (c.start_ms, c.kind != "tone"),
+        cues = []
+        for i, (start, end, kind, role, step, words, tone, side) in enumerate(self.cues):
+            moved = shift if i > intro else 0
+            cues.append(Cue(start + moved, end + moved, kind, role, min(step, last), words, tone,
+                            side))  # fmt: skip
+        cues.sort(key=lambda c: (c.start_ms, c.kind != "tone"))
+        duration += shift
+        starts = [start + (shift if start else 0) for _, start, _, _ in self.chapters]
+        chapters = tuple(
+            Chapter(title, starts[i], starts[i + 1] if i < last else duration, kind, line)
+            for i, (title, _, kind, line) in enumerate(self.chapters)
         )
-        chapters = []
-        for i, (title, start, kind, line) in enumerate(self.chapters):
-            end = self.chapters[i + 1][1] if i < last else duration
-            chapters.append(Chapter(title, start, end, kind, line))
         return CueScript(
             title=self.routine.title,
             language=self.routine.language,
             duration_ms=duration,
             settings=self.p,
-            chapters=tuple(chapters),
+            chapters=chapters,
             cues=tuple(cues),
         )
-
-    @staticmethod
-    def _next_title(items: list[_Item], i: int) -> str | None:
-        for item in items[i + 1 :]:
-            if item.kind in ("exercise", "breathe"):
-                return _title(item)
-        return None
 
     # -- step kinds ---------------------------------------------------------------------
 
@@ -255,7 +285,8 @@ class _Compiler:
 
     def rest_window(self, ms: int, texts: tuple[str, ...], next_text: str | None) -> None:
         """A rest of exactly `ms` from its tone, unless what must be said in it is longer."""
-        start = self.tone_at(self.t, "rest", "rest").start_ms
+        start = self.t
+        self.tone_at(start, "rest", "rest")
         end = start + ms
         self.t = start + TONE_MS["rest"] + GAP_MS
         for text in texts:
@@ -293,7 +324,11 @@ class _Compiler:
             what += f", {ex.sets} sets"
         self.speak(what + ".", "announce")
         if sides[0] is not None:
-            first = "Start on the left side." if ex.sides == "both" else f"{sides[0].capitalize()} side."
+            first = (
+                "Start on the left side."
+                if ex.sides == "both"
+                else f"{sides[0].capitalize()} side."
+            )
             self.speak(first, "side", sides[0])
         transition = self.paced(
             ex.transition_ms if ex.transition_ms is not None else self.p.default_transition_ms
@@ -339,7 +374,8 @@ class _Compiler:
     # -- timed windows: tone, timer, cues placed inside, end tone ------------------------
 
     def _window(self, length_ms: int, side, place: Callable[[_Slots], None]) -> None:
-        start = self.tone_at(self.t, "hold_start", "hold_start", side).start_ms
+        start = self.t
+        self.tone_at(start, "hold_start", "hold_start", side)
         end = start + length_ms
         slots = _Slots(start, end, self.durations)
         place(slots)
@@ -427,7 +463,7 @@ class _Slots:
 
     def flexible(self, at: int, text: str, role: str) -> None:
         # Try the wished-for time, then just after each busy stretch that follows it.
-        for candidate in [at] + sorted(e + GAP_MS for s, e in self._busy if e + GAP_MS > at):
+        for candidate in [at, *sorted(e + GAP_MS for s, e in self._busy if e + GAP_MS > at)]:
             if candidate - at > 10_000:
                 break
             if self.fits(candidate, text) and candidate + self.durations(text) <= self.end - 3500:
@@ -450,9 +486,3 @@ def _describe_pattern(p: BreathPattern) -> str:
     if p.hold_out_ms:
         parts.append(f"hold for {secs(p.hold_out_ms)}")
     return ", ".join(parts) + "."
-
-
-def _with_step(cue: Cue, step: int) -> Cue:
-    from dataclasses import replace
-
-    return replace(cue, step=step)

@@ -86,8 +86,13 @@ def to_json(script: CueScript) -> dict:
         "duration_ms": script.duration_ms,
         "settings": script.settings.to_json(),
         "chapters": [
-            {"title": ch.title, "start_ms": ch.start_ms, "end_ms": ch.end_ms, "kind": ch.kind,
-             "line": ch.line}  # fmt: skip
+            {
+                "title": ch.title,
+                "start_ms": ch.start_ms,
+                "end_ms": ch.end_ms,
+                "kind": ch.kind,
+                "line": ch.line,
+            }
             for ch in script.chapters
         ],
         "cues": [cue(c) for c in script.cues],
@@ -110,9 +115,13 @@ def loads(text: str, path: str = "<cue script>") -> CueScript:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise RoutineError([Problem(f"invalid JSON: {e.msg}", loc=Loc(path, e.lineno, e.colno))])
+        raise RoutineError(
+            [Problem(f"invalid JSON: {e.msg}", loc=Loc(path, e.lineno, e.colno))]
+        ) from None
     except RecursionError:
-        raise RoutineError([Problem("invalid JSON: nested too deep", loc=Loc(path, 1, 1))])
+        raise RoutineError(
+            [Problem("invalid JSON: nested too deep", loc=Loc(path, 1, 1))]
+        ) from None
     checker = _Checker()
     script = checker.script(data)
     if checker.problems:
@@ -145,7 +154,9 @@ class _Checker:
         if not ok:
             if value is None and not required:
                 return None
-            self.fail((*where, key), f"'{key}' must be {_KIND_NAMES[kind]}, found {_json_kind(value)}")
+            self.fail(
+                (*where, key), f"'{key}' must be {_KIND_NAMES[kind]}, found {_json_kind(value)}"
+            )
             return None
         return value
 
@@ -176,7 +187,9 @@ class _Checker:
             self.chapter(c, ("chapters", i))
             for i, c in enumerate(self.get(data, "chapters", (), list) or [])
         ]
-        cues = [self.cue(c, ("cues", i)) for i, c in enumerate(self.get(data, "cues", (), list) or [])]
+        cues = [
+            self.cue(c, ("cues", i)) for i, c in enumerate(self.get(data, "cues", (), list) or [])
+        ]
         if self.problems:
             return None
         last = 0
@@ -187,7 +200,9 @@ class _Checker:
             if c.end_ms > duration:
                 self.fail(("cues", i), f"cue {i} ends after the script's duration_ms")
             if not 0 <= c.step < max(len(chapters), 1):
-                self.fail(("cues", i, "step"), f"cue {i} names step {c.step}, which is not a chapter")
+                self.fail(
+                    ("cues", i, "step"), f"cue {i} names step {c.step}, which is not a chapter"
+                )
         if self.problems:
             return None
         return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
@@ -220,7 +235,9 @@ class _Checker:
         tone = self.get(data, "tone", where, str, required=kind == "tone")
         side = self.get(data, "side", where, str, required=False)
         if kind is not None and kind not in KINDS:
-            self.fail((*where, "kind"), f"cue kind must be one of {', '.join(KINDS)}, found {kind!r}")
+            self.fail(
+                (*where, "kind"), f"cue kind must be one of {', '.join(KINDS)}, found {kind!r}"
+            )
         if tone is not None and tone not in TONE_MS:
             self.fail((*where, "tone"), f"unknown tone {tone!r}; known: {', '.join(TONE_MS)}")
         if side is not None and side not in SIDES:
@@ -230,7 +247,13 @@ class _Checker:
         return Cue(start, end, kind, role, step, text, tone, side)
 
 
-_KIND_NAMES = {str: "a string", int: "a whole number", list: "a list", dict: "an object", bool: "true or false"}
+_KIND_NAMES = {
+    str: "a string",
+    int: "a whole number",
+    list: "a list",
+    dict: "an object",
+    bool: "true or false",
+}
 
 
 def _json_kind(value) -> str:

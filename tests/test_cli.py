@@ -153,7 +153,8 @@ def test_a_bad_config_file_is_reported_with_its_line(tmp_path, monkeypatch, tiny
                                "(in-hold-out) or 4-4-4-4, or a name: box, relax, calm, coherent, "
                                "found 'boxx'; did you mean 'box'?\n"),
         (("--rate", "1000"), "coach: error: --rate: must be between 80 and 450, found 1000\n"),
-        (("--hold-scale", "0"), "coach: error: --hold-scale: must be between 0.1 and 10, found 0\n"),
+        (("--hold-scale", "0"),
+         "coach: error: --hold-scale: must be between 0.1 and 10, found 0\n"),
     ],
 )  # fmt: skip
 def test_bad_option_values_exit_2_with_the_option_named(tiny, args, message):

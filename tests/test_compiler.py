@@ -142,14 +142,16 @@ steps:
     (rest,) = tones(s, "rest")
     (nxt,) = speech(s, "next")
     assert nxt.text == "Next up: Doorway stretch."
-    following = [c for c in s.cues if c.start_ms > rest.start_ms and c.role == "announce"][0]
+    following = next(c for c in s.cues if c.start_ms > rest.start_ms and c.role == "announce")
     assert following.start_ms - rest.start_ms >= 30_000
     assert nxt.end_ms <= rest.start_ms + 30_000
     assert [ch.title for ch in s.chapters] == ["Introduction", "One", "Rest", "Doorway stretch"]
 
 
 def test_sets_have_a_rest_between_them():
-    s = script_of("title: S\nsteps:\n  - exercise: Squeeze\n    hold: 10s\n    sets: 3\n    rest: 20s\n")
+    s = script_of(
+        "title: S\nsteps:\n  - exercise: Squeeze\n    hold: 10s\n    sets: 3\n    rest: 20s\n"
+    )
     starts = tones(s, "hold_start")
     rests = tones(s, "rest")
     assert len(starts) == 3 and len(rests) == 2
@@ -159,7 +161,9 @@ def test_sets_have_a_rest_between_them():
 
 
 def test_cues_are_spoken_inside_a_long_hold_without_overlapping_the_countdown():
-    s = script_of(HOLD.replace("hold: 20s", "hold: 1m\n    cues: [Keep breathing., Relax your jaw.]"))
+    s = script_of(
+        HOLD.replace("hold: 20s", "hold: 1m\n    cues: [Keep breathing., Relax your jaw.]")
+    )
     (start,) = tones(s, "hold_start")
     reminders = speech(s, "reminder")
     assert [c.text for c in reminders] == ["Keep breathing.", "Relax your jaw."]
@@ -228,17 +232,25 @@ steps:
     fast = script_of(text, Settings(pace=2.0))
     for name in ("hold_start", "hold_end", "rest"):
         assert len(tones(slow, name)) == len(tones(fast, name))
+
     def windows(s):
-        return [e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))]
+        return [
+            e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))
+        ]
+
     assert windows(slow) == [30_000, 10_000]
     assert windows(fast) == [15_000, 5_000]
 
 
 def test_command_line_hold_overrides_and_scales():
     text = "title: H\nsteps:\n  - exercise: A\n    hold: 30s\n  - exercise: B\n"
+
     def holds(settings):
         s = script_of(text, settings)
-        return [e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))]
+        return [
+            e.start_ms - b.start_ms for b, e in zip(tones(s, "hold_start"), tones(s, "hold_end"))
+        ]
+
     assert holds(None) == [30_000, 30_000]  # B has no hold: the built-in default, 30 s
     assert holds(Settings(hold_ms=45_000)) == [45_000, 45_000]
     assert holds(Settings(hold_scale=1.5)) == [45_000, 45_000]
@@ -253,7 +265,9 @@ def test_the_introduction_says_how_long_the_routine_takes():
 
 
 def test_an_absurdly_long_routine_is_refused_at_the_step_that_makes_it_so():
-    text = "title: Long\nsteps:\n  - repeat: 100\n    steps:\n      - exercise: A\n        hold: 1h\n"
+    text = (
+        "title: Long\nsteps:\n  - repeat: 100\n    steps:\n      - exercise: A\n        hold: 1h\n"
+    )
     from coach.errors import RoutineError
 
     with pytest.raises(RoutineError) as e:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,8 +59,12 @@ steps = st.recursive(
     lambda inner: st.lists(
         st.one_of(
             simple_steps(),
-            st.builds(lambda n, s, r: {"repeat": n, "steps": s, **({"rest": r} if r else {})},
-                      st.integers(1, 3), inner, st.none() | seconds),  # fmt: skip
+            st.builds(
+                lambda n, s, r: {"repeat": n, "steps": s, **({"rest": r} if r else {})},
+                st.integers(1, 3),
+                inner,
+                st.none() | seconds,
+            ),
         ),
         min_size=1,
         max_size=4,
@@ -85,9 +91,7 @@ pacing = st.builds(
     breath=st.none() | patterns.map(parse_pattern),
 )
 
-PROPERTIES = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTIES
@@ -105,7 +109,7 @@ def test_cues_never_go_back_in_time_and_stay_inside_the_script(routine, s):
 def test_speech_never_overlaps_speech(routine, s):
     script = compile(routine, s, fake_durations)
     spoken = script.speech()
-    for a, b in zip(spoken, spoken[1:]):
+    for a, b in itertools.pairwise(spoken):
         assert a.end_ms <= b.start_ms, (a, b)
 
 

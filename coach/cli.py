@@ -1,6 +1,7 @@
 """The `coach` command line: each command parses, calls one library function, and formats.
 
-Only this module imports typer, and only `main` turns errors into messages and exit codes:
+Only this module imports typer, and only `_Coach.invoke` turns errors into messages and exit
+codes:
 0 ok, 1 environment or runtime failure, 2 bad input or usage, 130 interrupted.
 """
 
@@ -91,7 +92,7 @@ _PACING_PARAMS = [
         ("rate", Annotated[int | None, typer.Option(
             help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING)]),
         ("voice", Annotated[str | None, typer.Option(
-            help="Voice name or id (see `coach voices`).", rich_help_panel=_PACING)]),
+            help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING)]),
     )
 ]  # fmt: skip
 
@@ -153,8 +154,9 @@ def validate(
         else:
             from coach.values import format_clock
 
-            typer.echo(f"{ref}: ok, {len(script.chapters) - 1} steps, "
-                       f"{format_clock(script.duration_ms, tenths=False)}")  # fmt: skip
+            steps = len(script.chapters) - 1  # the introduction is not a step
+            length = format_clock(script.duration_ms, tenths=False)
+            typer.echo(f"{ref}: ok, {steps} {'step' if steps == 1 else 'steps'}, {length}")
     if problems:
         raise RoutineError(problems)
 

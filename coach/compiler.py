@@ -114,23 +114,24 @@ def _flatten(steps: tuple[Step, ...], suffix: str = "") -> list[_Item]:
     return items
 
 
-def _title(item: _Item) -> str:
+def _title(item: _Item, breath: BreathPattern | None) -> str:
+    """A step's chapter title; `breath` is a pattern chosen over the routine's (--breath)."""
     step = item.step
     if isinstance(step, Exercise):
         return step.name + item.suffix
     if isinstance(step, Breathe):
-        return _breathing_name(step.pattern) + item.suffix
+        return _breathing_name(breath or step.pattern) + item.suffix
     return "Rest"
 
 
-def _next_titles(items: list[_Item]) -> list[str | None]:
+def _next_titles(items: list[_Item], breath: BreathPattern | None) -> list[str | None]:
     """For each item, the title of the exercise or breathing block after it (for "next up")."""
     out: list[str | None] = []
     following = None
     for item in reversed(items):
         out.append(following)
         if item.kind in ("exercise", "breathe"):
-            following = _title(item)
+            following = _title(item, breath)
     return out[::-1]
 
 
@@ -212,7 +213,7 @@ class _Compiler:
         for sentence in r.safety:
             self.speak(sentence, "safety")
         self.t += STEP_GAP_MS - GAP_MS
-        for item, next_title in zip(items, _next_titles(items)):
+        for item, next_title in zip(items, _next_titles(items, self.p.breath)):
             getattr(self, "_" + item.kind)(item, next_title)
             if self.t > MAX_DURATION_MS:
                 raise RoutineError([Problem(
@@ -299,7 +300,7 @@ class _Compiler:
 
     def _exercise(self, item: _Item, next_title) -> None:
         ex: Exercise = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item), "exercise", ex.loc.line)
+        self.begin_chapter(_title(item, None), "exercise", ex.loc.line)
         if ex.caution:
             self.speak(ex.caution, "caution")
         self.speak(f"{ex.name}.", "announce")
@@ -354,7 +355,7 @@ class _Compiler:
 
     def _breathe(self, item: _Item, next_title) -> None:
         b: Breathe = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item), "breathe", b.loc.line)
+        self.begin_chapter(_title(item, self.p.breath), "breathe", b.loc.line)
         pattern = self.pattern(b.pattern)
         if b.cycles:
             cycles = b.cycles
@@ -362,7 +363,7 @@ class _Compiler:
             cycles = max(1, round(self.paced(b.duration_ms) / pattern.cycle_ms))
         else:
             cycles = 5
-        self.speak(f"{_breathing_name(b.pattern)}.", "announce")
+        self.speak(f"{_breathing_name(self.p.breath or b.pattern)}.", "announce")
         self.speak(_describe_pattern(pattern), "instruction")
         for text in b.say:
             self.speak(text, "instruction")

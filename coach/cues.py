@@ -179,10 +179,7 @@ class _Checker:
         settings = None
         raw_settings = self.get(data, "settings", (), dict)
         if raw_settings is not None:
-            try:
-                settings = Pacing.from_json(raw_settings)
-            except (KeyError, TypeError, ValueError) as e:
-                self.fail(("settings",), f"'settings' is malformed ({type(e).__name__}: {e})")
+            settings = self.settings(raw_settings)
         chapters = [
             self.chapter(c, ("chapters", i))
             for i, c in enumerate(self.get(data, "chapters", (), list) or [])
@@ -206,6 +203,42 @@ class _Checker:
         if self.problems:
             return None
         return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
+
+    def settings(self, raw: dict) -> Pacing | None:
+        from coach.routine import PACE, RATE_WPM
+        from coach.settings import SCALE
+
+        where = ("settings",)
+        try:
+            settings = Pacing.from_json(raw)
+        except KeyError as e:
+            self.fail(where, f"'settings' is missing {e}")
+            return None
+        except (TypeError, ValueError) as e:
+            self.fail(where, f"'settings' has a malformed breath pattern ({e})")
+            return None
+        ranges = {"pace": PACE, "rate_wpm": RATE_WPM, "hold_scale": SCALE, "rest_scale": SCALE}
+        for key, (lo, hi) in ranges.items():
+            value = raw[key]
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not lo <= value <= hi
+            ):
+                self.fail((*where, key), f"'{key}' must be a number from {lo:g} to {hi:g}, "
+                          f"found {_json_kind(value)}")  # fmt: skip
+        for key in ("hold_ms", "rest_ms", "default_hold_ms", "default_rest_ms",
+                    "default_transition_ms", "default_tempo_ms"):  # fmt: skip
+            value = raw[key]
+            if value is None and key in ("hold_ms", "rest_ms"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.fail((*where, key), f"'{key}' must be a whole number of milliseconds, "
+                          f"found {_json_kind(value)}")  # fmt: skip
+        if raw["voice"] is not None and not isinstance(raw["voice"], str):
+            self.fail((*where, "voice"), f"'voice' must be a string or null, found "
+                      f"{_json_kind(raw['voice'])}")  # fmt: skip
+        return settings
 
     def chapter(self, data, where) -> Chapter | None:
         if not isinstance(data, dict):

@@ -241,14 +241,14 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
     layer = load_config(path)
     rows = []
     builtin = {
-        "pace": "1",
+        "pace": "1 (unless the routine sets one)",
         "hold": "each step's own",
         "hold_scale": "1",
         "rest": "each step's own",
         "rest_scale": "1",
         "breath": "each step's own",
         "rate": f"{BUILTIN_RATE_WPM} (unless the routine sets one)",
-        "voice": "the language's default voice",
+        "voice": "the routine's, else its language's default voice",
     }
     values = {
         "pace": layer.pace,

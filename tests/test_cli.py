@@ -123,7 +123,7 @@ def test_config_file_sits_between_the_command_line_and_the_routine(tiny, tmp_pat
     assert shown.exit_code == 0
     assert shown.stdout.splitlines()[0] == f"config file: {config} (exists)"
     assert "  hold        30s  [config]" in shown.stdout
-    assert "  pace        1  [default]" in shown.stdout
+    assert "  pace        1 (unless the routine sets one)  [default]" in shown.stdout
     assert "Doorway stretch  (30s)" in run("show", tiny).stdout  # config beats the routine
     assert "Doorway stretch  (15s)" in run("show", tiny, "--hold", "15s").stdout  # CLI beats config
 
@@ -216,7 +216,10 @@ def test_installed_coach_reports_bad_input_without_a_traceback(tmp_path):
     proc = subprocess.run([*coach_command(), "validate", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert proc.stderr.startswith(f"{bad}:2:1: error: invalid YAML: ")
+    assert proc.stderr == (
+        f"{bad}:1:8: error: invalid YAML: this list in '[ ]' is not closed; "
+        "add the ']' at its end, or a ',' between its items\n"
+    )
     assert "Traceback" not in proc.stderr
 
 

@@ -90,7 +90,8 @@ def test_a_config_that_is_not_a_mapping_is_refused(tmp_path):
     with pytest.raises(RoutineError) as e:
         load_config(path)
     assert e.value.lines() == [
-        f"{path}:1:1: error: the config file must be a mapping of keys to values, found a list"
+        f"{path}:1:1: error: the config file must be a mapping of keys to values, found a list; "
+        "remove the '- ' in front of its keys"
     ]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -179,9 +181,9 @@ def compile_(
     Example: coach compile upper-back-release --pace 1.25 --json
     """
     from coach import cues
-    from coach.library import load_script
+    from coach.library import load_spoken
 
-    script = load_script(routine, settings)
+    script = load_spoken(routine, settings).script
     if output is not None:
         from coach.files import write_text_atomic
 
@@ -199,12 +201,12 @@ def list_() -> None:
 
     Example: coach list
     """
-    from coach.library import builtin_names, load_script
+    from coach.library import builtin_names, load_spoken
     from coach.values import format_clock
 
     rows = []
     for name in builtin_names():
-        script = load_script(name)
+        script = load_spoken(name).script
         rows.append((name, script.title, format_clock(script.duration_ms, tenths=False)))
     width = max((len(r[0]) for r in rows), default=0)
     for name, title, length in rows:
@@ -218,10 +220,10 @@ def show(routine: RoutineArg, settings=None) -> None:
 
     Example: coach show upper-back-release --hold-scale 1.5
     """
-    from coach.library import load_script
+    from coach.library import load_spoken
     from coach.summary import summary_lines
 
-    typer.echo("\n".join(summary_lines(load_script(routine, settings))))
+    typer.echo("\n".join(summary_lines(load_spoken(routine, settings).script)))
 
 
 @app.command()
@@ -252,6 +254,125 @@ def config() -> None:
     typer.echo(f"config file: {path} ({state})")
     for key, value, source in rows:
         typer.echo(f"  {key:<11} {value}  [{source}]")
+
+
+class _Caption(str, Enum):
+    srt = "srt"
+    vtt = "vtt"
+    lrc = "lrc"
+
+
+@app.command()
+@_with_pacing
+def export(
+    routine: RoutineArg,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Audio file to write (default: audio/ROUTINE.mp3).",
+            dir_okay=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="wav, flac, mp3, ogg, opus, m4a or m4b (default: from the file name)."
+        ),
+    ] = None,
+    captions: Annotated[
+        list[_Caption] | None,
+        typer.Option("--captions", help="Also write captions beside the audio (repeatable)."),
+    ] = None,
+    stereo: Annotated[
+        bool, typer.Option("--stereo", help="Pan cues of a sided exercise toward that ear.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    settings=None,
+) -> None:
+    """Export a routine as one audio file with chapters, tags and optional captions.
+
+    Example: coach export upper-back-release -o back.mp3 --captions srt
+    """
+    from coach.export import export as run_export
+    from coach.values import format_clock
+
+    with _progress(quiet) as progress:
+        done = run_export(
+            routine, output, fmt, tuple(c.value for c in captions or ()), settings,
+            stereo=stereo, force=force, progress=progress,
+        )  # fmt: skip
+    if not quiet:
+        extra = "".join(f", {p}" for p in done.captions)
+        typer.echo(f"wrote {done.path}{extra} ({format_clock(done.duration_ms, tenths=False)})",
+                   err=True)  # fmt: skip
+
+
+class _progress:
+    """A progress bar on a terminal for exports that take more than a moment."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):
+        if self.quiet:
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True, console=None)
+        self.bar.start()
+        self.task = self.bar.add_task("writing", total=None)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def voices(
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Only voices for this language.")
+    ] = None,
+) -> None:
+    """List the installed text-to-speech voices: id, name and languages.
+
+    Example: coach voices --language en
+    """
+    from coach.voice import list_voices
+
+    found = list_voices(language)
+    width = max((len(v.id) for v in found), default=0)
+    for v in found:
+        typer.echo(f"{v.id:<{width}}  {v.name}  ({', '.join(v.languages)})")
+    if not found:
+        typer.echo(f"no voices for '{language}'; run `coach voices` to see them all", err=True)
+
+
+@app.command()
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every cached phrase.")] = False,
+) -> None:
+    """Show the phrase cache's folder and size, or clear it.
+
+    Each phrase is synthesized once and kept; COACH_CACHE_DIR moves the cache.
+
+    Example: coach cache --clear
+    """
+    from coach.voice import cache_dir, cache_stats, clear_cache
+
+    folder = cache_dir()
+    if clear:
+        typer.echo(f"removed {clear_cache(folder)} phrases from {folder}")
+        return
+    count, size = cache_stats(folder)
+    typer.echo(f"{folder}: {count} phrases, {size / 1_048_576:.1f} MiB")
 
 
 def main() -> None:

@@ -77,6 +77,32 @@ def load_script(ref: str, settings=None, durations=None):
     return compile(routine, settings, durations)
 
 
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """A cue script timed by the real voice, and that voice, ready to render."""
+
+    script: object  # CueScript
+    voice: object  # SpeechVoice
+
+
+def load_spoken(ref: str, settings=None) -> Spoken:
+    """ROUTINE compiled with phrase lengths measured by the voice that will speak it."""
+    from coach.compiler import compile
+    from coach.routine import load_routine
+    from coach.settings import Settings, resolve
+    from coach.voice import SpeechVoice, VoiceChoice
+
+    source = find(ref)
+    if source.is_cue_script:
+        script = load_script(ref, settings)
+        p = script.settings
+        return Spoken(script, SpeechVoice(VoiceChoice(p.voice, script.language, p.rate_wpm)))
+    routine = load_routine(source.path, _shown(source))
+    pacing = resolve(routine, settings or Settings())
+    voice = SpeechVoice(VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm))
+    return Spoken(compile(routine, settings, voice.duration_ms), voice)
+
+
 def _shown(source: Source) -> str:
     # Messages about a built-in routine point at the file, so its line numbers can be found.
     return str(source.path) if source.builtin else source.shown

@@ -11,12 +11,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def phrase_cache(tmp_path_factory) -> Path:
+    """One phrase cache for the whole run: each phrase is synthesized once, as for a user."""
+    return tmp_path_factory.mktemp("phrases")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path_factory, monkeypatch):
-    # A developer's own ~/.config/coach/config.yaml must not change test results.
+def _isolated_user_dirs(tmp_path_factory, monkeypatch, phrase_cache):
+    # A developer's own ~/.config/coach/config.yaml and cache must not change test results.
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("COACH_CONFIG", str(home / "config.yaml"))
-    monkeypatch.setenv("COACH_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("COACH_CACHE_DIR", str(phrase_cache))
 
 
 def coach_command() -> list[str]:

@@ -1,0 +1,74 @@
+"""`coach export`: a routine as one audio file with chapters, tags and captions.
+
+The file holds exactly what `coach play` would say, sample for sample: both render the same
+cue script with the same voice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from coach.errors import UserError
+from coach.library import find, load_spoken
+
+DEFAULT_FOLDER = Path("audio")
+DEFAULT_FORMAT = "mp3"
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    path: Path
+    captions: tuple[Path, ...]
+    duration_ms: int
+    sample_rate: int
+    synthesized: int  # phrases the voice had to make (the rest came from the cache)
+
+
+def default_output(ref: str, fmt: str | None) -> Path:
+    """audio/<routine>.<ext>: the built-in name or the routine file's name."""
+    source = find(ref)
+    return DEFAULT_FOLDER / f"{source.path.stem}.{fmt or DEFAULT_FORMAT}"
+
+
+def export(
+    ref: str,
+    output: Path | None = None,
+    fmt: str | None = None,
+    captions: tuple[str, ...] = (),
+    settings=None,
+    stereo: bool = False,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Exported:
+    """Render ROUTINE and write it (and its caption files) all at once or not at all."""
+    from coach.captions import captions as caption_text
+    from coach.files import write_text_atomic
+    from coach.render import Layout, render
+    from coach.sinks.files import Tags, format_for, write_audio
+
+    if output is None:
+        output = default_output(ref, fmt)
+        output.parent.mkdir(exist_ok=True)
+    fmt = format_for(output, fmt)
+    caption_paths = tuple(output.with_suffix(f".{c}") for c in dict.fromkeys(captions))
+    if not force:
+        for path in (output, *caption_paths):
+            if path.exists():
+                raise UserError(f"{path} exists; use --force to replace it")
+    spoken = load_spoken(ref, settings)
+    script, voice = spoken.script, spoken.voice
+    pcm = render(script, voice, Layout(voice.sample_rate, 2 if stereo else 1))
+    p = script.settings
+    comment = (
+        f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.identity()['voice']}"
+        f"; holds x{p.hold_scale:g}; rests x{p.rest_scale:g}"
+    )
+    tags = Tags(title=script.title, artist="coach", album=script.title, comment=comment)
+    write_audio(output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force,
+                progress=progress)  # fmt: skip
+    for path, kind in zip(caption_paths, dict.fromkeys(captions)):
+        write_text_atomic(path, caption_text(script, kind))
+    return Exported(output, caption_paths, script.duration_ms, voice.sample_rate,
+                    voice.synthesized)  # fmt: skip

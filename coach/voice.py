@@ -1,0 +1,382 @@
+"""Speech: the `Voice` protocol, the pyttsx3 backend, and the phrase cache.
+
+Each unique phrase is synthesized once, ever: the cache is keyed by a hash of everything that
+changes the sound (text, voice, rate, pitch, volume, backend and its versions, and how coach
+post-processes it). Phrases enter the cache trimmed of silence and normalized to one loudness,
+so the mix needs no dynamic processing (no pumping) and lands at a steady level.
+
+pyttsx3's espeak driver has known faults, worked around here: it writes only the last of
+several queued `save_to_file` calls and never clears its save path (so one `save_to_file` +
+`runAndWait` per phrase, to a fresh temp file, and never `say()` on that engine), and it prints
+"Audio saved to ..." on stdout (silenced). A hung engine becomes a clear error after a timeout.
+This module must not be imported by `coach validate`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from coach.errors import EnvironmentFault
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Phrase loudness after normalization: RMS of the voiced part, and a ceiling for peaks.
+# Together with the tone levels in coach.tones this puts the mix near -19 LUFS.
+SPEECH_RMS_DB = -21.0
+SPEECH_PEAK_DB = -3.0
+SILENCE_DB = -45.0  # quieter than this at either end of a phrase is trimmed
+EDGE_MS = 15  # kept (and faded) at each end after trimming, so words are not clipped
+PROCESSING_VERSION = 1  # bump when trimming/normalizing changes: old cache entries go stale
+TIMEOUT_S = 20.0
+
+
+class Voice(Protocol):
+    """Text to mono float32 PCM at `sample_rate`."""
+
+    sample_rate: int
+
+    def pcm(self, text: str) -> np.ndarray: ...
+
+    def duration_ms(self, text: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceInfo:
+    id: str
+    name: str
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceChoice:
+    """What is asked of the engine; every field changes the sound, so all are in the cache key."""
+
+    voice: str | None  # a voice id, name or language code; None: the language's default
+    language: str = "en"
+    rate_wpm: int = 165
+    volume: float = 1.0
+    pitch: int = 50  # espeak-ng's scale, 0-100
+
+
+# -- the engine ---------------------------------------------------------------------------
+
+
+class _Engine:
+    """One pyttsx3 engine per process, used from one thread at a time."""
+
+    _instance: _Engine | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        try:
+            import pyttsx3
+        except ImportError as e:  # pragma: no cover - a broken install
+            raise EnvironmentFault(
+                f"the text-to-speech library is missing ({e})", "run scripts/coach to install it"
+            ) from None
+        try:
+            with _quiet():
+                self.engine = pyttsx3.init()
+        except Exception as e:  # pyttsx3 raises OSError, RuntimeError or KeyError here
+            raise EnvironmentFault(
+                f"no text-to-speech engine could be started ({type(e).__name__}: {e})",
+                "install espeak-ng: sudo apt-get install espeak-ng "
+                "(scripts/coach installs it when run as root)",
+            ) from None
+        self.pyttsx3_version = _package_version("pyttsx3")
+        self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
+        self.backend_version = self._backend_version()
+        self.voices = self._voices()
+
+    @classmethod
+    def get(cls) -> _Engine:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def _backend_version(self) -> str:
+        try:
+            from pyttsx3.drivers import _espeak
+
+            info = _espeak.Info()
+            return info.decode() if isinstance(info, bytes) else str(info)
+        except Exception:  # not espeak (sapi5, nsss): the driver name is what we have
+            return self.driver
+
+    def _voices(self) -> tuple[VoiceInfo, ...]:
+        out = []
+        for v in self.engine.getProperty("voices"):
+            langs = tuple(
+                lang.decode(errors="replace").lstrip("\x05") if isinstance(lang, bytes) else lang
+                for lang in (v.languages or ())
+            )
+            out.append(VoiceInfo(v.id, v.name, langs))
+        return tuple(out)
+
+    def resolve(self, choice: VoiceChoice) -> str:
+        """The engine's voice id for a choice, or an error naming what is installed."""
+        wanted = choice.voice or choice.language
+        match = find_voice(self.voices, wanted)
+        if match is None and choice.voice is None:
+            match = find_voice(self.voices, choice.language.split("-")[0])
+        if match is None:
+            raise EnvironmentFault(
+                f"no installed voice matches '{wanted}'",
+                "list the voices with `coach voices` and pass one with --voice",
+            )
+        return match.id
+
+    def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> Path:
+        """Speak `text` into a fresh WAV file; the caller deletes it."""
+        fd, name = tempfile.mkstemp(prefix="coach-phrase-", suffix=".wav")
+        os.close(fd)
+        os.unlink(name)  # the driver creates it; an empty file left behind would look like audio
+        result: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                e = self.engine
+                e.setProperty("voice", voice_id)
+                e.setProperty("rate", choice.rate_wpm)
+                e.setProperty("volume", choice.volume)
+                with contextlib.suppress(KeyError, ValueError):
+                    e.setProperty("pitch", choice.pitch)
+                with _quiet():
+                    e.save_to_file(text, name)
+                    e.runAndWait()
+            except BaseException as exc:  # handed to the caller's thread
+                result.append(exc)
+
+        with self._lock:
+            worker = threading.Thread(target=work, daemon=True)
+            worker.start()
+            worker.join(TIMEOUT_S)
+        if worker.is_alive():
+            raise EnvironmentFault(
+                f"the speech engine did not finish a phrase within {TIMEOUT_S:g} s",
+                "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+            )
+        if result:
+            raise EnvironmentFault(
+                f"the speech engine failed: {type(result[0]).__name__}: {result[0]}",
+                "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+            )
+        path = Path(name)
+        if not path.exists() or path.stat().st_size <= 44:
+            path.unlink(missing_ok=True)
+            raise EnvironmentFault(
+                f"the speech engine wrote no audio for {text!r}",
+                "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+            )
+        return path
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the driver's prints: coach's stdout carries JSON and timelines."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def find_voice(voices, wanted: str) -> VoiceInfo | None:
+    """A voice by id, by the id's last part (en-gb in gmw/en-GB), by name, or by language."""
+    w = wanted.strip().lower()
+    for test in (
+        lambda v: v.id.lower() == w,
+        lambda v: v.id.lower().rsplit("/", 1)[-1] == w,
+        lambda v: v.name.lower() == w,
+        lambda v: any(lang.lower() == w for lang in v.languages),
+    ):
+        for v in voices:
+            if test(v):
+                return v
+    return None
+
+
+def list_voices(language: str | None = None) -> list[VoiceInfo]:
+    """Installed voices, optionally those speaking `language` (en matches en-gb too)."""
+    voices = _Engine.get().voices
+    if not language:
+        return list(voices)
+    lang = language.lower()
+    return [
+        v
+        for v in voices
+        if any(x.lower() == lang or x.lower().startswith(lang + "-") for x in v.languages)
+    ]
+
+
+# -- the cache ----------------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where phrases are kept: $COACH_CACHE_DIR, else the platform's cache folder."""
+    override = os.environ.get("COACH_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_cache_path("coach", appauthor=False) / "phrases"
+
+
+def cache_stats(folder: Path | None = None) -> tuple[int, int]:
+    """(number of phrases, bytes) in the cache."""
+    folder = folder or cache_dir()
+    files = list(folder.glob("*/*.npy")) if folder.is_dir() else []
+    return len(files), sum(f.stat().st_size for f in files)
+
+
+def clear_cache(folder: Path | None = None) -> int:
+    """Delete every cached phrase; returns how many there were."""
+    folder = folder or cache_dir()
+    count = 0
+    if folder.is_dir():
+        for f in folder.glob("*/*.npy"):
+            f.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+class SpeechVoice:
+    """The real voice: pyttsx3 through the phrase cache, in memory and on disk."""
+
+    def __init__(self, choice: VoiceChoice, folder: Path | None = None) -> None:
+        self.choice = choice
+        self.folder = folder or cache_dir()
+        self._engine: _Engine | None = None
+        self._voice_id: str | None = None
+        self._memory: dict[str, np.ndarray] = {}
+        self.sample_rate = 22_050  # espeak-ng's rate; checked on every synthesized phrase
+        self.synthesized = 0  # phrases made this run (the rest came from the cache)
+
+    @property
+    def engine(self) -> _Engine:
+        if self._engine is None:
+            self._engine = _Engine.get()
+            self._voice_id = self._engine.resolve(self.choice)
+        return self._engine
+
+    def identity(self) -> dict:
+        """Everything that changes the sound, for the cache key and the export's comment."""
+        e = self.engine
+        return {
+            "backend": f"pyttsx3-{e.pyttsx3_version}/{e.driver}",
+            "engine": e.backend_version,
+            "voice": self._voice_id,
+            "rate_wpm": self.choice.rate_wpm,
+            "pitch": self.choice.pitch,
+            "volume": self.choice.volume,
+            "processing": PROCESSING_VERSION,
+        }
+
+    def _key(self, text: str) -> str:
+        ident = json.dumps({"text": text, **self.identity()}, sort_keys=True)
+        return hashlib.sha256(ident.encode("utf-8")).hexdigest()
+
+    def duration_ms(self, text: str) -> int:
+        return round(len(self.pcm(text)) * 1000 / self.sample_rate)
+
+    def pcm(self, text: str) -> np.ndarray:
+        found = self._memory.get(text)
+        if found is not None:
+            return found
+        import numpy as np
+
+        key = self._key(text)
+        path = self.folder / key[:2] / f"{key}.npy"
+        data = None
+        if path.exists():
+            try:
+                data = np.load(path, allow_pickle=False)
+                if data.dtype != np.float32 or data.ndim != 1 or not len(data):
+                    data = None
+            except (OSError, ValueError, EOFError):
+                data = None  # a corrupt entry (a crash mid-write elsewhere): make it again
+        if data is None:
+            data = self._make(text)
+            _store(path, data)
+        data.setflags(write=False)
+        self._memory[text] = data
+        return data
+
+    def _make(self, text: str) -> np.ndarray:
+        import soundfile
+
+        wav = self.engine.synthesize(text, self._voice_id, self.choice)
+        try:
+            raw, rate = soundfile.read(str(wav), dtype="float32", always_2d=False)
+        finally:
+            wav.unlink(missing_ok=True)
+        if raw.ndim > 1:
+            raw = raw.mean(axis=1)
+        if rate != self.sample_rate:
+            raw = _resample(raw, rate, self.sample_rate)
+        self.synthesized += 1
+        return normalize_phrase(raw, self.sample_rate)
+
+
+def _store(path: Path, data) -> None:
+    """Write a cache entry atomically: concurrent runs never see half a phrase."""
+    import numpy as np
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, data, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        # An unwritable cache costs speed, not correctness: the phrase is still used.
+        with contextlib.suppress(OSError, UnboundLocalError):
+            os.unlink(tmp)
+
+
+def normalize_phrase(raw, sample_rate: int):
+    """Trim silence at both ends, fade the edges, and set a fixed loudness and peak ceiling."""
+    import numpy as np
+
+    x = np.asarray(raw, dtype=np.float32)
+    loud = np.flatnonzero(np.abs(x) > 10 ** (SILENCE_DB / 20))
+    if not len(loud):
+        return np.zeros(max(1, sample_rate // 10), dtype=np.float32)
+    edge = sample_rate * EDGE_MS // 1000
+    x = x[max(0, loud[0] - edge) : loud[-1] + edge + 1].copy()
+    fade = min(edge, len(x) // 2)
+    if fade:
+        ramp = np.sin(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    voiced = x[np.abs(x) > 10 ** ((SILENCE_DB + 10) / 20)]
+    rms = float(np.sqrt(np.mean(np.square(voiced, dtype=np.float64)))) if len(voiced) else 0.0
+    peak = float(np.max(np.abs(x)))
+    if rms <= 0 or peak <= 0:
+        return x
+    gain = min(10 ** (SPEECH_RMS_DB / 20) / rms, 10 ** (SPEECH_PEAK_DB / 20) / peak)
+    return (x * gain).astype(np.float32)
+
+
+def _resample(x, from_rate: int, to_rate: int):
+    import numpy as np
+
+    n = round(len(x) * to_rate / from_rate)
+    return np.interp(np.linspace(0, len(x) - 1, n), np.arange(len(x)), x).astype(np.float32)
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"

@@ -1,0 +1,131 @@
+"""The real voice (pyttsx3 over espeak-ng) and its phrase cache."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from coach.errors import EnvironmentFault
+from coach.voice import (
+    SPEECH_PEAK_DB,
+    SpeechVoice,
+    VoiceChoice,
+    cache_stats,
+    clear_cache,
+    find_voice,
+    list_voices,
+)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return tmp_path / "cache"
+
+
+def test_a_phrase_is_speech_at_the_voice_rate_trimmed_and_normalized(folder):
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    pcm = voice.pcm("Breathe in slowly.")
+    assert pcm.dtype == np.float32 and pcm.ndim == 1
+    seconds = len(pcm) / voice.sample_rate
+    assert 0.6 < seconds < 2.5
+    peak_db = 20 * np.log10(np.max(np.abs(pcm)))
+    assert peak_db <= SPEECH_PEAK_DB + 0.01
+    assert abs(pcm[0]) < 1e-3 and abs(pcm[-1]) < 1e-3  # faded ends: no click
+    assert voice.duration_ms("Breathe in slowly.") == round(seconds * 1000)
+
+
+def test_each_phrase_is_synthesized_once_then_read_from_the_cache(folder):
+    first = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    a = first.pcm("Keep your shoulders relaxed.")
+    first.pcm("Keep your shoulders relaxed.")
+    assert first.synthesized == 1
+    second = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    b = second.pcm("Keep your shoulders relaxed.")
+    assert second.synthesized == 0
+    assert np.array_equal(a, b)
+    assert cache_stats(folder)[0] == 1
+
+
+def test_a_faster_rate_is_another_phrase_and_shorter(folder):
+    slow = SpeechVoice(VoiceChoice(None, "en", 120), folder)
+    fast = SpeechVoice(VoiceChoice(None, "en", 260), folder)
+    text = "Twist your upper body to the right and hold."
+    assert len(fast.pcm(text)) < 0.75 * len(slow.pcm(text))
+    assert cache_stats(folder)[0] == 2
+
+
+def test_a_corrupt_cache_entry_is_made_again(folder):
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    good = voice.pcm("Rest.")
+    (entry,) = folder.glob("*/*.npy")
+    entry.write_bytes(b"not a numpy file")
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    remade = again.pcm("Rest.")
+    assert again.synthesized == 1
+    # espeak-ng's library keeps a little state between phrases (its pitch flutter), so a phrase
+    # made again can differ by a few samples; the cache is what makes renders repeatable.
+    assert abs(len(remade) - len(good)) < 0.05 * len(good)
+    third = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert np.array_equal(third.pcm("Rest."), remade) and third.synthesized == 0
+
+
+def test_clear_empties_the_cache(folder):
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    voice.pcm("One.")
+    voice.pcm("Two.")
+    assert clear_cache(folder) == 2
+    assert cache_stats(folder) == (0, 0)
+
+
+def test_the_engine_prints_nothing_on_stdout(folder, tmp_path):
+    script = (
+        "from pathlib import Path\nfrom coach.voice import SpeechVoice, VoiceChoice\n"
+        f"SpeechVoice(VoiceChoice(None, 'en', 165), Path({str(folder)!r})).pcm('Hello there.')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_concurrent_runs_share_the_cache_without_corrupting_it(folder):
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom coach.voice import SpeechVoice, VoiceChoice\n"
+        "v = SpeechVoice(VoiceChoice(None, 'en', 165), Path(sys.argv[1]))\n"
+        "for i in range(15): v.pcm(f'Phrase number {i}.')\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(folder)]) for _ in range(4)]
+    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    assert cache_stats(folder)[0] == 15
+    reader = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    for i in range(15):
+        reader.pcm(f"Phrase number {i}.")
+    assert reader.synthesized == 0
+    assert not list(folder.glob("*/.*"))  # no temp files left
+
+
+def test_voices_are_listed_and_found_by_id_name_or_language():
+    voices = list_voices()
+    assert len(voices) > 20
+    english = list_voices("en")
+    assert english and all(any(x.startswith("en") for x in v.languages) for v in english)
+    assert find_voice(voices, "en-gb") is not None
+    assert find_voice(voices, "English (Great Britain)").id == find_voice(voices, "gmw/en").id
+
+
+def test_an_unknown_voice_is_an_environment_error_with_a_fix(folder):
+    voice = SpeechVoice(VoiceChoice("klingon-opera", "en", 165), folder)
+    with pytest.raises(EnvironmentFault) as e:
+        voice.pcm("Hello.")
+    assert "no installed voice matches 'klingon-opera'" in str(e.value)
+    assert "coach voices" in e.value.hint
+    assert e.value.exit_code == 1
+
+
+def test_markup_is_read_as_text_not_interpreted(folder):
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    plain = voice.pcm("Hold")
+    marked = voice.pcm("<speak>Hold</speak> & relax")
+    assert len(marked) > 2 * len(plain)  # the tags and the ampersand are spoken, not swallowed

@@ -93,6 +93,9 @@ _PACING_PARAMS = [
             rich_help_panel=_PACING)]),
         ("rate", Annotated[int | None, typer.Option(
             help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING)]),
+        ("breath_cues", Annotated[str | None, typer.Option(
+            help="How breathing is cued: voice, tones or both (default both); with tones, "
+                 "countdowns are pips too.", rich_help_panel=_PACING)]),
         ("voice", Annotated[str | None, typer.Option(
             help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING)]),
     )

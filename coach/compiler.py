@@ -382,8 +382,8 @@ class _Compiler:
         place(slots)
         for at, text, role in slots.placed:
             self.speech_at(at, text, role, side)
-        for at, role in slots.tones:
-            self.tone_at(at, "rep", role, side)
+        for at, name in slots.tones:
+            self.tone_at(at, name, name, side)
         self.tone_at(end, "hold_end", "hold_end", side)
         self.t = end + TONE_MS["hold_end"] + GAP_MS
 
@@ -391,9 +391,13 @@ class _Compiler:
         def place(slots: _Slots) -> None:
             if hold >= COUNTDOWN_MIN_HOLD_MS:
                 for k in (3, 2, 1):
-                    slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")
+                    if self.p.breath_cues == "tones":  # fewer words: pips count down instead
+                        slots.tones.append((slots.end - k * 1000, "countdown"))
+                    else:
+                        slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")
             if ex.breath is not None or self.p.breath is not None:
-                _breath_cues(slots, self.pattern(ex.breath), None)
+                pattern = self.pattern(ex.breath)
+                _breath_cues(slots, pattern, None, self.p.breath_cues)
             if hold >= HALFWAY_MIN_HOLD_MS:
                 slots.flexible(slots.start + hold // 2, "Halfway.", "halfway")
             for i, text in enumerate(ex.cues):
@@ -413,13 +417,16 @@ class _Compiler:
         self._window(reps * tempo, side, place)
 
     def breath_window(self, pattern: BreathPattern, cycles: int, side) -> None:
-        self._window(
-            pattern.cycle_ms * cycles, side, lambda slots: _breath_cues(slots, pattern, cycles)
-        )
+        def place(slots: _Slots) -> None:
+            _breath_cues(slots, pattern, cycles, self.p.breath_cues)
+
+        self._window(pattern.cycle_ms * cycles, side, place)
 
 
-def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None) -> None:
-    """Breath words at each phase's start, each short enough to end before the phase does."""
+def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None, mode: str) -> None:
+    """Breath words (mode voice or both) at each phase's start, each short enough to end before
+    the phase does, and a soft rising or falling tone (tones or both) for each in- and out-
+    breath long enough to hold it."""
     at = slots.start
     cycle = 0
     while at < slots.end and (cycles is None or cycle < cycles):
@@ -430,6 +437,12 @@ def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None) -> N
             if cycles is not None and cycle == cycles - 1 and phase == "in" and cycles > 1:
                 words = ("Last breath. Breathe in.", *words)
             room = min(ms, slots.end - at) - 100
+            tone = {"in": "breath_in", "out": "breath_out"}.get(phase)
+            if mode != "voice" and tone and TONE_MS[tone] <= room:
+                slots.tones.append((at, tone))
+            if mode == "tones":
+                at += ms
+                continue
             for text in words:
                 if slots.fits(at, text, room):
                     slots.fixed(at, text, role)

@@ -7,6 +7,7 @@ for editors, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,13 @@ from coach.errors import Loc
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
+    duration_hint,
     format_duration,
     parse_duration,
     parse_pattern,
+    shorten,
 )
-from coach.yamlnodes import BudgetExceeded, Reader, compose, read_text
+from coach.yamlnodes import BudgetExceeded, Reader, compose, number_tag, read_text
 from coach.yamlnodes import describe as _describe
 
 SIDES = ("both", "left", "right")
@@ -134,6 +137,16 @@ STEP_KEYS = {
     "repeat": ("repeat", "steps", "rest", "say"),
 }  # fmt: skip
 
+_ALL_STEP_KEYS = tuple(sorted({k for keys in STEP_KEYS.values() for k in keys}))
+# Step keys that are not kinds: in a step of the wrong kind, one belongs to another kind.
+_STEP_FIELDS = {k for k in _ALL_STEP_KEYS if k not in KINDS}
+# Exercise keys that need another key: (key, the key it needs, what it does).
+_NEEDS = (
+    ("tempo", "reps", "sets the time of one rep"),
+    ("count", "reps", "counts the reps aloud"),
+    ("cues", "hold", "gives reminders during a hold"),
+)
+
 # Limits: generous for any real routine, tight enough that a typo (an extra zero, minutes
 # for seconds) is caught instead of producing a ten-hour session.
 HOLD_MS = (1_000, 3_600_000)
@@ -163,7 +176,8 @@ def parse_routine(text: str, path: str) -> Routine:
     root = compose(text, path)
     r = Reader(path)
     if root is None:
-        r.error(None, "the file is empty; a routine needs at least 'title' and 'steps'")
+        has = "only comments" if text.strip() else "nothing in it"
+        r.error(None, f"the file has {has}; a routine needs at least 'title' and 'steps'")
         r.raise_if_any()
     try:
         routine = Parser(r).routine(root)
@@ -180,36 +194,43 @@ class Parser:
     def __init__(self, r: Reader) -> None:
         self.r = r
         self.expanded_steps = 0
+        # The keys that the unknown keys of the last `known` call were probably meant as, so
+        # that "did you mean 'title'?" is not followed by "the routine has no 'title'".
+        self.meant: set[str] = set()
 
     # -- typed fields (each returns None after recording a problem) ---------------------
 
     def duration(self, node: yaml.Node, what: str, limits: tuple[int, int]) -> int | None:
         r = self.r
-        r.visit(node)
-        ms = None
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":float")):
+        if number_tag(node) is not None:  # plain seconds: 45, 1.5, 1e400
             seconds = r.number(node, what)
-            if seconds is not None and abs(seconds) < 1e9:
-                ms = round(seconds * 1000)
-            elif seconds is not None:
-                r.error(node, f"{what} must be at most {format_duration(limits[1])}, "
-                        f"found {node.value}")  # fmt: skip
+            if seconds is None:
                 return None
-        elif isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str"):
-            ms = parse_duration(node.value)
-        if ms is None:
-            if not r.problems or r.problems[-1].loc != r.loc(node):
-                r.error(node, f"{what} must be a duration {DURATION_EXAMPLES}, "
-                        f"found {_describe(node)}")  # fmt: skip
+            return self._ms_in_range(node, what, seconds * 1000, limits)
+        if not r.visit(node):
             return None
+        text = node.value if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str") else ""
+        ms = parse_duration(text)
+        if ms is not None:
+            return self._ms_in_range(node, what, ms, limits)
+        if text.strip().startswith("-") and parse_duration(text.strip()[1:]) is not None:
+            return self._ms_in_range(node, what, -1, limits)  # a negative duration
+        hint = duration_hint(text) if text else None
+        r.error(node, f"{what} must be a duration {DURATION_EXAMPLES}, found {_describe(node)}"
+                + (f"; did you mean '{hint}'?" if hint else ""))  # fmt: skip
+        return None
+
+    def _ms_in_range(self, node, what: str, ms: float, limits: tuple[int, int]) -> int | None:
         lo, hi = limits
         if ms < lo:
-            r.error(node, f"{what} must be at least {format_duration(lo)}, found {node.value}")
+            self.r.error(node, f"{what} must be at least {format_duration(lo)}, "
+                         f"found {shorten(node.value)}")  # fmt: skip
             return None
         if ms > hi:
-            r.error(node, f"{what} must be at most {format_duration(hi)}, found {node.value}")
+            self.r.error(node, f"{what} must be at most {format_duration(hi)}, "
+                         f"found {shorten(node.value)}")  # fmt: skip
             return None
-        return ms
+        return round(ms)
 
     def whole(self, node: yaml.Node, what: str, limits: tuple[int, int]) -> int | None:
         value = self.r.number(node, what, whole=True)
@@ -222,7 +243,8 @@ class Parser:
     def _in_range(self, node, what, value, limits):
         lo, hi = limits
         if not lo <= value <= hi:
-            self.r.error(node, f"{what} must be between {lo:g} and {hi:g}, found {node.value}")
+            self.r.error(node, f"{what} must be between {lo:g} and {hi:g}, "
+                         f"found {shorten(node.value)}")  # fmt: skip
             return None
         return value
 
@@ -241,7 +263,10 @@ class Parser:
         if text is None:
             return None
         if text not in choices:
-            self.r.error(node, f"{what} must be one of {', '.join(choices)}, found '{text}'")
+            close = difflib.get_close_matches(text.lower(), choices, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            self.r.error(node, f"{what} must be one of {', '.join(choices)}, "
+                         f"found '{shorten(text)}'{hint}")  # fmt: skip
             return None
         return text
 
@@ -252,7 +277,7 @@ class Parser:
         parts = text.replace("_", "-").split("-")
         if not (parts[0].isalpha() and 2 <= len(parts[0]) <= 3 and all(p.isalnum() for p in parts)):
             self.r.error(node, f"{what} must be a language code such as en, de or en-GB, "
-                         f"found '{text}'")  # fmt: skip
+                         f"found '{shorten(text)}'")  # fmt: skip
             return None
         return text
 
@@ -265,26 +290,41 @@ class Parser:
         return None if items is None else self.known(items, where, allowed)
 
     def known(self, items, where: str, allowed: tuple[str, ...]):
+        """The items whose key is allowed; each other key is reported (see `meant`)."""
         out = {}
+        self.meant = set()
         for key, key_node, value_node in items:
             if key in allowed:
                 out[key] = (key_node, value_node)
+            elif where.endswith(" step") and key in _STEP_FIELDS:
+                kinds = [k for k in KINDS if key in STEP_KEYS[k]]
+                self.r.error(key_node, f"'{key}' does not apply to {where}; it belongs in "
+                             + " or ".join(_a(f"{k} step") for k in kinds))  # fmt: skip
             else:
-                self.r.unknown_key(key, key_node, where, allowed)
+                close = self.r.unknown_key(key, key_node, where, allowed)
+                if close is not None:
+                    self.meant.add(close)
         return out
 
     def routine(self, root: yaml.Node) -> Routine | None:
         r = self.r
         if not isinstance(root, yaml.MappingNode):
-            r.visit(root)
-            r.error(root, "a routine must be a mapping with 'title' and 'steps' keys, "
-                    f"found {_describe(root)}")  # fmt: skip
+            if r.visit(root):
+                hint = ""
+                if isinstance(root, yaml.SequenceNode):
+                    hint = "; put the steps under 'steps:', below a 'title:'"
+                r.error(root, "a routine must be a mapping with 'title' and 'steps' keys, "
+                        f"found {_describe(root)}{hint}")  # fmt: skip
             return None
         f = self.fields(root, "the routine", TOP_KEYS)
-        assert f is not None
-        for required in ("title", "steps"):
-            if required not in f:
-                r.error(root, f"missing required key '{required}'")
+        if f is None:  # a tag on the whole file, already reported
+            return None
+        for required, fix in (
+            ("title", "add one, e.g. 'title: Morning stretch'"),
+            ("steps", "add 'steps:' with the list of steps under it"),
+        ):
+            if required not in f and required not in self.meant:  # a typo is reported already
+                r.error(root, f"the routine has no '{required}'; {fix}")
         get = _Getter(f)
         title = get("title", lambda n: r.text(n, "'title'", max_chars=200))
         description = get("description", lambda n: r.text(n, "'description'", max_chars=10_000))
@@ -341,24 +381,29 @@ class Parser:
 
     def step(self, node: yaml.Node, depth: int = 0) -> Step | None:
         r = self.r
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str"):
+            r.error(node, f"a step must be a mapping of keys to values, found {_describe(node)}; "
+                    "to speak it, write it as '- say: ...'")  # fmt: skip
+            return None
         items = r.mapping(node, "a step")
         if items is None:
             return None
         keys = [k for k, _, _ in items]
         kind = next((k for k in KINDS if k in keys), None)
         if kind is None:
-            known = {k for ks in STEP_KEYS.values() for k in ks}
-            for key, key_node, _ in items:
-                if key not in known:
-                    r.unknown_key(key, key_node, "a step", KINDS)
-            r.error(node, "a step needs a kind: one of the keys " + ", ".join(KINDS))
+            self.known([i for i in items if i[0] not in _STEP_FIELDS], "a step", _ALL_STEP_KEYS)
+            if not self.meant & set(KINDS):  # else a misspelt kind is reported already
+                found = ", ".join(f"'{shorten(k)}'" for k in keys) or "no keys"
+                r.error(node, "a step needs one of the keys exercise, breathe, repeat, rest or "
+                        f"say, to say what kind of step it is; found {found}")  # fmt: skip
             return None
         others = [k for k in keys if k in KINDS and k != kind and k not in STEP_KEYS[kind]]
         if others:
-            r.error(node, f"a step has exactly one kind, this one has '{kind}' and "
+            other_node = next(kn for k, kn, _ in items if k == others[0])
+            r.error(other_node, f"a step has one kind, but this one is both '{kind}' and "
                     f"'{others[0]}'; split it into two steps")  # fmt: skip
             return None
-        f = self.known(items, f"a {kind} step", STEP_KEYS[kind])
+        f = self.known(items, _a(f"{kind} step"), STEP_KEYS[kind])
         self.expanded_steps += 1
         loc = r.loc(node)
         return getattr(self, "_" + kind)(node, f, loc, depth)
@@ -372,16 +417,19 @@ class Parser:
         name = get("exercise", lambda n: r.text(n, "'exercise'", max_chars=100))
         modes = [k for k in ("hold", "reps", "breaths") if k in f]
         if len(modes) > 1:
-            r.error(f[modes[1]][0], f"an exercise is held, repeated or breathed: use one of "
-                    f"'hold', 'reps' and 'breaths', not both '{modes[0]}' and '{modes[1]}'")  # fmt: skip
+            r.error(f[modes[1]][0], "an exercise is held, repeated or breathed: use one of "
+                    "'hold', 'reps' and 'breaths', not both "
+                    f"'{modes[0]}' and '{modes[1]}'")  # fmt: skip
         hold = get("hold", lambda n: self.duration(n, "'hold'", HOLD_MS))
         reps = get("reps", lambda n: self.whole(n, "'reps'", REPS))
         breaths = get("breaths", lambda n: self.whole(n, "'breaths'", BREATHS))
-        for key, needs in (("tempo", "reps"), ("count", "reps"), ("cues", "hold")):
+        for key, needs, does in _NEEDS:
             if key in f and needs not in f and not (key == "cues" and not modes):
-                r.error(f[key][0], f"'{key}' applies only to an exercise with '{needs}'")
+                r.error(f[key][0], f"'{key}' {does}, so it applies only to an exercise with "
+                        f"'{needs}'; remove it here")  # fmt: skip
         if "breath" in f and "reps" in f:
-            r.error(f["breath"][0], "'breath' applies only to an exercise with 'hold' or 'breaths'")
+            r.error(f["breath"][0], "'breath' paces the breathing of a hold, so it applies only "
+                    "to an exercise with 'hold' or 'breaths'; remove it here")  # fmt: skip
         sets = get("sets", lambda n: self.whole(n, "'sets'", SETS))
         exercise = Exercise(
             name=name or "",
@@ -419,29 +467,34 @@ class Parser:
         get = _Getter(f)
         pattern_node = f["breathe"][1]
         pattern = None
+        bad_pattern = False
         if not (isinstance(pattern_node, yaml.ScalarNode) and pattern_node.tag.endswith(":null")):
             pattern = self.pattern(pattern_node, "'breathe'")
-            if pattern is None:
-                return None
+            bad_pattern = pattern is None
         if "cycles" in f and "duration" in f:
-            r.error(f["duration"][0], "a breathing block takes 'cycles' or 'duration', not both")
-        return Breathe(
+            r.error(f["duration"][0], "a breathing block takes 'cycles' or 'duration', not "
+                    "both; remove one of them")  # fmt: skip
+        step = Breathe(
             pattern=pattern,
             say=self._say_list(get),
             loc=loc,
             cycles=get("cycles", lambda n: self.whole(n, "'cycles'", BREATHS)),
             duration_ms=get("duration", lambda n: self.duration(n, "'duration'", BREATHE_MS)),
         )
+        return None if bad_pattern else step
 
     def _repeat(self, node, f, loc, depth) -> Repeat | None:
         r = self.r
         get = _Getter(f)
         times = get("repeat", lambda n: self.whole(n, "'repeat'", TIMES))
+        rest = get("rest", lambda n: self.duration(n, "'rest'", REST_MS))
+        say = self._say_list(get)
         if "steps" not in f:
-            r.error(node, "a repeat step needs 'steps': the steps to do each round")
+            r.error(node, "a repeat step needs 'steps': the list of steps to do each round")
             return None
         if depth + 1 > MAX_REPEAT_DEPTH:
-            r.error(node, f"repeat steps are nested more than {MAX_REPEAT_DEPTH} deep")
+            r.error(node, f"repeats are nested more than {MAX_REPEAT_DEPTH} deep; "
+                    "put fewer repeats inside one another")  # fmt: skip
             return None
         before = self.expanded_steps
         steps = self.steps(f["steps"][1], "'steps'", depth + 1)
@@ -452,10 +505,13 @@ class Parser:
                 r.error(node, f"the routine expands to more than {MAX_EXPANDED_STEPS} steps "
                         "with its repeats; use fewer rounds")  # fmt: skip
                 raise BudgetExceeded
-        rest = get("rest", lambda n: self.duration(n, "'rest'", REST_MS))
         if times is None or steps is None:
             return None
-        return Repeat(times, steps, self._say_list(get), loc, rest)
+        return Repeat(times, steps, say, loc, rest)
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
 class _Getter:

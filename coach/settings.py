@@ -43,6 +43,7 @@ class Settings:
     breath: BreathPattern | None = None
     rate_wpm: int | None = None
     voice: str | None = None
+    breath_cues: str | None = None
 
     def over(self, under: Settings) -> Settings:
         """This layer with its gaps filled from `under`."""
@@ -72,6 +73,7 @@ class Pacing:
     rest_ms: int | None = None
     rest_scale: float = 1.0
     breath: BreathPattern | None = None
+    breath_cues: str = "both"  # voice, tones or both: how breath phases (and countdowns) sound
     default_hold_ms: int = BUILTIN_HOLD_MS
     default_rest_ms: int = BUILTIN_REST_MS
     default_transition_ms: int = BUILTIN_TRANSITION_MS
@@ -115,6 +117,7 @@ def resolve(routine: Routine, settings: Settings) -> Pacing:
         rest_ms=settings.rest_ms,
         rest_scale=_first(settings.rest_scale, 1.0),
         breath=settings.breath,
+        breath_cues=_first(settings.breath_cues, "both"),
         default_hold_ms=_first(d.hold_ms, BUILTIN_HOLD_MS),
         default_rest_ms=_first(d.rest_ms, BUILTIN_REST_MS),
         default_transition_ms=_first(d.transition_ms, BUILTIN_TRANSITION_MS),
@@ -139,6 +142,7 @@ def from_options(
     breath: str | None = None,
     rate: int | None = None,
     voice: str | None = None,
+    breath_cues: str | None = None,
 ) -> Settings:
     """Settings from command-line values; raises UsageError naming the option at fault."""
     return Settings(
@@ -150,7 +154,19 @@ def from_options(
         breath=_option_pattern("--breath", breath),
         rate_wpm=_option_range("--rate", rate, RATE_WPM),
         voice=voice.strip() if voice and voice.strip() else None,
+        breath_cues=_option_choice("--breath-cues", breath_cues, BREATH_CUES),
     )
+
+
+BREATH_CUES = ("voice", "tones", "both")
+
+
+def _option_choice(option, value, choices):
+    if value is None:
+        return None
+    if value not in choices:
+        raise UsageError(option, f"must be one of {', '.join(choices)}, found '{value}'")
+    return value
 
 
 def _option_range(option, value, limits):
@@ -188,7 +204,9 @@ def _option_pattern(option, text):
 
 # -- the user's config file ---------------------------------------------------------------
 
-CONFIG_KEYS = ("pace", "hold", "hold_scale", "rest", "rest_scale", "breath", "rate", "voice")
+CONFIG_KEYS = (
+    "pace", "hold", "hold_scale", "rest", "rest_scale", "breath", "rate", "voice", "breath_cues",
+)  # fmt: skip
 
 
 def config_path() -> Path:
@@ -225,6 +243,7 @@ def load_config(path: Path | None = None) -> Settings:
                 "breath": lambda n: p.pattern(n, "'breath'"),
                 "rate": lambda n: p.whole(n, "'rate'", RATE_WPM),
                 "voice": lambda n: r.text(n, "'voice'", max_chars=200),
+                "breath_cues": lambda n: p.choice(n, "'breath_cues'", BREATH_CUES),
             }
             names = {"hold": "hold_ms", "rest": "rest_ms", "rate": "rate_wpm"}
             for key, (_, node) in f.items():
@@ -249,6 +268,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "breath": "each step's own",
         "rate": f"{BUILTIN_RATE_WPM} (unless the routine sets one)",
         "voice": "the routine's, else its language's default voice",
+        "breath_cues": "both",
     }
     values = {
         "pace": layer.pace,
@@ -259,6 +279,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "breath": None if layer.breath is None else layer.breath.name,
         "rate": layer.rate_wpm,
         "voice": layer.voice,
+        "breath_cues": layer.breath_cues,
     }
     for key in CONFIG_KEYS:
         value = values[key]

@@ -11,28 +11,71 @@ import re
 from dataclasses import dataclass
 
 DURATION_EXAMPLES = "such as 45, 45s, 1m30s or 2m"
+# ASCII: Unicode's \s and \d would let through characters (U+001F, other scripts' digits) that
+# float() then refuses or reads differently.
 _DURATION = re.compile(
     r"^\s*(?:(?P<h>\d+(?:\.\d+)?)\s*h)?\s*(?:(?P<m>\d+(?:\.\d+)?)\s*m)?"
-    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*$"
+    r"\s*(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*$",
+    re.ASCII,
 )
-_PLAIN_SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
+_PLAIN_SECONDS = re.compile(r"^\s*\d+(?:\.\d+)?\s*$", re.ASCII)
+
+
+# Longer durations read as this, so "1000...0s" is answered "too long" rather than overflowing;
+# it is far beyond every limit (about 31,700 years).
+MAX_PARSED_MS = 10**15
 
 
 def parse_duration(text: str) -> int | None:
-    """Milliseconds for `45`, `45s`, `1.5m`, `1m30s`, `1h`; None if the text is not a duration."""
+    """Milliseconds for `45`, `45s`, `1.5m`, `1m30s`, `1h`; None if the text is not a duration.
+
+    Absurdly long durations come back as MAX_PARSED_MS, for the caller's limit to refuse.
+    """
     if _PLAIN_SECONDS.match(text):
-        return round(float(text) * 1000)
-    match = _DURATION.match(text)
-    if not match or not any(match.groupdict().values()):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not match or not any(match.groupdict().values()):
+            return None
+        h, m, s = (float(match[g] or 0) for g in "hms")
+        seconds = h * 3600 + m * 60 + s
+    ms = seconds * 1000
+    return round(ms) if ms < MAX_PARSED_MS else MAX_PARSED_MS
+
+
+_UNIT_WORDS = (
+    (re.compile(r"\s*(?:seconds?|secs?)\b"), "s"),
+    (re.compile(r"\s*(?:minutes?|mins?)\b"), "m"),
+    (re.compile(r"\s*(?:hours?|hrs?)\b"), "h"),
+)
+_MILLISECONDS = re.compile(r"^(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)$", re.ASCII)
+
+
+def duration_hint(text: str) -> str | None:
+    """The duration an author probably meant by `text` ('45 sec' -> '45s', '1m30' -> '1m30s')."""
+    guess = text.strip().lower()
+    ms = _MILLISECONDS.match(guess)
+    if ms:
+        return format_duration(round(float(ms[1]))) if float(ms[1]) < 1e12 else None
+    for words, unit in _UNIT_WORDS:
+        guess = words.sub(unit, guess)
+    guess = re.sub(r"\s+", "", guess)
+    if re.search(r"\dh\d+$", guess):  # 1h30: the minutes
+        guess += "m"
+    elif re.search(r"\dm\d+$", guess):  # 1m30: the seconds
+        guess += "s"
+    if guess == text or parse_duration(guess) is None:
         return None
-    h, m, s = (float(match[g] or 0) for g in "hms")
-    return round((h * 3600 + m * 60 + s) * 1000)
+    return guess
 
 
 def format_duration(ms: int) -> str:
-    """The shortest duration text that reads back to (about) `ms`: 45s, 1m30s, 2m, 1h5m."""
+    """The shortest duration text that reads back to `ms`: 45s, 1m30s, 2m, 1h5m, 2.5s."""
+    if ms < 0:
+        return "-" + format_duration(-ms)
     if ms % 1000:
-        return f"{ms / 1000:g}s"
+        whole, frac = divmod(ms, 1000)
+        return f"{whole}.{frac:03d}".rstrip("0") + "s"
     seconds = ms // 1000
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
@@ -118,7 +161,8 @@ PATTERN_EXAMPLES = "such as 4-7-8 (in-hold-out) or 4-4-4-4, or a name: " + ", ".
     NAMED_PATTERNS
 )
 MAX_PHASE_MS = 60_000
-_PATTERN = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?){2,3}\s*$")
+_PATTERN = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?){2,3}\s*$", re.ASCII)
+_NUMBERS = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)*\s*$", re.ASCII)
 
 
 def parse_pattern(text: str) -> BreathPattern | str:
@@ -129,14 +173,30 @@ def parse_pattern(text: str) -> BreathPattern | str:
         return BreathPattern(key, *(s * 1000 for s in secs))
     if not _PATTERN.match(text):
         close = difflib.get_close_matches(key, NAMED_PATTERNS, n=1, cutoff=0.6)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"must be a breath pattern {PATTERN_EXAMPLES}, found '{text}'{hint}"
-    parts = [round(float(p) * 1000) for p in text.split("-")]
+        if close:
+            hint = f"; did you mean '{close[0]}'?"
+        elif _NUMBERS.match(text):
+            hint = "; a pattern has 3 numbers (in-hold-out) or 4 (in-hold-out-hold)"
+        else:
+            hint = ""
+        return f"must be a breath pattern {PATTERN_EXAMPLES}, found '{shorten(text)}'{hint}"
+    seconds = [float(p) for p in text.split("-")]
+    if max(seconds) * 1000 > MAX_PHASE_MS:
+        return f"has a phase longer than {MAX_PHASE_MS // 1000} seconds, found '{shorten(text)}'"
+    parts = [round(s * 1000) for s in seconds]
     if len(parts) == 3:
         parts.append(0)
     inhale, hold_in, exhale, hold_out = parts
     if inhale == 0 or exhale == 0:
-        return f"must breathe in and out for more than 0 seconds, found '{text}'"
-    if max(parts) > MAX_PHASE_MS:
-        return f"has a phase longer than 60 seconds, found '{text}'"
+        return (
+            "needs a breath in and a breath out of more than 0 seconds, "
+            f"found '{shorten(text)}'"
+        )
     return BreathPattern(text.strip(), inhale, hold_in, exhale, hold_out)
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` fit for one line of a message: cut to `limit` characters, invisible ones escaped."""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -38,6 +38,7 @@ SILENCE_DB = -45.0  # quieter than this at either end of a phrase is trimmed
 EDGE_MS = 15  # kept (and faded) at each end after trimming, so words are not clipped
 PROCESSING_VERSION = 1  # bump when trimming/normalizing changes: old cache entries go stale
 TIMEOUT_S = 20.0
+RETRIES = 3
 
 
 class Voice(Protocol):
@@ -138,7 +139,21 @@ class _Engine:
         return match.id
 
     def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> Path:
-        """Speak `text` into a fresh WAV file; the caller deletes it."""
+        """Speak `text` into a fresh WAV file; the caller deletes it.
+
+        Under load the espeak driver sometimes ends its loop without writing the file (seen
+        with four processes synthesizing at once), so a missing file is tried again.
+        """
+        for _ in range(RETRIES):
+            path = self._synthesize_once(text, voice_id, choice)
+            if path is not None:
+                return path
+        raise EnvironmentFault(
+            f"the speech engine wrote no audio for {text!r}",
+            "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+        )
+
+    def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice) -> Path | None:
         fd, name = tempfile.mkstemp(prefix="coach-phrase-", suffix=".wav")
         os.close(fd)
         os.unlink(name)  # the driver creates it; an empty file left behind would look like audio
@@ -147,14 +162,27 @@ class _Engine:
         def work() -> None:
             try:
                 e = self.engine
-                e.setProperty("voice", voice_id)
-                e.setProperty("rate", choice.rate_wpm)
-                e.setProperty("volume", choice.volume)
+                # engine.setProperty only queues the change, and the espeak driver starts
+                # synthesis before draining that queue, so a phrase could be spoken at the
+                # previous phrase's rate; the driver's own setProperty applies at once.
+                target = e.proxy._driver if self.driver == "espeak" else e
+                if self.driver == "espeak":
+                    _finish_espeak(target)  # a phrase still ending would undo the settings
+                if self.driver == "espeak":
+                    _set_espeak_voice(target, voice_id)
+                else:
+                    target.setProperty("voice", voice_id)
+                target.setProperty("rate", choice.rate_wpm)
+                target.setProperty("volume", choice.volume)
                 with contextlib.suppress(KeyError, ValueError):
-                    e.setProperty("pitch", choice.pitch)
+                    target.setProperty("pitch", choice.pitch)
+                if self.driver == "espeak":
+                    _settle_espeak(choice)
                 with _quiet():
                     e.save_to_file(text, name)
                     e.runAndWait()
+                    if self.driver == "espeak":
+                        _finish_espeak(e.proxy._driver)
             except BaseException as exc:  # handed to the caller's thread
                 result.append(exc)
 
@@ -175,11 +203,68 @@ class _Engine:
         path = Path(name)
         if not path.exists() or path.stat().st_size <= 44:
             path.unlink(missing_ok=True)
-            raise EnvironmentFault(
-                f"the speech engine wrote no audio for {text!r}",
-                "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
-            )
+            return None
         return path
+
+
+def _finish_espeak(driver) -> None:
+    """Wait until the espeak driver has really written the phrase.
+
+    espeak-ng runs in AUDIO_OUTPUT_RETRIEVAL mode on a thread of its own, and the driver's
+    `runAndWait` returns as soon as synthesis has *started*; its callback writes the file (to
+    whatever save path is set by then) when synthesis ends. Without this wait, a quick next
+    phrase changes the rate and the save path under a phrase still being spoken: audio went
+    missing, or was saved at the wrong rate, or under another phrase's name.
+    """
+    import time
+
+    from pyttsx3.drivers import _espeak
+
+    _espeak.Synchronize()
+    deadline = time.monotonic() + TIMEOUT_S
+    while (driver._speaking or _espeak.IsPlaying()) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+def _set_espeak_voice(driver, voice_id: str) -> None:
+    """Change voice only when it differs, and wait until espeak-ng has made the change.
+
+    A voice change lands asynchronously and resets rate and pitch to the voice's defaults, so
+    settings made before it has landed are lost.
+    """
+    import time
+
+    if (driver.getProperty("voice") or "") == voice_id.lower():
+        return
+    driver.setProperty("voice", voice_id)
+    deadline = time.monotonic() + 2.0
+    while (driver.getProperty("voice") or "") != voice_id.lower():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+
+
+def _settle_espeak(choice: VoiceChoice) -> None:
+    """Wait until espeak-ng really uses the rate, volume and pitch just set.
+
+    Its parameters change asynchronously: a phrase started at once was sometimes spoken at the
+    previous phrase's rate (seen: 120 wpm asked, 260 used). The current values show when the
+    change has landed.
+    """
+    import time
+
+    from pyttsx3.drivers import _espeak
+
+    wanted = {
+        _espeak.RATE: choice.rate_wpm,
+        _espeak.VOLUME: round(choice.volume * 100),
+        _espeak.PITCH: choice.pitch,
+    }
+    deadline = time.monotonic() + 0.5  # it lands within ~20 ms when it lands at all
+    while time.monotonic() < deadline:
+        if all(_espeak.GetParameter(k) == v for k, v in wanted.items()):
+            return
+        time.sleep(0.001)
 
 
 @contextlib.contextmanager

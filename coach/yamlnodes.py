@@ -2,14 +2,17 @@
 
 PyYAML's composer gives a node tree with marks and never constructs objects, so tags such as
 `!!python/object` cannot run code. Because aliases share nodes, a small file can stand for a
-huge tree (the "billion laughs"); readers of the tree therefore spend from an `ExpansionBudget`
-and stop early. Nesting depth is capped while composing, because PyYAML composes recursively and
-a deeply nested file would otherwise end in a RecursionError.
+huge tree (the "billion laughs"), or for one that contains itself; `compose` measures the tree
+as aliases expand it and refuses both before anything reads it. Nesting depth is capped while
+composing, because PyYAML composes recursively and a deeply nested file would otherwise end in
+a RecursionError.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +20,29 @@ from pathlib import Path
 import yaml
 
 from coach.errors import Loc, Problem, RoutineError
+from coach.values import shorten
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_EXPANDED_VALUES = 200_000
+MAX_PROBLEMS = 50  # shown for one file; a wrong file can have thousands
 
 _STD = "tag:yaml.org,2002:"
+_INT, _FLOAT, _STR, _NULL, _BOOL = (_STD + t for t in ("int", "float", "str", "null", "bool"))
 _ALLOWED_TAGS = {
     _STD + name
     for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "binary")
 }
 _NOT_AN_OBJECT = yaml.constructor.SafeConstructor()
+_RESOLVER = yaml.resolver.Resolver()
+# YAML 1.2 reads 1e5 as a number; PyYAML (YAML 1.1) needs a dot and reads it as text. Authors
+# mean a number, so a plain (unquoted) value of this form is read as one.
+_EXPONENT = re.compile(r"[-+]?(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)[eE][-+]?\d+")
+_DIGITS = re.compile(r"[-+]?[\d_]+")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+# Characters a person cannot see or hear; YAML refuses them in the file, but escapes in double
+# quotes ("\x07", "\ud800") still make them. Whitespace controls are collapsed, so allowed.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
 
 
 class _TooDeep(Exception):
@@ -60,11 +75,16 @@ def _mark_loc(path: str, mark: yaml.Mark | None) -> Loc:
     return Loc(path, mark.line + 1, mark.column + 1)
 
 
-def _offset_loc(path: str, text: str | bytes, offset: int) -> Loc:
-    nl = "\n" if isinstance(text, str) else b"\n"
-    line = text.count(nl, 0, offset) + 1
-    col = offset - (text.rfind(nl, 0, offset) + 1) + 1
-    return Loc(path, line, col)
+def _offset_loc(path: str, text: str, offset: int) -> Loc:
+    """The line and column of a character, counting line breaks as YAML (and its marks) do."""
+    line, start = 1, 0
+    for brk in _LINE_BREAK.finditer(text, 0, offset):
+        line, start = line + 1, brk.end()
+    return Loc(path, line, offset - start + 1)
+
+
+def _fail(message: str, loc: Loc) -> RoutineError:
+    return RoutineError([Problem(message, loc=loc)])
 
 
 def read_text(
@@ -81,7 +101,8 @@ def read_text(
             raise fail(f"is a directory, not a {what} file")
         size = path.stat().st_size
         if size > max_bytes:
-            raise fail(f"file is {_mib(size)}; a {what} file may be at most {_mib(max_bytes)}")
+            raise fail(f"file is {_mib(size, up=True)}; a {what} file may be at most "
+                       f"{_mib(max_bytes)}")  # fmt: skip
         with path.open("rb") as f:  # read one byte past the limit: /dev/zero has no size
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
@@ -97,86 +118,195 @@ def read_text(
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        before = data[: e.start].decode("utf-8-sig")  # columns count characters, not bytes
         raise fail(
             f"file is not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded); "
             "save it as UTF-8",
-            _offset_loc(shown, data, e.start),
+            _offset_loc(shown, before, len(before)),
         ) from None
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MiB".replace(".0 MiB", " MiB")
+def _mib(size: int, up: bool = False) -> str:
+    """Size in MiB to a tenth; rounded `up` for a file over a limit, so it never reads as equal."""
+    tenths = size * 10 / (1024 * 1024)
+    tenths = math.ceil(tenths) if up else round(tenths)
+    return f"{tenths / 10:.1f} MiB".replace(".0 MiB", " MiB")
 
 
 def compose(text: str, path: str) -> yaml.Node | None:
     """Parse one YAML document into a node tree; None for an empty document."""
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # checks every character of the text up front
         if not loader.check_node():
             return None
         node = loader.get_node()
         if loader.check_node():
-            extra = loader.get_node()
-            raise RoutineError(
-                [
-                    Problem(
-                        "a file holds one YAML document; remove the second one "
-                        "(or the '---' line that starts it)",
-                        loc=node_loc(path, extra) if extra is not None else Loc(path, 1, 1),
-                    )
-                ]
+            start = loader.peek_event().start_mark  # the second document's '---'
+            raise _fail(
+                "a file holds one YAML document; remove the second one "
+                "(or the '---' line that starts it)",
+                _mark_loc(path, start),
             )
-        return node
     except yaml.MarkedYAMLError as e:
-        message = e.problem or "invalid YAML"
-        if e.context:
-            where = e.context_mark
-            ctx = e.context if where is None else f"{e.context} at line {where.line + 1}"
-            message = f"{message} ({ctx})"
-        raise RoutineError(
-            [Problem(f"invalid YAML: {message}", loc=_mark_loc(path, e.problem_mark))]
-        ) from None
+        message, mark = _syntax_message(e)
+        raise _fail(f"invalid YAML: {message}", _mark_loc(path, mark)) from None
     except yaml.reader.ReaderError as e:
         char = e.character
         shown = f"U+{char:04X}" if isinstance(char, int) else repr(char)
-        raise RoutineError(
-            [
-                Problem(
-                    f"invalid YAML: the character {shown} is not allowed in YAML text",
-                    loc=_offset_loc(path, text, e.position),
-                )
-            ]
+        hint = " (is the file UTF-16? save it as UTF-8)" if char == 0 else ""
+        raise _fail(
+            f"the file contains the control character {shown}, which YAML does not allow; "
+            f"remove it{hint}",
+            _offset_loc(path, text, e.position),
         ) from None
     except yaml.YAMLError as e:  # pragma: no cover - every PyYAML error above has a mark
-        raise RoutineError([Problem(f"invalid YAML: {e}", loc=Loc(path, 1, 1))]) from None
+        raise _fail(f"invalid YAML: {e}", Loc(path, 1, 1)) from None
     except _TooDeep as e:
-        raise RoutineError(
-            [
-                Problem(
-                    f"values are nested more than {MAX_DEPTH} levels deep",
-                    loc=_mark_loc(path, e.mark),
-                )
-            ]
+        raise _fail(
+            f"values are nested more than {MAX_DEPTH} levels deep; no routine needs that many, "
+            "so check the brackets and indentation",
+            _mark_loc(path, e.mark),
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    if node is not None:
+        _check_aliases(node, path)
+    return node
+
+
+# PyYAML's wording, said for a person writing a routine: (pattern of PyYAML's problem, our
+# message, whether to point at PyYAML's context mark - where the trouble started, such as an
+# opening quote - rather than where PyYAML noticed it). The message may use the pattern's
+# groups as {0} and the context mark's line as {line}; problems not listed keep PyYAML's words.
+_SYNTAX = [
+    (r"found character '\\t' that cannot start any token",
+     "a tab character here; YAML indents with spaces only, so replace it with spaces", False),
+    (r"found character '(.)' that cannot start any token",
+     "a value cannot start with '{0}'; put the value in quotes", False),
+    (r"found unexpected (end of stream|document separator)$",
+     "this quoted text is never closed; add the closing quote", True),
+    (r"expected <block end>, but found '<scalar>'",
+     "unexpected text after the end of a value; check this line's indentation, or put the "
+     "whole value in quotes (inside single quotes, write ' as '')", False),
+    (r"expected <block end>, but found '-'",
+     "a '- ' list item where a key was expected; check this line's indentation", False),
+    (r"expected <block end>, but found",
+     "this line is indented differently from the lines above it; line it up with the block "
+     "that starts at line {line}", False),
+    (r"mapping values are not allowed here",
+     "a ': ' inside a value, or a line indented too far; put the value in quotes "
+     "(title: 'Stretch: part 1'), or line the key up with the keys above it", False),
+    (r"could not find expected ':'",
+     "this key has no ':' after it; write it as 'key: value'", True),
+    (r"expected ',' or '\]', but got",
+     "this list in '[ ]' is not closed; add the ']' at its end, or a ',' between its items",
+     True),
+    (r"expected ',' or '\}', but got",
+     "this mapping in '{{ }}' is not closed; add the '}}' at its end, or a ',' between its "
+     "items", True),
+    (r"found undefined alias '(.*)'",
+     "'*{0}' refers to an anchor '&{0}' that is not defined before it; define it first, or "
+     "write the value out", False),
+    (r"second occurrence",
+     "this anchor is defined twice (first at line {line}); give one of them another name",
+     False),
+    (r"expected '<document start>', but found '(?!<stream end>)",
+     "unexpected text after the end of the document; remove it, or check its indentation",
+     False),
+    (r"expected the node content, but found '(.*)'",
+     "expected a value here, found '{0}'; remove it, or put the value in quotes", False),
+    (r"expected chomping or indentation indicators",
+     "text cannot follow '|' or '>' on the same line; start it on the next line, indented",
+     False),
+    (r"found unknown escape character (?:'(.*)'|\"(.*)\")",
+     "'\\{0}' is not an escape that double-quoted text allows; write '\\\\' for a backslash, "
+     "or use single quotes", False),
+    (r"sequence entries are not allowed here",
+     "a '- ' list item cannot start here; check this line's indentation, or put the value in "
+     "quotes", False),
+]  # fmt: skip
+
+
+def _syntax_message(e: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
+    problem = e.problem or "not valid YAML"
+    line = e.context_mark.line + 1 if e.context_mark is not None else 1
+    for pattern, message, at_context in _SYNTAX:
+        match = re.match(pattern, problem)
+        if match:
+            mark = e.context_mark if at_context and e.context_mark else e.problem_mark
+            fields = (shorten(g) for g in match.groups() if g is not None)
+            return message.format(*fields, line=line), mark
+    if e.context:
+        ctx = e.context if e.context_mark is None else f"{e.context} at line {line}"
+        problem = f"{problem} ({ctx})"
+    return shorten(problem, 200), e.problem_mark
+
+
+def _check_aliases(root: yaml.Node, path: str) -> None:
+    """Refuse a tree that contains itself, or that expands past MAX_EXPANDED_VALUES.
+
+    Sizes are memoized per shared node, so this costs one pass over the file's own nodes
+    however much the aliases repeat them; it walks with a stack because aliases can chain
+    far deeper than the composer's nesting limit.
+    """
+    sizes: dict[int, int] = {}
+    reused: set[int] = set()  # nodes with an alias to an already measured node below them
+    open_nodes: set[int] = set()  # the path from the root to the node being measured
+    stack: list[tuple[yaml.Node, bool, int]] = [(root, False, 0)]
+    while stack:
+        node, measured_children, parent = stack.pop()
+        key = id(node)
+        if measured_children:
+            open_nodes.discard(key)
+            children = _children(node)
+            size = 1 + sum(sizes[id(c)] for c in children)
+            if any(id(c) in reused for c in children):
+                reused.add(key)
+            if size > MAX_EXPANDED_VALUES:
+                raise _fail(_too_big(key in reused), node_loc(path, node))
+            sizes[key] = size
+        elif key in open_nodes:
+            raise _fail(
+                "this value contains itself through an alias ('*name' inside the value that "
+                "'&name' marks); write it out instead",
+                node_loc(path, node),
+            )
+        elif key in sizes:
+            reused.add(parent)
+        else:
+            open_nodes.add(key)
+            stack.append((node, True, parent))
+            stack.extend((c, False, key) for c in _children(node))
+
+
+def _too_big(through_aliases: bool) -> str:
+    if through_aliases:
+        return (f"aliases expand this value to more than {MAX_EXPANDED_VALUES} values; "
+                "write it out with fewer aliases ('*name')")  # fmt: skip
+    return (f"this value holds more than {MAX_EXPANDED_VALUES} values, far more than a routine "
+            "needs; check that this is the right file")  # fmt: skip
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 class BudgetExceeded(Exception):
-    """Raised by `Reader.visit` once the expansion budget is spent; the reader records where."""
+    """Raised by readers that must stop early (e.g. too many steps); the problem is recorded."""
 
 
 @dataclass
 class Reader:
-    """Reads a node tree into values, collecting problems instead of stopping at the first.
-
-    Every node it looks at is paid for from a budget, so aliases cannot expand a small file
-    into a huge amount of work.
-    """
+    """Reads a node tree into values, collecting problems instead of stopping at the first."""
 
     path: str
     problems: list[Problem] = field(default_factory=list)
-    budget: int = MAX_EXPANDED_VALUES
 
     def loc(self, node: yaml.Node) -> Loc:
         return node_loc(self.path, node)
@@ -185,74 +315,96 @@ class Reader:
         loc = self.loc(node) if node is not None else Loc(self.path, 1, 1)
         self.problems.append(Problem(message, loc=loc))
 
-    def visit(self, node: yaml.Node) -> None:
-        self.budget -= 1
-        if self.budget < 0:
-            self.error(
-                node,
-                f"the file expands to more than {MAX_EXPANDED_VALUES} values "
-                "(aliases repeat too much); write it out without so many aliases",
-            )
-            raise BudgetExceeded
-        if node.tag not in _ALLOWED_TAGS:
-            self.error(node, f"YAML tags such as '{node.tag}' are not supported; remove the tag")
+    def visit(self, node: yaml.Node) -> bool:
+        """Whether the node may be read; records a problem for a tag that coach does not read."""
+        if node.tag in _ALLOWED_TAGS:
+            return True
+        if node.tag == _STD + "merge":
+            self.error(node, "merge keys ('<<') are not supported; write the keys out, "
+                       "or put shared values under 'defaults'")  # fmt: skip
+        else:
+            self.error(node, f"YAML tags such as '{_short_tag(node.tag)}' are not supported; "
+                       "remove the tag")  # fmt: skip
+        return False
 
     def raise_if_any(self) -> None:
         if self.problems:
-            self.problems.sort(key=lambda p: (p.loc.line, p.loc.col) if p.loc else (0, 0))
-            raise RoutineError(self.problems)
+            # A node shared through aliases is read once per use; say each problem once.
+            unique = list(dict.fromkeys(self.problems))
+            unique.sort(key=lambda p: (p.loc.line, p.loc.col) if p.loc else (0, 0))
+            if len(unique) > MAX_PROBLEMS:
+                more = len(unique) - MAX_PROBLEMS
+                unique[MAX_PROBLEMS:] = [
+                    Problem(f"{more} more problems from here on are not shown; fix the ones "
+                            "above first (is this the right file?)", loc=unique[MAX_PROBLEMS].loc)
+                ]  # fmt: skip
+            raise RoutineError(unique)
 
     # -- shapes -------------------------------------------------------------------------
 
     def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]] | None:
         """(key, key node, value node) for each entry, or None (with a problem) if not a map."""
-        self.visit(node)
+        if not self.visit(node):
+            return None
         if not isinstance(node, yaml.MappingNode):
-            self.error(node, f"{what} must be a mapping of keys to values, found {describe(node)}")
+            hint = ""
+            if isinstance(node, yaml.SequenceNode) and node.value and all(
+                isinstance(item, yaml.MappingNode) for item in node.value
+            ):
+                hint = "; remove the '- ' in front of its keys"
+            self.error(node, f"{what} must be a mapping of keys to values, "
+                       f"found {describe(node)}{hint}")  # fmt: skip
             return None
         seen: dict[str, yaml.Node] = {}
         items = []
         for key_node, value_node in node.value:
-            self.visit(key_node)
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _STD + "null":
+            if not self.visit(key_node):
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _NULL:
                 self.error(key_node, f"keys must be plain names, found {describe(key_node)}")
                 continue
             key = key_node.value
-            if key == "<<":
-                self.error(
-                    key_node,
-                    "merge keys ('<<') are not supported; write the keys out, "
-                    "or put shared values under 'defaults'",
-                )
-                continue
             if key in seen:
                 first = seen[key].start_mark.line + 1
-                self.error(key_node, f"duplicate key '{key}' (first set at line {first})")
+                self.error(key_node, f"duplicate key '{shorten(key)}' (first set at line "
+                           f"{first}); remove one of them")  # fmt: skip
                 continue
             seen[key] = key_node
             items.append((key, key_node, value_node))
         return items
 
     def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
-        self.visit(node)
+        if not self.visit(node):
+            return None
         if not isinstance(node, yaml.SequenceNode):
-            self.error(node, f"{what} must be a list, found {describe(node)}")
+            hint = "; start each item with '- '" if isinstance(node, yaml.MappingNode) else ""
+            self.error(node, f"{what} must be a list, found {describe(node)}{hint}")
             return None
         return list(node.value)
 
-    def unknown_key(self, key: str, key_node: yaml.Node, where: str, allowed: Iterable[str]):
+    def unknown_key(
+        self, key: str, key_node: yaml.Node, where: str, allowed: Iterable[str]
+    ) -> str | None:
+        """Record an unknown key; returns the key it probably meant, if one is close."""
         allowed = sorted(allowed)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
-        self.error(key_node, f"unknown key '{key}' in {where}; {hint}")
+        self.error(key_node, f"unknown key '{shorten(key)}' in {where}; {hint}")
+        return close[0] if close else None
 
     # -- scalars ------------------------------------------------------------------------
 
     def scalar(self, node: yaml.Node, what: str) -> str | None:
         """The source text of a scalar (numbers and booleans as written), or None."""
-        self.visit(node)
-        if not isinstance(node, yaml.ScalarNode) or node.tag == _STD + "null":
+        if not self.visit(node):
+            return None
+        if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
             self.error(node, f"{what} must be text, found {describe(node)}")
+            return None
+        bad = _INVISIBLE.search(node.value)
+        if bad:
+            self.error(node, f"{what} contains the character U+{ord(bad[0]):04X}, which cannot "
+                       "be shown or spoken; remove it")  # fmt: skip
             return None
         return node.value
 
@@ -265,7 +417,8 @@ class Reader:
             self.error(node, f"{what} must not be empty")
             return None
         if len(value) > max_chars:
-            self.error(node, f"{what} is {len(value)} characters long; at most {max_chars}")
+            self.error(node, f"{what} is {len(value)} characters long; it may be at most "
+                       f"{max_chars}, so shorten it")  # fmt: skip
             return None
         return value
 
@@ -280,29 +433,85 @@ class Reader:
                 return None
             out = [self.text(item, f"each item of {what}") for item in items]
             return None if any(t is None for t in out) else tuple(out)  # type: ignore[arg-type]
+        if isinstance(node, yaml.MappingNode) and self.visit(node):
+            self.error(node, f"{what} must be text or a list of texts, found a mapping; "
+                       "put text with a ': ' in it in quotes")  # fmt: skip
+            return None
         value = self.text(node, what)
         return None if value is None else (value,)
 
     def number(self, node: yaml.Node, what: str, whole: bool = False) -> float | int | None:
-        self.visit(node)
+        """The number written, or None with a problem recorded.
+
+        A number too large for a float reads as an infinity, so that the caller's range check
+        answers it ("must be at most ...") instead of calling it "not a number".
+        """
+        if not self.visit(node):
+            return None
         kind = "a whole number" if whole else "a number"
-        if isinstance(node, yaml.ScalarNode) and node.tag == _STD + "int":
-            return _NOT_AN_OBJECT.construct_yaml_int(node)
-        if isinstance(node, yaml.ScalarNode) and node.tag == _STD + "float" and not whole:
-            value = _NOT_AN_OBJECT.construct_yaml_float(node)
-            if value != value or value in (float("inf"), float("-inf")):
-                self.error(node, f"{what} must be {kind}, found '{node.value}'")
+        tag = number_tag(node)
+        if tag is None:
+            quoted = isinstance(node, yaml.ScalarNode) and node.tag == _STR and bool(node.style)
+            hint = "; remove the quotes around it" if quoted and _as_plain(node) else ""
+            self.error(node, f"{what} must be {kind}, found {describe(node)}{hint}")
+            return None
+        value = _to_number(node.value, tag)
+        if value is None or value != value:  # unreadable under an explicit tag, or NaN
+            self.error(node, f"{what} must be {kind}, found '{shorten(node.value)}'")
+            return None
+        if whole and isinstance(value, float) and abs(value) != float("inf"):
+            if not value.is_integer():
+                self.error(node, f"{what} must be {kind}, found the number {shorten(node.value)}")
                 return None
-            return value
-        self.error(node, f"{what} must be {kind}, found {describe(node)}")
-        return None
+            return int(value)
+        return value
 
     def boolean(self, node: yaml.Node, what: str) -> bool | None:
-        self.visit(node)
-        if isinstance(node, yaml.ScalarNode) and node.tag == _STD + "bool":
-            return _NOT_AN_OBJECT.construct_yaml_bool(node)
-        self.error(node, f"{what} must be true or false, found {describe(node)}")
+        if not self.visit(node):
+            return None
+        found = describe(node)
+        if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+            value = _NOT_AN_OBJECT.bool_values.get(node.value.lower())
+            if value is not None:
+                return value
+            found = f"'{shorten(node.value)}'"  # an explicit !!bool on something else
+        self.error(node, f"{what} must be true or false, found {found}")
         return None
+
+
+def number_tag(node: yaml.Node) -> str | None:
+    """_INT or _FLOAT if the node is a number (as tagged, or a plain 1e5), else None."""
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    if node.tag in (_INT, _FLOAT):
+        return node.tag
+    if node.tag == _STR and not node.style and _EXPONENT.fullmatch(node.value):
+        return _FLOAT
+    return None
+
+
+def _as_plain(node: yaml.ScalarNode) -> str | None:
+    """The number tag `node`'s text would have without its quotes, if it would be a number."""
+    tag = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
+    return number_tag(yaml.ScalarNode(tag, node.value))
+
+
+def _to_number(text: str, tag: str) -> float | int | None:
+    try:
+        if tag == _INT:
+            return _NOT_AN_OBJECT.construct_yaml_int(yaml.ScalarNode(tag, text))
+        return _NOT_AN_OBJECT.construct_yaml_float(yaml.ScalarNode(tag, text))
+    except ValueError:
+        if tag == _INT and _DIGITS.fullmatch(text):
+            # More digits than Python turns into an int (4300): far beyond any limit.
+            return float("-inf") if text.startswith("-") else float("inf")
+        return None  # an explicit !!int or !!float on something that is not one
+    except (IndexError, KeyError):  # an explicit tag on an empty or odd value
+        return None
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
 
 
 def describe(node: yaml.Node) -> str:
@@ -312,13 +521,13 @@ def describe(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
     tag = node.tag
-    if tag == _STD + "null":
-        return "nothing (an empty value)" if not node.value else f"null ('{node.value}')"
-    value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-    if tag == _STD + "int":
+    value = shorten(node.value)
+    if tag == _NULL:
+        return "nothing (an empty value)" if not node.value else f"null ('{value}')"
+    if tag == _INT:
         return f"the whole number {value}"
-    if tag == _STD + "float":
+    if tag == _FLOAT:
         return f"the number {value}"
-    if tag == _STD + "bool":
+    if tag == _BOOL:
         return f"the boolean {value}"
     return f"text '{value}'"

@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from coach import cues
 from coach.cli import app
+from coach.library import load_spoken
+from coach.summary import summary_lines
 from tests.conftest import ROOT, coach_command
 
 TINY = """\
@@ -37,28 +39,34 @@ def run(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def spoken(path, **options):
+    from coach.settings import Settings
+
+    return load_spoken(str(path), Settings(**options)).script
+
+
 def test_compile_prints_a_readable_timeline(tiny):
     result = run("compile", tiny)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[:4] == [
-        "## Introduction  [0:00.0-0:05.9]",
-        "   0:00.0  tone   start       (start)",
-        "   0:01.2  speech start       Tiny. About 1 minute.",
-        "   0:03.3  speech safety      Stop if it hurts.",
-    ]
-    assert "   0:09.2  speech announce    Hold for 10 seconds." in lines
-    assert "   0:37.0  speech next        Next up: Box breathing." in lines
-    assert lines[-1] == "   1:13.5  end"
+    assert lines == cues.timeline(spoken(tiny))
+    assert lines[0].startswith("## Introduction  [0:00.0-")
+    assert lines[1] == "   0:00.0  tone   start       (start)"
+    assert lines[2].endswith("speech start       Tiny. About 1 minute.")
+    assert lines[3].endswith("speech safety      Stop if it hurts.")
+    said = [line.split(None, 3)[-1] for line in lines if " speech " in line]
+    assert said[2:5] == ["Doorway stretch.", "Stand in a doorway.", "Hold for 10 seconds."]
+    assert "Next up: Box breathing." in said
+    assert lines[-1].endswith("  end")
 
 
-def test_compile_json_is_the_cue_script_and_loads_back(tiny):
+def test_compile_json_is_the_cue_script_timed_by_the_real_voice(tiny):
     result = run("compile", tiny, "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["format"] == "coach-cues" and data["version"] == 1
-    assert data["title"] == "Tiny" and data["duration_ms"] == 73_470
-    assert cues.loads(result.stdout).duration_ms == 73_470
+    assert data["title"] == "Tiny"
+    assert cues.loads(result.stdout) == spoken(tiny)
 
 
 def test_compile_output_file_then_use_it_as_the_routine(tiny, tmp_path):
@@ -69,7 +77,7 @@ def test_compile_output_file_then_use_it_as_the_routine(tiny, tmp_path):
     assert json.loads(out.read_text())["settings"]["pace"] == 1.25
     assert set(tmp_path.iterdir()) == {tiny, out}  # no temp file left beside it
     again = run("show", out)
-    assert again.exit_code == 0 and "Total 1:05 (pace 1.25," in again.stdout
+    assert again.exit_code == 0 and "(pace 1.25, speech 165 words/min)" in again.stdout
     refused = run("show", out, "--pace", "2")
     assert refused.exit_code == 2
     assert "pacing options: do not apply to a compiled cue script" in refused.stderr
@@ -86,17 +94,12 @@ def test_compile_to_a_missing_folder_says_how_to_fix_it(tiny, tmp_path):
 def test_show_lists_steps_with_start_length_and_total(tiny):
     result = run("show", tiny)
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == [
-        "Tiny",
-        "",
-        "    #   start  length  step",
-        "    0    0:00    0:06  Introduction",
-        "    1    0:06    0:22  Doorway stretch  (10s)",
-        "    2    0:28    0:13  Rest",
-        "    3    0:40    0:33  Box breathing  (16s)",
-        "",
-        "Total 1:13 (pace 1, speech 165 words/min)",
-    ]
+    lines = result.stdout.splitlines()
+    assert lines == summary_lines(spoken(tiny))
+    assert lines[:3] == ["Tiny", "", "    #   start  length  step"]
+    steps = [line.split(None, 3)[-1] for line in lines[3:7]]
+    assert steps == ["Introduction", "Doorway stretch  (10s)", "Rest", "Box breathing  (16s)"]
+    assert lines[-1].startswith("Total 1:") and lines[-1].endswith("(pace 1, speech 165 words/min)")
 
 
 def test_show_at_another_pacing(tiny):

@@ -103,7 +103,11 @@ def test_breath_cues_follow_the_pattern_in_a_breathing_block():
     (start,) = tones(s, "hold_start")
     (end,) = tones(s, "hold_end")
     assert end.start_ms - start.start_ms == 2 * 19_000
-    got = [(c.start_ms - start.start_ms, c.role) for c in s.cues if c.role.startswith("breath_")]
+    got = [
+        (c.start_ms - start.start_ms, c.role)
+        for c in speech(s)
+        if c.role.startswith("breath_")
+    ]
     assert got == [
         (0, "breath_in"), (4000, "breath_hold"), (11_000, "breath_out"),
         (19_000, "breath_in"), (23_000, "breath_hold"), (30_000, "breath_out"),
@@ -303,3 +307,27 @@ def test_tone_cues_last_as_long_as_their_tone():
     for c in s.cues:
         if c.kind == "tone":
             assert c.end_ms - c.start_ms == TONE_MS[c.tone]
+
+
+def test_breath_cues_can_be_tones_words_or_both():
+    text = "title: B\nsteps:\n  - breathe: 4-2-6\n    cycles: 2\n"
+    both = script_of(text)
+    assert [c.tone for c in tones(both, "breath_in")] == ["breath_in", "breath_in"]
+    assert len(tones(both, "breath_out")) == 2 and len(speech(both, "breath_in")) == 2
+    only_tones = script_of(text, Settings(breath_cues="tones"))
+    assert not [c for c in speech(only_tones) if c.role.startswith("breath_")]
+    assert len(tones(only_tones, "breath_in")) == 2
+    only_voice = script_of(text, Settings(breath_cues="voice"))
+    assert not tones(only_voice, "breath_in") and len(speech(only_voice, "breath_in")) == 2
+
+
+def test_with_tones_only_a_hold_counts_down_with_pips():
+    s = script_of(HOLD, Settings(breath_cues="tones"))
+    (end,) = tones(s, "hold_end")
+    assert not speech(s, "countdown")
+    assert [end.start_ms - c.start_ms for c in tones(s, "countdown")] == [3000, 2000, 1000]
+
+
+def test_a_breath_tone_is_left_out_where_the_phase_is_too_short_for_it():
+    s = script_of("title: B\nsteps:\n  - breathe: 1-0-1\n    cycles: 2\n")
+    assert not tones(s, "breath_in") and not tones(s, "breath_out")

@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 
 # Phrase loudness after normalization: RMS of the voiced part, and a ceiling for peaks.
 # Together with the tone levels in coach.tones this puts the mix near -19 LUFS.
-SPEECH_RMS_DB = -21.0
+SPEECH_RMS_DB = -15.5
 SPEECH_PEAK_DB = -3.0
 SILENCE_DB = -45.0  # quieter than this at either end of a phrase is trimmed
 EDGE_MS = 15  # kept (and faded) at each end after trimming, so words are not clipped
-PROCESSING_VERSION = 1  # bump when trimming/normalizing changes: old cache entries go stale
+PROCESSING_VERSION = 3  # bump when trimming/normalizing changes: old cache entries go stale
 TIMEOUT_S = 20.0
 RETRIES = 3
 
@@ -447,8 +447,16 @@ def normalize_phrase(raw, sample_rate: int):
     peak = float(np.max(np.abs(x)))
     if rms <= 0 or peak <= 0:
         return x
-    gain = min(10 ** (SPEECH_RMS_DB / 20) / rms, 10 ** (SPEECH_PEAK_DB / 20) / peak)
-    return (x * gain).astype(np.float32)
+    y = x * np.float32(10 ** (SPEECH_RMS_DB / 20) / rms)
+    # Speech peaks sit 12-18 dB above its RMS; rather than lower the whole phrase to keep the
+    # rare peak under the ceiling, round the peaks off with a static soft knee (no pumping).
+    ceiling = 10 ** (SPEECH_PEAK_DB / 20)
+    knee = 0.6 * ceiling
+    over = np.abs(y) > knee
+    if over.any():
+        mag = np.abs(y[over])
+        y[over] = np.sign(y[over]) * (knee + (ceiling - knee) * np.tanh((mag - knee) / (ceiling - knee)))
+    return y.astype(np.float32)
 
 
 def _resample(x, from_rate: int, to_rate: int):

@@ -1,0 +1,147 @@
+"""`coach export` end to end: the real voice, real files, read back by ffprobe and ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+import soundfile
+
+from coach.library import load_spoken
+from coach.render import samples_at
+from tests.conftest import coach_command
+
+ROUTINE = """\
+title: Export test
+safety: Stop if anything hurts.
+steps:
+  - exercise: Seated twist
+    say: Sit tall and twist to the right.
+    hold: 8s
+    sides: both
+  - rest: 5s
+  - breathe: 4-0-4
+    cycles: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def routine(tmp_path_factory):
+    path = tmp_path_factory.mktemp("routine") / "export-test.yaml"
+    path.write_text(ROUTINE, encoding="utf-8")
+    return path
+
+
+def coach(*args, cwd=None):
+    return subprocess.run([*coach_command(), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)  # fmt: skip
+
+
+def ffprobe(path, *args):
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-of", "json", *args, str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_wav_export_lasts_exactly_the_cue_script_and_matches_show(routine, tmp_path):
+    out = tmp_path / "a.wav"
+    proc = coach("export", routine, "-o", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    script = load_spoken(str(routine)).script
+    info = soundfile.info(str(out))
+    assert info.frames == samples_at(script.duration_ms, info.samplerate)
+    fmt = ffprobe(out, "-show_format")["format"]
+    assert float(fmt["duration"]) == pytest.approx(script.duration_ms / 1000, abs=0.001)
+    total = coach("show", routine).stdout.splitlines()[-1]
+    minutes, seconds = re.match(r"Total (\d+):(\d\d)", total).groups()
+    assert int(minutes) * 60 + int(seconds) == round(script.duration_ms / 1000)
+
+
+def test_the_audio_is_what_the_cue_script_says_sample_for_sample(routine, tmp_path):
+    from coach.render import render
+
+    out = tmp_path / "a.wav"
+    assert coach("export", routine, "-o", out, "--quiet").returncode == 0
+    spoken = load_spoken(str(routine))
+    pcm, rate = soundfile.read(str(out), dtype="float32")
+    expected = render(spoken.script, spoken.voice)
+    assert rate == spoken.voice.sample_rate
+    assert abs(pcm - expected).max() <= 2 / 32768  # only the 16-bit conversion differs
+    speech = [c for c in spoken.script.cues if c.kind == "speech"]
+    for cue in speech[:5]:
+        s = samples_at(cue.start_ms, rate)
+        assert abs(pcm[s : s + rate // 10]).max() > 0.01  # words begin at their sample
+
+
+def test_mp3_has_chapters_tags_and_captions(routine, tmp_path):
+    out = tmp_path / "a.mp3"
+    proc = coach("export", routine, "-o", out, "--captions", "srt", "--captions", "vtt", "-q")
+    assert proc.returncode == 0, proc.stderr
+    script = load_spoken(str(routine)).script
+    chapters = ffprobe(out, "-show_chapters")["chapters"]
+    assert [c["tags"]["title"] for c in chapters] == [ch.title for ch in script.chapters]
+    assert [round(float(c["start_time"]) * 1000) for c in chapters] == [
+        ch.start_ms for ch in script.chapters
+    ]
+    tags = ffprobe(out, "-show_format")["format"]["tags"]
+    assert tags["title"] == "Export test" and tags["artist"] == "coach"
+    assert tags["album"] == "Export test" and "pace 1" in tags["comment"]
+    srt = (tmp_path / "a.srt").read_text()
+    assert "Sit tall and twist to the right." in srt
+    assert (tmp_path / "a.vtt").read_text().startswith("WEBVTT")
+
+
+def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path):
+    out = tmp_path / "r.wav"
+    assert coach("export", "upper-back-release", "-o", out, "-q").returncode == 0
+    proc = subprocess.run(
+        ["ffmpeg", "-nostats", "-hide_banner", "-i", str(out), "-af", "ebur128=peak=true",
+         "-f", "null", "-"], capture_output=True, text=True,
+    )  # fmt: skip
+    summary = proc.stderr[proc.stderr.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    assert -20.5 <= lufs <= -17.5
+    assert peak <= -1.0
+
+
+def test_an_existing_file_is_kept_unless_force(routine, tmp_path):
+    out = tmp_path / "a.ogg"
+    out.write_bytes(b"precious")
+    proc = coach("export", routine, "-o", out, "-q")
+    assert proc.returncode == 2
+    assert proc.stderr == f"coach: error: {out} exists; use --force to replace it\n"
+    assert out.read_bytes() == b"precious"
+    assert coach("export", routine, "-o", out, "-q", "--force").returncode == 0
+    assert soundfile.info(str(out)).format == "OGG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ogg"]  # no temp files left
+
+
+def test_default_output_goes_to_the_audio_folder(routine, tmp_path):
+    proc = coach("export", routine, "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "audio" / "export-test.mp3").exists()
+
+
+def test_the_same_routine_exports_the_same_bytes(routine, tmp_path):
+    a, b = tmp_path / "a.flac", tmp_path / "b.flac"
+    assert coach("export", routine, "-o", a, "-q").returncode == 0
+    assert coach("export", routine, "-o", b, "-q").returncode == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_stereo_export_has_two_channels(routine, tmp_path):
+    out = tmp_path / "s.wav"
+    assert coach("export", routine, "-o", out, "--stereo", "-q").returncode == 0
+    assert soundfile.info(str(out)).channels == 2
+
+
+def test_an_unknown_format_is_a_usage_error(routine, tmp_path):
+    proc = coach("export", routine, "-o", tmp_path / "a.xyz", "-q")
+    assert proc.returncode == 2
+    assert "xyz" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())

@@ -455,7 +455,9 @@ def normalize_phrase(raw, sample_rate: int):
     over = np.abs(y) > knee
     if over.any():
         mag = np.abs(y[over])
-        y[over] = np.sign(y[over]) * (knee + (ceiling - knee) * np.tanh((mag - knee) / (ceiling - knee)))
+        y[over] = np.sign(y[over]) * (
+            knee + (ceiling - knee) * np.tanh((mag - knee) / (ceiling - knee))
+        )
     return y.astype(np.float32)
 
 

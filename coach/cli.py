@@ -96,6 +96,8 @@ _PACING_PARAMS = [
         ("breath_cues", Annotated[str | None, typer.Option(
             help="How breathing is cued: voice, tones or both (default both); with tones, "
                  "countdowns are pips too.", rich_help_panel=_PACING)]),
+        ("pitch", Annotated[int | None, typer.Option(
+            help="Voice pitch, 0-99 (default 50).", rich_help_panel=_PACING)]),
         ("voice", Annotated[str | None, typer.Option(
             help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING)]),
     )

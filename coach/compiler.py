@@ -390,8 +390,12 @@ class _Compiler:
     def hold_window(self, hold: int, ex: Exercise, side) -> None:
         def place(slots: _Slots) -> None:
             if hold >= COUNTDOWN_MIN_HOLD_MS:
+                # Pips instead of words when words are not wanted, or when a slow voice could
+                # not say each number within its second: a countdown is never cut short.
+                longest = max(self.durations(w) for w in _COUNT_WORDS.values())
+                pips = self.p.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
                 for k in (3, 2, 1):
-                    if self.p.breath_cues == "tones":  # fewer words: pips count down instead
+                    if pips:
                         slots.tones.append((slots.end - k * 1000, "countdown"))
                     else:
                         slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")

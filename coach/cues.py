@@ -235,6 +235,13 @@ class _Checker:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 self.fail((*where, key), f"'{key}' must be a whole number of milliseconds, "
                           f"found {_json_kind(value)}")  # fmt: skip
+        pitch = raw["pitch"]
+        if isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 99:
+            self.fail((*where, "pitch"), f"'pitch' must be a whole number from 0 to 99, "
+                      f"found {_json_kind(pitch)}")  # fmt: skip
+        if raw["breath_cues"] not in ("voice", "tones", "both"):
+            self.fail((*where, "breath_cues"), "'breath_cues' must be voice, tones or both, "
+                      f"found {_json_kind(raw['breath_cues'])}")  # fmt: skip
         if raw["voice"] is not None and not isinstance(raw["voice"], str):
             self.fail((*where, "voice"), f"'voice' must be a string or null, found "
                       f"{_json_kind(raw['voice'])}")  # fmt: skip

@@ -96,10 +96,13 @@ def load_spoken(ref: str, settings=None) -> Spoken:
     if source.is_cue_script:
         script = load_script(ref, settings)
         p = script.settings
-        return Spoken(script, SpeechVoice(VoiceChoice(p.voice, script.language, p.rate_wpm)))
+        choice = VoiceChoice(p.voice, script.language, p.rate_wpm, pitch=p.pitch)
+        return Spoken(script, SpeechVoice(choice))
     routine = load_routine(source.path, _shown(source))
     pacing = resolve(routine, settings or Settings())
-    voice = SpeechVoice(VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm))
+    voice = SpeechVoice(
+        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
+    )
     return Spoken(compile(routine, settings, voice.duration_ms), voice)
 
 

@@ -28,6 +28,8 @@ BUILTIN_TRANSITION_MS = 5_000
 BUILTIN_TEMPO_MS = 3_000
 BUILTIN_BREATH = BreathPattern("calm", 4_000, 0, 6_000, 0)
 BUILTIN_RATE_WPM = 165
+BUILTIN_PITCH = 50
+PITCH = (0, 99)
 SCALE = (0.1, 10.0)
 
 
@@ -44,6 +46,7 @@ class Settings:
     rate_wpm: int | None = None
     voice: str | None = None
     breath_cues: str | None = None
+    pitch: int | None = None
 
     def over(self, under: Settings) -> Settings:
         """This layer with its gaps filled from `under`."""
@@ -74,6 +77,7 @@ class Pacing:
     rest_scale: float = 1.0
     breath: BreathPattern | None = None
     breath_cues: str = "both"  # voice, tones or both: how breath phases (and countdowns) sound
+    pitch: int = BUILTIN_PITCH  # espeak-ng's scale, 0-99
     default_hold_ms: int = BUILTIN_HOLD_MS
     default_rest_ms: int = BUILTIN_REST_MS
     default_transition_ms: int = BUILTIN_TRANSITION_MS
@@ -118,6 +122,7 @@ def resolve(routine: Routine, settings: Settings) -> Pacing:
         rest_scale=_first(settings.rest_scale, 1.0),
         breath=settings.breath,
         breath_cues=_first(settings.breath_cues, "both"),
+        pitch=_first(settings.pitch, BUILTIN_PITCH),
         default_hold_ms=_first(d.hold_ms, BUILTIN_HOLD_MS),
         default_rest_ms=_first(d.rest_ms, BUILTIN_REST_MS),
         default_transition_ms=_first(d.transition_ms, BUILTIN_TRANSITION_MS),
@@ -143,6 +148,7 @@ def from_options(
     rate: int | None = None,
     voice: str | None = None,
     breath_cues: str | None = None,
+    pitch: int | None = None,
 ) -> Settings:
     """Settings from command-line values; raises UsageError naming the option at fault."""
     return Settings(
@@ -155,6 +161,7 @@ def from_options(
         rate_wpm=_option_range("--rate", rate, RATE_WPM),
         voice=voice.strip() if voice and voice.strip() else None,
         breath_cues=_option_choice("--breath-cues", breath_cues, BREATH_CUES),
+        pitch=_option_range("--pitch", pitch, PITCH),
     )
 
 
@@ -206,6 +213,7 @@ def _option_pattern(option, text):
 
 CONFIG_KEYS = (
     "pace", "hold", "hold_scale", "rest", "rest_scale", "breath", "rate", "voice", "breath_cues",
+    "pitch",
 )  # fmt: skip
 
 
@@ -244,6 +252,7 @@ def load_config(path: Path | None = None) -> Settings:
                 "rate": lambda n: p.whole(n, "'rate'", RATE_WPM),
                 "voice": lambda n: r.text(n, "'voice'", max_chars=200),
                 "breath_cues": lambda n: p.choice(n, "'breath_cues'", BREATH_CUES),
+                "pitch": lambda n: p.whole(n, "'pitch'", PITCH),
             }
             names = {"hold": "hold_ms", "rest": "rest_ms", "rate": "rate_wpm"}
             for key, (_, node) in f.items():
@@ -269,6 +278,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "rate": f"{BUILTIN_RATE_WPM} (unless the routine sets one)",
         "voice": "the routine's, else its language's default voice",
         "breath_cues": "both",
+        "pitch": str(BUILTIN_PITCH),
     }
     values = {
         "pace": layer.pace,
@@ -280,6 +290,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "rate": layer.rate_wpm,
         "voice": layer.voice,
         "breath_cues": layer.breath_cues,
+        "pitch": layer.pitch,
     }
     for key in CONFIG_KEYS:
         value = values[key]

@@ -331,3 +331,13 @@ def test_with_tones_only_a_hold_counts_down_with_pips():
 def test_a_breath_tone_is_left_out_where_the_phase_is_too_short_for_it():
     s = script_of("title: B\nsteps:\n  - breathe: 1-0-1\n    cycles: 2\n")
     assert not tones(s, "breath_in") and not tones(s, "breath_out")
+
+
+def test_a_voice_too_slow_to_count_within_a_second_counts_with_pips():
+    def slow(text: str) -> int:
+        return 1200 if text in ("Three.", "Two.", "One.") else fake_durations(text)
+
+    s = compile(parse_routine(HOLD, "t.yaml"), None, slow)
+    (end,) = tones(s, "hold_end")
+    assert not speech(s, "countdown")
+    assert [end.start_ms - c.start_ms for c in tones(s, "countdown")] == [3000, 2000, 1000]

@@ -1,0 +1,487 @@
+"""Audio file sinks, read back by tools coach did not write: ffprobe, ffmpeg, soxi, libsndfile.
+
+Each format gets 3 s of a sine, a second of silence and another sine, with three chapters,
+and is checked for duration, rate, channels, chapters and tags as players see them. The
+safety tests use real failures where the machine allows it (a 64 KiB tmpfs for a full disk, a
+read-only mount, a folder without write permission) and check that nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal as signal_module
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from coach.cues import Chapter
+from coach.errors import EnvironmentFault, UsageError, UserError
+from coach.sinks.files import AUDIO_FORMATS, BLOCK_SECONDS, Tags, format_for, write_audio
+
+ROOT = Path(__file__).resolve().parent.parent
+SR = 22050
+CHAPTERS = (
+    Chapter("Warm-up", 0, 1000, "intro"),
+    Chapter("Seated twist — left", 1000, 2000, "exercise"),  # not ASCII: UTF-8 all the way
+    Chapter("Rest", 2000, 3000, "rest"),
+)
+TAGS = Tags("Upper back release", album="coach routines", comment="exported; by=tests #1")
+# The longest frame each lossy codec may add or round to, in seconds, at 22050 Hz
+# (Opus always decodes at 48 kHz).
+FRAME_S = {
+    "wav": 0.0,
+    "flac": 0.0,
+    "mp3": 1152 / SR,
+    "ogg": 2048 / SR,
+    "opus": 960 / 48000,
+    "m4a": 1024 / SR,
+    "m4b": 1024 / SR,
+}
+
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffprobe") is None or shutil.which("ffmpeg") is None,
+    reason="ffmpeg/ffprobe not installed (apt-get install ffmpeg)",
+)
+
+
+def signal(seconds: float = 3.0, channels: int = 1) -> np.ndarray:
+    """A 440 Hz sine, one second of silence from 1 s to 2 s, then a 660 Hz sine."""
+    t = np.arange(round(seconds * SR)) / SR
+    mono = np.where(t < 1.0, 0.5 * np.sin(2 * np.pi * 440 * t), 0.5 * np.sin(2 * np.pi * 660 * t))
+    mono[(t >= 1.0) & (t < 2.0)] = 0.0
+    mono = mono.astype(np.float32)
+    return mono if channels == 1 else np.stack([mono, 0.5 * mono], axis=1)
+
+
+def ffprobe(path: Path) -> dict:
+    cmd = "ffprobe -v error -print_format json -show_format -show_streams -show_chapters"
+    out = subprocess.run(
+        [*cmd.split(), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def decode(path: Path, channels: int) -> np.ndarray:
+    """The samples as ffmpeg decodes them, at the file's own rate."""
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    return np.frombuffer(out, np.float32).reshape(-1, channels)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def write(path: Path, fmt: str | None = None, pcm: np.ndarray | None = None, **kw) -> Path:
+    pcm = signal() if pcm is None else pcm
+    write_audio(path, pcm, SR, fmt or format_for(path, None), CHAPTERS, TAGS, **kw)
+    return path
+
+
+# -- every format, read back --------------------------------------------------------------
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_format_reads_back_with_chapters_and_tags(tmp_path, fmt, channels):
+    path = write(tmp_path / f"routine.{fmt}", pcm=signal(channels=channels))
+    assert leftovers(tmp_path) == [path.name]
+    info = ffprobe(path)
+    (audio,) = [s for s in info["streams"] if s["codec_type"] == "audio"]
+
+    # Opus decoders always run at 48 kHz (22050 Hz is resampled to 24 kHz for libopus).
+    assert int(audio["sample_rate"]) == (48000 if fmt == "opus" else SR)
+    assert audio["channels"] == channels
+
+    # For mp3 ffprobe's duration counts the encoder delay that start_time then skips.
+    duration = float(info["format"]["duration"]) - float(info["format"].get("start_time", 0))
+    assert abs(duration - 3.0) <= FRAME_S[fmt] + 1e-6, duration
+
+    # What a player hears: loud, silent, loud, in the right places.
+    pcm = decode(path, channels)
+    rate = int(audio["sample_rate"])
+    assert abs(len(pcm) / rate - 3.0) <= FRAME_S[fmt] + 1e-6, len(pcm)
+    rms = [float(np.sqrt(np.mean(pcm[round(a * rate) : round(b * rate), 0] ** 2)))
+           for a, b in ((0.1, 0.9), (1.1, 1.9), (2.1, 2.9))]  # fmt: skip
+    assert rms[0] == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+    assert rms[1] < 0.01
+    assert rms[2] == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+
+    # Chapters: ID3 CHAP (mp3), CHAPTERxxx comments (flac, ogg, opus), cue + labl (wav) and
+    # the QuickTime chapter track (m4a, m4b) all come out of ffprobe as chapters.
+    chapters = info["chapters"]
+    assert [c["tags"]["title"] for c in chapters] == [c.title for c in CHAPTERS]
+    assert [round(float(c["start_time"]) * 1000) for c in chapters] == [0, 1000, 2000]
+    # Ends: exact where the format stores them (mp3, m4a); else the next start or the end.
+    ends = [float(c["end_time"]) for c in chapters]
+    assert ends[:2] == [1.0, 2.0]
+    assert abs(ends[2] - 3.0) <= FRAME_S[fmt] + 1e-3
+
+    # Tags: Ogg keeps them on the stream, the others on the file.
+    tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}),
+                                      **audio.get("tags", {})}.items()}  # fmt: skip
+    assert tags["title"] == TAGS.title
+    assert tags["artist"] == "coach"
+    assert tags["album"] == TAGS.album
+    assert tags["comment"] == TAGS.comment
+
+
+@needs_ffmpeg
+def test_mp3_id3_chapter_frames(tmp_path):
+    from mutagen.id3 import ID3, CTOCFlags
+
+    id3 = ID3(write(tmp_path / "r.mp3"))
+    assert id3.version[:2] == (2, 4)
+    (toc,) = id3.getall("CTOC")
+    assert toc.flags == CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED
+    assert toc.child_element_ids == ["chp0", "chp1", "chp2"]
+    chaps = [id3[f"CHAP:chp{i}"] for i in range(3)]
+    assert [(c.start_time, c.end_time) for c in chaps] == [(0, 1000), (1000, 2000), (2000, 3000)]
+    assert [c.sub_frames["TIT2"].text[0] for c in chaps] == [c.title for c in CHAPTERS]
+
+
+@needs_ffmpeg
+def test_mp3_chapters_stay_in_time_order(tmp_path):
+    # mutagen writes frames smallest first; titles getting shorter would come out reversed.
+    many = [Chapter("x" * (30 - i), i * 250, (i + 1) * 250, "exercise") for i in range(12)]
+    path = tmp_path / "many.mp3"
+    write_audio(path, signal(), SR, "mp3", many, TAGS)
+    chapters = ffprobe(path)["chapters"]
+    assert [c["tags"]["title"] for c in chapters] == [c.title for c in many]
+    assert [int(c["start"]) for c in chapters] == [c.start_ms for c in many]
+
+
+@pytest.mark.parametrize("fmt", ["flac", "ogg", "opus"])
+def test_vorbis_chapter_comments(tmp_path, fmt):
+    import mutagen
+
+    comments = mutagen.File(write(tmp_path / f"r.{fmt}")).tags
+    assert comments["CHAPTER001"] == ["00:00:00.000"]
+    assert comments["CHAPTER002"] == ["00:00:01.000"]
+    assert comments["CHAPTER003NAME"] == ["Rest"]
+
+
+def _libsndfile_cues(path: Path) -> list[tuple[int, int, str]]:
+    """(id, sample offset, label) per cue point, as libsndfile's own WAV parser reads them.
+
+    soundfile does not wrap SFC_GET_CUE, so this calls it through soundfile's cffi handle;
+    the layout is SF_CUES from sndfile.h (a count, then 100 SF_CUE_POINTs of 280 bytes).
+    """
+    from soundfile import _ffi, _snd
+
+    sfc_get_cue = 0x10CE
+    size = 4 + 100 * 280
+    buf = _ffi.new("char[]", size)
+    with sf.SoundFile(path) as f:
+        assert _snd.sf_command(f._file, sfc_get_cue, buf, size) == 1
+    raw = bytes(_ffi.buffer(buf))
+    cues = []
+    for i in range(struct.unpack_from("<I", raw)[0]):
+        at = 4 + i * 280
+        cue_id, position, chunk, _, _, offset = struct.unpack_from("<iI4siiI", raw, at)
+        assert chunk == b"data" and position == offset
+        cues.append((cue_id, offset, raw[at + 24 : at + 280].split(b"\0")[0].decode()))
+    return cues
+
+
+def test_wav_cue_points_seen_by_libsndfile_soxi_and_ffprobe(tmp_path):
+    path = write(tmp_path / "r.wav", pcm=signal(channels=2))
+    assert _libsndfile_cues(path) == [
+        (1, 0, "Warm-up"),
+        (2, 22050, "Seated twist — left"),
+        (3, 44100, "Rest"),
+    ]
+    info = sf.info(path)
+    assert (info.frames, info.samplerate, info.channels) == (3 * SR, SR, 2)
+    # The RIFF size covers the appended chunks, or readers would stop before them.
+    data = path.read_bytes()
+    assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
+    if shutil.which("soxi"):
+        assert subprocess.run(["soxi", "-s", str(path)], capture_output=True, text=True,
+                              check=True).stdout.strip() == str(3 * SR)  # fmt: skip
+    if shutil.which("ffprobe"):
+        chapters = ffprobe(path)["chapters"]
+        assert [int(c["start"]) for c in chapters] == [0, 22050, 44100]  # time base 1/22050
+
+
+def test_int16_conversion_clips_and_rounds(tmp_path):
+    pcm = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 1.7, -3.0, np.nan], np.float64)
+    write_audio(tmp_path / "c.wav", pcm, SR, "wav", (), TAGS)
+    back, _ = sf.read(tmp_path / "c.wav", dtype="int16")
+    assert back.tolist() == [0, 16384, -16384, 32767, -32767, 32767, -32767, 0]
+
+
+def test_progress_reports_every_block_up_to_the_total(tmp_path):
+    calls = []
+    pcm = signal(seconds=2.5 * BLOCK_SECONDS)
+    write_audio(tmp_path / "p.flac", pcm, SR, "flac", CHAPTERS, TAGS,
+                progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    step = BLOCK_SECONDS * SR
+    assert calls == [(step, len(pcm)), (2 * step, len(pcm)), (len(pcm), len(pcm))]
+
+
+# -- format names -------------------------------------------------------------------------
+
+
+def test_format_for():
+    assert format_for(Path("a/b.MP3"), None) == "mp3"
+    assert format_for("x.oga", None) == "ogg"
+    assert format_for("x.m4b", None) == "m4b"
+    assert format_for("x.audio", "FLAC") == "flac"
+    assert format_for("x.mp3", "ogg") == "ogg"  # --format wins over the extension
+    with pytest.raises(UsageError) as e:
+        format_for("x.wav", "aiff")
+    assert str(e.value) == (
+        "--format: unknown audio format 'aiff'; known: wav, flac, mp3, ogg, opus, m4a, m4b"
+    )
+    with pytest.raises(UserError, match=r"x\.aiff: cannot tell the audio format from the "
+                       r"extension '\.aiff'.*--format \(wav, flac"):  # fmt: skip
+        format_for("x.aiff", None)
+    with pytest.raises(UserError, match="from no extension"):
+        format_for("routine", None)
+
+
+def test_empty_audio_is_refused(tmp_path):
+    with pytest.raises(UserError, match="no audio to write"):
+        write_audio(tmp_path / "x.flac", np.zeros(0, np.float32), SR, "flac", (), TAGS)
+    assert leftovers(tmp_path) == []
+
+
+def test_mp3_refuses_a_rate_it_cannot_hold(tmp_path):
+    with pytest.raises(UserError, match="mp3 cannot hold 96000 Hz"):
+        write_audio(tmp_path / "x.mp3", signal(), 96000, "mp3", (), TAGS)
+    assert leftovers(tmp_path) == []
+
+
+# -- safety -------------------------------------------------------------------------------
+
+
+def test_existing_file_is_kept_without_force(tmp_path):
+    path = tmp_path / "r.ogg"
+    path.write_bytes(b"precious")
+    with pytest.raises(UserError, match=r"r\.ogg already exists; use --force to overwrite it"):
+        write(path)
+    assert path.read_bytes() == b"precious"
+    assert leftovers(tmp_path) == ["r.ogg"]
+    write(path, force=True)
+    assert sf.info(path).frames == 3 * SR
+    assert leftovers(tmp_path) == ["r.ogg"]
+
+
+def test_folder_as_target_is_refused(tmp_path):
+    (tmp_path / "out.wav").mkdir()
+    with pytest.raises(UserError, match="it is a folder"):
+        write(tmp_path / "out.wav", force=True)
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(EnvironmentFault) as e:
+        write(tmp_path / "nope" / "r.mp3")
+    assert "the folder" in str(e.value) and "does not exist" in str(e.value)
+    assert e.value.hint.startswith(f"create it first (mkdir -p {tmp_path / 'nope'})")
+
+
+def test_m4a_without_ffmpeg(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(EnvironmentFault, match="m4b export needs ffmpeg") as e:
+        write(tmp_path / "r.m4b")
+    assert "apt-get install ffmpeg" in e.value.hint
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "opus"])
+def test_failed_block_write_leaves_nothing(tmp_path, monkeypatch, fmt):
+    # A fake of one layer: the second block write fails as a full disk would.
+    real_write = sf.SoundFile.write
+    calls = []
+
+    def failing_write(self, data):
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", failing_write)
+    with pytest.raises(EnvironmentFault, match="the disk is full") as e:
+        write(tmp_path / f"r.{fmt}", pcm=signal(seconds=3 * BLOCK_SECONDS))
+    assert "free some space" in e.value.hint
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_interrupt_from_progress_leaves_nothing(tmp_path, fmt):
+    if fmt in ("m4a", "m4b") and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    existing = tmp_path / f"r.{fmt}"
+    existing.write_bytes(b"old export")
+
+    def interrupt(done, total):
+        if done >= 2 * BLOCK_SECONDS * SR:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write(existing, pcm=signal(seconds=4 * BLOCK_SECONDS), force=True, progress=interrupt)
+    assert leftovers(tmp_path) == [existing.name]
+    assert existing.read_bytes() == b"old export"
+
+
+@pytest.fixture(scope="module")
+def ten_minutes_of_noise() -> np.ndarray:
+    return np.random.default_rng(3).uniform(-0.5, 0.5, 600 * SR).astype(np.float32)
+
+
+@pytest.mark.skipif(not hasattr(signal_module, "setitimer"), reason="needs POSIX timers")
+@pytest.mark.parametrize("delay_s", [0.05, 0.2, 0.4])
+@pytest.mark.parametrize("fmt", ["mp3", "ogg", "opus"])
+def test_interrupt_at_any_moment_leaves_nothing(tmp_path, ten_minutes_of_noise, fmt, delay_s):
+    # A real asynchronous interrupt, as Ctrl-C delivers it (a signal handler raising
+    # KeyboardInterrupt): it may land in our loop, in the encoder, or inside soundfile's write
+    # callback, where cffi would only print it. Ten minutes take seconds to encode.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal_module.signal(signal_module.SIGALRM, interrupt)
+    try:
+        signal_module.setitimer(signal_module.ITIMER_REAL, delay_s)
+        with pytest.raises(KeyboardInterrupt):
+            write(tmp_path / f"r.{fmt}", pcm=ten_minutes_of_noise)
+    finally:
+        signal_module.setitimer(signal_module.ITIMER_REAL, 0)
+        signal_module.signal(signal_module.SIGALRM, previous)
+    assert leftovers(tmp_path) == []
+
+
+def _mount_tmpfs(folder: Path, options: str) -> None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 64 KiB file system: a few seconds of any format fill it."""
+    folder = tmp_path / "tiny"
+    _mount_tmpfs(folder, "size=64k")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    folder = tmp_path / "ro"
+    _mount_tmpfs(folder, "ro,size=64k")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("fmt", AUDIO_FORMATS)
+def test_full_disk_leaves_nothing(tiny_disk, fmt):
+    if fmt in ("m4a", "m4b") and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    # Noise does not compress: 20 s is far more than 64 KiB in every format. Ogg Vorbis and
+    # MP3 are the interesting ones: libsndfile itself ignores ENOSPC for them.
+    noise = np.random.default_rng(7).uniform(-0.5, 0.5, 20 * SR).astype(np.float32)
+    with pytest.raises(EnvironmentFault) as e:
+        write(tiny_disk / f"r.{fmt}", pcm=noise)
+    assert str(e.value) == (
+        f"cannot write {tiny_disk / f'r.{fmt}'}: the disk is full (No space left on device)"
+    )
+    assert e.value.hint == (
+        f"free some space on the disk that holds {tiny_disk}, or export to another folder"
+    )
+    assert leftovers(tiny_disk) == []
+
+
+def test_read_only_file_system(read_only_disk):
+    with pytest.raises(EnvironmentFault, match="is on a read-only file system") as e:
+        write(read_only_disk / "r.flac")
+    assert e.value.hint == "export to a folder you can write to"
+
+
+def test_folder_without_write_permission(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    target = folder / "r.mp3"
+    try:
+        if os.name == "posix" and os.geteuid() == 0:
+            # Root writes anywhere; without CAP_DAC_OVERRIDE it meets the permission bits.
+            if shutil.which("setpriv") is None:
+                pytest.skip("running as root and setpriv (util-linux) is not installed")
+            lines = _write_without_dac_override(target)
+        else:
+            with pytest.raises(EnvironmentFault) as e:
+                write(target)
+            lines = e.value.lines()
+        assert lines == [
+            f"error: cannot write {target}: permission denied in the folder {folder}",
+            f"  fix: export to a folder you can write to, or make it writable (chmod u+w {folder})",
+        ]
+        assert leftovers(folder) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def _write_without_dac_override(target: Path) -> list[str]:
+    code = textwrap.dedent(f"""
+        import json, numpy as np
+        from pathlib import Path
+        from coach.errors import EnvironmentFault
+        from coach.sinks.files import Tags, write_audio
+        try:
+            write_audio(Path({str(target)!r}), np.zeros(22050, np.float32), 22050, "mp3", (),
+                        Tags("t"))
+        except EnvironmentFault as e:
+            print(json.dumps(e.lines()))
+    """)
+    drop = "-dac_override,-dac_read_search,-fowner"
+    done = subprocess.run(
+        ["setpriv", "--bounding-set", drop, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if done.returncode != 0 and "setpriv" in done.stderr:
+        pytest.skip(f"setpriv cannot drop capabilities here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# -- long exports -------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # about 8 s here; it runs by default
+def test_thirty_minutes_to_ogg_vorbis_in_blocks(tmp_path):
+    # One soundfile.write of this buffer segfaulted the interpreter; block writes must not.
+    n = 30 * 60 * SR
+    pcm = np.tile(signal(), n // (3 * SR))
+    calls = []
+    started = time.perf_counter()
+    write_audio(tmp_path / "long.ogg", pcm, SR, "ogg", CHAPTERS, TAGS,
+                progress=lambda done, total: calls.append(done))  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert calls == sorted(calls) and calls[-1] == n
+    assert len(calls) == -(-n // (BLOCK_SECONDS * SR))
+    info = sf.info(tmp_path / "long.ogg")
+    assert (info.frames, info.samplerate) == (n, SR)
+    assert elapsed < 120, f"30 min of Ogg Vorbis took {elapsed:.0f} s"

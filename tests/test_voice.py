@@ -96,8 +96,12 @@ def test_concurrent_runs_share_the_cache_without_corrupting_it(folder):
         "v = SpeechVoice(VoiceChoice(None, 'en', 165), Path(sys.argv[1]))\n"
         "for i in range(15): v.pcm(f'Phrase number {i}.')\n"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(folder)]) for _ in range(4)]
-    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(folder)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     assert cache_stats(folder)[0] == 15
     reader = SpeechVoice(VoiceChoice(None, "en", 165), folder)
     for i in range(15):

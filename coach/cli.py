@@ -247,7 +247,8 @@ def config() -> None:
     """Show where your config file is and the settings it gives.
 
     Its keys are the pacing options (pace, hold, hold_scale, rest, rest_scale, breath, rate,
-    voice); command-line options override it, and it overrides a routine's own values.
+    voice, breath_cues, pitch); command-line options override it, and it overrides a routine's
+    own values.
 
     Example: coach config
     """
@@ -258,7 +259,7 @@ def config() -> None:
     state = "exists" if path.exists() else "not created yet"
     typer.echo(f"config file: {path} ({state})")
     for key, value, source in rows:
-        typer.echo(f"  {key:<11} {value}  [{source}]")
+        typer.echo(f"  {key:<12} {value}  [{source}]")
 
 
 class _Caption(str, Enum):

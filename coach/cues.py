@@ -118,6 +118,16 @@ def loads(text: str, path: str = "<cue script>") -> CueScript:
         raise RoutineError(
             [Problem(f"invalid JSON: {e.msg}", loc=Loc(path, e.lineno, e.colno))]
         ) from None
+    except ValueError:  # an integer of more than 4300 digits: Python refuses to convert it
+        import re
+
+        found = re.search(r"\d{4300,}", text)
+        at = found.start() if found else 0
+        line = text.count("\n", 0, at) + 1
+        col = at - (text.rfind("\n", 0, at) + 1) + 1
+        raise RoutineError(
+            [Problem("invalid JSON: a number with thousands of digits", loc=Loc(path, line, col))]
+        ) from None
     except RecursionError:
         raise RoutineError(
             [Problem("invalid JSON: nested too deep", loc=Loc(path, 1, 1))]

@@ -125,8 +125,8 @@ def test_config_file_sits_between_the_command_line_and_the_routine(tiny, tmp_pat
     shown = run("config")
     assert shown.exit_code == 0
     assert shown.stdout.splitlines()[0] == f"config file: {config} (exists)"
-    assert "  hold        30s  [config]" in shown.stdout
-    assert "  pace        1 (unless the routine sets one)  [default]" in shown.stdout
+    assert "  hold         30s  [config]" in shown.stdout
+    assert "  pace         1 (unless the routine sets one)  [default]" in shown.stdout
     assert "Doorway stretch  (30s)" in run("show", tiny).stdout  # config beats the routine
     assert "Doorway stretch  (15s)" in run("show", tiny, "--hold", "15s").stdout  # CLI beats config
 

@@ -21,7 +21,7 @@ from coach import routine as loader
 from coach.cli import app
 from coach.compiler import compile
 from coach.routine import parse_routine
-from coach.settings import Settings
+from coach.settings import CONFIG_KEYS, Settings
 from coach.tones import TONE_MS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,12 +95,14 @@ def run(*args: str):
 
 @pytest.fixture(scope="module")
 def real():
-    """Real `coach compile --json` output of the kitchen sink, with a breath override."""
+    """Real compiler output (estimated phrase lengths, no voice) of the kitchen sink: plain,
+    with a breath override, and with `breath_cues: tones`."""
     script = compile(parse_routine(KITCHEN_SINK, "sink.yaml"))
     with_breath = compile(
         parse_routine(KITCHEN_SINK, "sink.yaml"), Settings(breath=script.settings.default_breath)
     )
-    return cues.to_json(script), cues.to_json(with_breath)
+    tones = compile(parse_routine(KITCHEN_SINK, "sink.yaml"), Settings(breath_cues="tones"))
+    return cues.to_json(script), cues.to_json(with_breath), cues.to_json(tones)
 
 
 # -- docs/cue-script.md -------------------------------------------------------------------------
@@ -117,8 +119,14 @@ def test_cue_script_example_is_real_output():
     (routine_text,) = fenced(text, "yaml routine")
     (example,) = fenced(text, "json")
     shown = json.loads(example)
+    # Timed by the compiler's estimate (no voice), so it is the same on every machine; the doc
+    # must say so, since `coach compile --json` times phrases by the real voice.
+    assert "`coach.compiler.compile(routine)`" in text
     produced = cues.to_json(compile(parse_routine(routine_text, "side-stretch.yaml")))
-    hint = "regenerate the example in docs/cue-script.md with `coach compile ... --json`"
+    hint = (
+        "regenerate the example in docs/cue-script.md with "
+        "coach.cues.dumps(coach.compiler.compile(routine))"
+    )
     assert {k: v for k, v in shown.items() if k != "cues"} == {
         k: v for k, v in produced.items() if k != "cues"
     }, hint
@@ -128,7 +136,7 @@ def test_cue_script_example_is_real_output():
 
 def test_cue_script_fields_are_documented_and_real(real):
     text = CUE_SCRIPT.read_text(encoding="utf-8")
-    plain, with_breath = real
+    plain, with_breath, _ = real
     seen = {
         "top": set(plain),
         "settings": set(plain["settings"]),
@@ -142,12 +150,11 @@ def test_cue_script_fields_are_documented_and_real(real):
 
 def test_cue_roles_and_tones_are_documented_and_real(real):
     text = CUE_SCRIPT.read_text(encoding="utf-8")
-    plain, with_breath = real
-    all_cues = plain["cues"] + with_breath["cues"]
+    all_cues = [c for script in real for c in script["cues"]]
     speech = {c["role"] for c in all_cues if c["kind"] == "speech"}
     assert set(marked_table(text, "roles: speech")) == speech
     assert set(marked_table(text, "tones")) == set(TONE_MS)
-    assert {c["tone"] for c in all_cues if c["kind"] == "tone"} <= set(TONE_MS)
+    assert {c["tone"] for c in all_cues if c["kind"] == "tone"} == set(TONE_MS)
     assert all(c["role"] == c["tone"] for c in all_cues if c["kind"] == "tone")
     for kind in (*cues.KINDS, *cues.CHAPTER_KINDS):
         assert f"`{kind}`" in text
@@ -199,6 +206,33 @@ def commands() -> list[str]:
 
 def test_there_are_commands():
     assert {"validate", "compile", "list", "show", "schema", "config"} <= set(commands())
+
+
+def test_there_are_the_audio_commands():
+    assert {"export", "voices", "cache"} <= set(commands())
+
+
+def pacing_options() -> list[str]:
+    compile_command = typer.main.get_command(app).commands["compile"]
+    return sorted(
+        opt
+        for param in compile_command.params
+        if getattr(param, "rich_help_panel", None) and "Pacing" in param.rich_help_panel
+        for opt in param.opts
+    )
+
+
+def test_pacing_options_and_config_keys_are_documented():
+    readme = README.read_text(encoding="utf-8")
+    routine_format = ROUTINE_FORMAT.read_text(encoding="utf-8")
+    options = pacing_options()
+    assert "--breath-cues" in options
+    for option in options:
+        assert f"`{option}" in readme, option
+        assert f"`{option}`" in routine_format, option
+    for key in CONFIG_KEYS:
+        assert f"`{key}`" in readme, key
+        assert f"`{key}`" in routine_format, key
 
 
 @pytest.mark.parametrize("name", commands())

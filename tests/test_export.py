@@ -145,3 +145,12 @@ def test_an_unknown_format_is_a_usage_error(routine, tmp_path):
     assert proc.returncode == 2
     assert "xyz" in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_compiled_cue_script_exports_the_same_audio_as_its_routine(routine, tmp_path):
+    script = tmp_path / "s.json"
+    assert coach("compile", routine, "-o", script).returncode == 0
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert coach("export", routine, "-o", a, "-q").returncode == 0
+    assert coach("export", script, "-o", b, "-q").returncode == 0
+    assert soundfile.read(str(a))[0].tolist() == soundfile.read(str(b))[0].tolist()

@@ -1,10 +1,14 @@
-"""Writing files so that nothing is ever half written: a temp file beside, then a rename."""
+"""Writing files so that nothing is ever half written: a temp file beside, then a rename.
+
+The audio sinks (coach.sinks.files) use the same pieces for their encoders.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 from coach.errors import EnvironmentFault
@@ -24,27 +28,80 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         )
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        # mkstemp makes the file private (0600); a finished file gets the usual permissions.
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        tmp = create_temp(path, folder)
+        with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
+        fsync_folder(folder)
     except OSError as e:
-        raise EnvironmentFault(
-            f"cannot write {path}: {e.strerror or e}",
-            "check that the folder is writable and the disk has room",
-        ) from None
+        raise write_fault(path, folder, e) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def create_temp(path: Path, folder: Path) -> Path:
+    """A new empty file beside `path`, created with the usual permissions (0666 - umask)."""
+    for _ in range(100):
+        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(
+                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+            )
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(errno.EEXIST, "no free temp file name", str(folder))
+
+
+def fsync_file(path: Path) -> None:
+    # A new descriptor is enough: fsync flushes the file, not the descriptor. O_RDWR because
+    # Windows refuses to flush a read-only handle.
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable, where the platform allows it."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_fault(path: Path, folder: Path, e: OSError) -> EnvironmentFault:
+    reason = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return EnvironmentFault(
+            f"cannot write {path}: the disk is full ({reason})",
+            f"free some space on the disk that holds {folder}, or export to another folder",
+        )
+    if e.errno == errno.EFBIG:
+        return EnvironmentFault(
+            f"cannot write {path}: the file is too large for that file system ({reason})",
+            "export to a folder on another disk, or choose a smaller format such as ogg",
+        )
+    if e.errno == errno.EROFS:
+        return EnvironmentFault(
+            f"cannot write {path}: {folder} is on a read-only file system",
+            "export to a folder you can write to",
+        )
+    if isinstance(e, PermissionError):
+        return EnvironmentFault(
+            f"cannot write {path}: permission denied in the folder {folder}",
+            f"export to a folder you can write to, or make it writable (chmod u+w {folder})",
+        )
+    return EnvironmentFault(
+        f"cannot write {path}: {reason}",
+        "check that the folder is writable and the disk has room",
+    )

@@ -21,7 +21,6 @@ import errno
 import io
 import math
 import os
-import secrets
 import shutil
 import struct
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault, UsageError, UserError
+from coach.files import create_temp, fsync_file, fsync_folder, write_fault
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,22 +161,22 @@ def write_audio(
 
     tmp: Path | None = None
     try:
-        tmp = _create_temp(path, folder)
+        tmp = create_temp(path, folder)
         if fmt in ("m4a", "m4b"):
             _write_ffmpeg(ffmpeg, tmp, pcm, sample_rate, fmt, chapters, tags, progress)
         else:
             _write_soundfile(tmp, pcm, sample_rate, fmt, chapters, tags, progress)
             _tag(tmp, fmt, len(pcm), sample_rate, chapters, tags)
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, path)
         tmp = None
-        _fsync_folder(folder)
+        fsync_folder(folder)
     except OSError as e:
-        raise _fault(path, folder, e) from None
+        raise write_fault(path, folder, e) from None
     except _mutagen_error() as e:
         cause = e.__cause__ or e.__context__
         if isinstance(cause, OSError):
-            raise _fault(path, folder, cause) from None
+            raise write_fault(path, folder, cause) from None
         raise EnvironmentFault(
             f"cannot write the tags of {path}: {e}",
             "this is a bug in coach or mutagen; export to another format meanwhile",
@@ -194,69 +194,6 @@ def write_audio(
 
 
 # -- safe files ---------------------------------------------------------------------------
-
-
-def _create_temp(path: Path, folder: Path) -> Path:
-    """A new empty file beside `path`, created with the usual permissions (0666 - umask)."""
-    for _ in range(100):
-        tmp = folder / f".{path.name}.{secrets.token_hex(4)}.part"
-        try:
-            fd = os.open(
-                tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-            )
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(errno.EEXIST, "no free temp file name", str(folder))
-
-
-def _fsync(path: Path) -> None:
-    # A new descriptor is enough: fsync flushes the file, not the descriptor. O_RDWR because
-    # Windows refuses to flush a read-only handle.
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable, where the platform allows it."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fault(path: Path, folder: Path, e: OSError) -> EnvironmentFault:
-    reason = e.strerror or str(e)
-    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return EnvironmentFault(
-            f"cannot write {path}: the disk is full ({reason})",
-            f"free some space on the disk that holds {folder}, or export to another folder",
-        )
-    if e.errno == errno.EFBIG:
-        return EnvironmentFault(
-            f"cannot write {path}: the file is too large for that file system ({reason})",
-            "export to a folder on another disk, or choose a smaller format such as ogg",
-        )
-    if e.errno == errno.EROFS:
-        return EnvironmentFault(
-            f"cannot write {path}: {folder} is on a read-only file system",
-            "export to a folder you can write to",
-        )
-    if isinstance(e, PermissionError):
-        return EnvironmentFault(
-            f"cannot write {path}: permission denied in the folder {folder}",
-            f"export to a folder you can write to, or make it writable (chmod u+w {folder})",
-        )
-    return EnvironmentFault(
-        f"cannot write {path}: {reason}",
-        "check that the folder is writable and the disk has room",
-    )
 
 
 def _mutagen_error() -> type[Exception]:

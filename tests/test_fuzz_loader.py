@@ -14,7 +14,7 @@ import os
 import re
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from coach import cues
@@ -54,8 +54,10 @@ def check_routine(text: str) -> None:
         routine = parse_routine(text, "fuzz.yaml")
     except CoachError as e:
         assert_clean(e, "fuzz.yaml", text)
+        event(f"refused, {len(e.lines())} problem(s)" if len(e.lines()) < 3 else "refused, 3+")
         return
     assert isinstance(routine, Routine)
+    event("accepted")  # --hypothesis-show-statistics shows how deep the inputs reach
     try:
         assert isinstance(compile(routine), CueScript)
     except CoachError as e:
@@ -67,8 +69,10 @@ def check_script(text: str) -> None:
         script = cues.loads(text, "fuzz.json")
     except CoachError as e:
         assert_clean(e, "fuzz.json", text)
+        event("refused")
         return
     assert isinstance(script, CueScript)
+    event("accepted")
 
 
 # -- building blocks -----------------------------------------------------------------------

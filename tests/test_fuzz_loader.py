@@ -9,12 +9,13 @@ The default is short; COACH_FUZZ_EXAMPLES=20000 runs a long campaign.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coach import cues
@@ -48,16 +49,25 @@ def assert_clean(error: CoachError, path: str, text: str) -> None:
         assert int(match[2]) >= 1, line
 
 
+def _event(label: str) -> None:
+    """Count an outcome for --hypothesis-show-statistics; plain tests call the checks too."""
+    from hypothesis import event
+    from hypothesis.errors import InvalidArgument
+
+    with contextlib.suppress(InvalidArgument):  # not inside a hypothesis test
+        event(label)
+
+
 def check_routine(text: str) -> None:
     """The contract of parse_routine, and of compile for whatever it accepts."""
     try:
         routine = parse_routine(text, "fuzz.yaml")
     except CoachError as e:
         assert_clean(e, "fuzz.yaml", text)
-        event(f"refused, {len(e.lines())} problem(s)" if len(e.lines()) < 3 else "refused, 3+")
+        _event(f"refused, {len(e.lines())} problem(s)" if len(e.lines()) < 3 else "refused, 3+")
         return
     assert isinstance(routine, Routine)
-    event("accepted")  # --hypothesis-show-statistics shows how deep the inputs reach
+    _event("accepted")  # --hypothesis-show-statistics shows how deep the inputs reach
     try:
         assert isinstance(compile(routine), CueScript)
     except CoachError as e:
@@ -69,10 +79,10 @@ def check_script(text: str) -> None:
         script = cues.loads(text, "fuzz.json")
     except CoachError as e:
         assert_clean(e, "fuzz.json", text)
-        event("refused")
+        _event("refused")
         return
     assert isinstance(script, CueScript)
-    event("accepted")
+    _event("accepted")
 
 
 # -- building blocks -----------------------------------------------------------------------

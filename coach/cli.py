@@ -342,6 +342,33 @@ class _progress:
 
 
 @app.command()
+@_with_pacing
+def play(
+    routine: RoutineArg,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            help="simpleaudio, paplay, pw-play, aplay or afplay (default: the first that works).",
+        ),
+    ] = None,
+    stereo: Annotated[
+        bool, typer.Option("--stereo", help="Pan cues of a sided exercise toward that ear.")
+    ] = False,
+    settings=None,
+) -> None:
+    """Play a routine through the speakers, hands-free, from start to finish.
+
+    Ctrl-C stops the sound at once (exit code 130).
+
+    Example: coach play upper-back-release --pace 0.9
+    """
+    from coach.player import play_routine
+
+    play_routine(routine, settings, output, stereo)
+
+
+@app.command()
 def voices(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices for this language.")

@@ -22,13 +22,36 @@ from coach import cues
 from coach.compiler import compile
 from coach.cues import CueScript
 from coach.errors import CoachError
-from coach.routine import KINDS, STEP_KEYS, TOP_KEYS, Routine, load_routine, parse_routine
+from coach.routine import DEFAULTS_KEYS, KINDS, STEP_KEYS, TOP_KEYS, Routine, parse_routine
 from coach.values import BreathPattern, duration_hint, parse_duration, parse_pattern
 from tests.conftest import ROOT
 
 BUILTIN = ROOT / "coach" / "routines" / "upper-back-release.yaml"
 ROUTINE_TEXT = BUILTIN.read_text(encoding="utf-8")
-SCRIPT_TEXT = cues.dumps(compile(load_routine(BUILTIN)))
+# A short routine with every kind of step and cue, so the cue script to mutate stays small
+# (cues.loads re-reads the whole text to place each problem it finds).
+SMALL_ROUTINE = """\
+title: Small
+safety: Stop if it hurts.
+steps:
+  - exercise: Twist
+    hold: 6s
+    sides: both
+    breath: box
+    cues: Breathe.
+  - rest: 2s
+  - exercise: Squeeze
+    reps: 2
+    tempo: 1s
+    count: true
+  - repeat: 2
+    rest: 1s
+    steps:
+      - breathe: 4-7-8
+        cycles: 1
+      - say: Again.
+"""
+SCRIPT_TEXT = cues.dumps(compile(parse_routine(SMALL_ROUTINE, "small.yaml")))
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # as YAML counts lines
 FUZZ = settings(
@@ -188,24 +211,57 @@ yaml_values = st.recursive(
     | st.dictionaries(st.sampled_from(KEYWORDS) | st.text(max_size=8), kids, max_size=4),
     max_leaves=12,
 )
-plain_step = st.sampled_from(KINDS).flatmap(
-    lambda kind: st.dictionaries(
-        st.sampled_from(STEP_KEYS[kind]), yaml_values | scalars, max_size=5
-    ).map(lambda d: {kind: d.pop(kind, "Stretch"), **d})
+# Each key's own kind of value, nine times in ten, so that a good share of the routines are
+# accepted and reach the compiler; otherwise anything at all.
+_words = st.text(st.characters(categories=["L", "N", "P", "Zs"]), min_size=1, max_size=30)
+_text = _words.filter(str.strip)
+_texts = _text | st.lists(_text, min_size=1, max_size=3)
+_duration = st.integers(1, 600) | st.sampled_from(["20s", "1m", "1m30s", "45", "2.5s", "0s"])
+_pattern = st.sampled_from(["box", "calm", "relax", "coherent", "4-7-8", "4-4-4-4", "4-0-6"])
+_whole = st.integers(1, 12)
+_PLAUSIBLE = {
+    "title": _text, "description": _text, "voice": _text, "exercise": _text, "caution": _text,
+    "say": _texts, "cues": _texts, "safety": _texts, "$schema": _text,
+    "hold": _duration, "rest": _duration, "transition": _duration, "duration": _duration,
+    "tempo": st.sampled_from(["2s", "3s", 1, 4]), "breath": _pattern, "breathe": _pattern,
+    "reps": _whole, "breaths": _whole, "sets": _whole, "cycles": _whole, "repeat": _whole,
+    "sides": st.sampled_from(["both", "left", "right"]), "count": st.booleans(),
+    "language": st.sampled_from(["en", "de", "en-GB"]), "pace": st.floats(0.25, 4),
+    "rate": st.integers(80, 450),
+}  # fmt: skip
+
+
+def mostly(likely: st.SearchStrategy, other: st.SearchStrategy) -> st.SearchStrategy:
+    """`likely` nine times in ten (one_of would pick each branch equally often)."""
+    return st.sampled_from([likely] * 9 + [other]).flatmap(lambda chosen: chosen)
+
+
+def field(key: str) -> st.SearchStrategy:
+    return mostly(_PLAUSIBLE[key], yaml_values)
+
+
+plain_step = st.sampled_from([k for k in KINDS if k != "repeat"]).flatmap(
+    lambda kind: st.fixed_dictionaries(
+        {kind: field(kind)},
+        optional={k: field(k) for k in STEP_KEYS[kind] if k not in (kind, "steps")},
+    )
 )
 steps = st.recursive(
     plain_step,
     lambda inner: st.fixed_dictionaries(
-        {"repeat": st.integers(-1, 200) | scalars, "steps": st.lists(inner, max_size=3)}
+        {"repeat": field("repeat"), "steps": st.lists(inner, min_size=1, max_size=3)},
+        optional={"rest": field("rest"), "say": field("say")},
     ),
     max_leaves=8,
 )
 routine_data = st.fixed_dictionaries(
-    {"title": st.text(max_size=20) | yaml_values,
-     "steps": st.lists(steps | yaml_values, max_size=6)},
-    optional={key: yaml_values for key in TOP_KEYS if key not in ("title", "steps")}
-    | {"defaults": st.dictionaries(st.sampled_from(["hold", "rest", "transition", "tempo",
-                                                    "breath", "hodl"]), scalars)},
+    {"title": field("title"),
+     "steps": st.lists(mostly(steps, yaml_values), min_size=1, max_size=6)},
+    optional={key: field(key) for key in TOP_KEYS if key not in ("title", "steps", "defaults")}
+    | {"defaults": mostly(st.fixed_dictionaries({}, optional={k: field(k)
+                                                            for k in DEFAULTS_KEYS}),
+                          yaml_values),
+       "hodl": scalars},
 )  # fmt: skip
 
 

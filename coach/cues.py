@@ -168,6 +168,10 @@ class _Checker:
                 (*where, key), f"'{key}' must be {_KIND_NAMES[kind]}, found {_json_kind(value)}"
             )
             return None
+        if isinstance(value, str) and not _encodable(value):
+            self.fail((*where, key), f"'{key}' holds a lone surrogate (an escape such as "
+                      "\\ud800 that is not a character); remove it")  # fmt: skip
+            return None
         return value
 
     def script(self, data) -> CueScript | None:
@@ -304,6 +308,14 @@ _KIND_NAMES = {
     dict: "an object",
     bool: "true or false",
 }
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_kind(value) -> str:

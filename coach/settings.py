@@ -16,6 +16,7 @@ from coach.routine import HOLD_MS, PACE, RATE_WPM, REST_MS, Parser, Routine
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
+    duration_hint,
     format_duration,
     parse_duration,
     parse_pattern,
@@ -190,7 +191,9 @@ def _option_duration(option, text, limits):
         return None
     ms = parse_duration(text)
     if ms is None:
-        raise UsageError(option, f"must be a duration {DURATION_EXAMPLES}, found '{text}'")
+        hint = duration_hint(text)
+        tail = f"; did you mean '{hint}'?" if hint else ""
+        raise UsageError(option, f"must be a duration {DURATION_EXAMPLES}, found '{text}'{tail}")
     lo, hi = limits
     if not lo <= ms <= hi:
         raise UsageError(

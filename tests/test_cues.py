@@ -77,3 +77,11 @@ def test_cues_out_of_order_are_refused(script):
     data["cues"][2]["start_ms"] = 0
     data["cues"][2]["end_ms"] = 10
     assert any("cue 2 starts before the one before it" in p for p in problems(json.dumps(data)))
+
+
+def test_a_lone_surrogate_in_spoken_text_is_refused(script):
+    data = json.loads(cues.dumps(script))
+    i = next(i for i, c in enumerate(data["cues"]) if c["kind"] == "speech")
+    data["cues"][i]["text"] = "\ud800"
+    found = problems(json.dumps(data))
+    assert len(found) == 1 and "lone surrogate" in found[0]

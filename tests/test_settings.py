@@ -117,3 +117,9 @@ def test_out_of_range_options_name_the_option(kwargs, option):
 def test_pacing_round_trips_through_json():
     p = resolve(ROUTINE, from_options(hold="45s", breath="relax", rest_scale=2.0))
     assert Pacing.from_json(p.to_json()) == p
+
+
+def test_a_mistyped_duration_option_gets_a_hint():
+    with pytest.raises(UsageError) as e:
+        from_options(hold="45 sec")
+    assert str(e.value).endswith("found '45 sec'; did you mean '45s'?")

@@ -10,8 +10,13 @@ import difflib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coach.errors import Problem, RoutineError, UsageError
+
+if TYPE_CHECKING:
+    from coach.cues import CueScript
+    from coach.voice import SpeechVoice
 
 SCRIPT_SUFFIX = ".json"
 
@@ -81,8 +86,8 @@ def load_script(ref: str, settings=None, durations=None):
 class Spoken:
     """A cue script timed by the real voice, and that voice, ready to render."""
 
-    script: object  # CueScript
-    voice: object  # SpeechVoice
+    script: CueScript
+    voice: SpeechVoice
 
 
 def load_spoken(ref: str, settings=None) -> Spoken:

@@ -14,8 +14,9 @@ def summary_lines(script: CueScript) -> list[str]:
     p = script.settings
     lines = [script.title, ""]
     lines.append(f"  {'#':>3}  {'start':>6}  {'length':>6}  step")
+    windows = _windows(script)
     for i, ch in enumerate(script.chapters):
-        detail = _windows(script, i)
+        detail = _describe(windows.get(i, []))
         lines.append(
             f"  {i:>3}  {_clock(ch.start_ms):>6}  {_clock(ch.end_ms - ch.start_ms):>6}  "
             f"{ch.title}{'  (' + detail + ')' if detail else ''}"
@@ -36,11 +37,20 @@ def summary_lines(script: CueScript) -> list[str]:
     return lines
 
 
-def _windows(script: CueScript, step: int) -> str:
-    """'2 x 30s' for the timed windows (holds, reps, breathing) of one step."""
-    starts = [c.start_ms for c in script.cues if c.step == step and c.role == "hold_start"]
-    ends = [c.start_ms for c in script.cues if c.step == step and c.role == "hold_end"]
-    lengths = [e - s for s, e in zip(starts, ends)]
+def _windows(script: CueScript) -> dict[int, list[int]]:
+    """The lengths of the timed windows (holds, reps, breathing) of each step, in one pass."""
+    out: dict[int, list[int]] = {}
+    opened: dict[int, int] = {}
+    for c in script.cues:
+        if c.role == "hold_start":
+            opened[c.step] = c.start_ms
+        elif c.role == "hold_end" and c.step in opened:
+            out.setdefault(c.step, []).append(c.start_ms - opened.pop(c.step))
+    return out
+
+
+def _describe(lengths: list[int]) -> str:
+    """'30s' or '2 x 30s' (or each length, when they differ)."""
     if not lengths:
         return ""
     if len(set(lengths)) == 1:

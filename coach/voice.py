@@ -167,8 +167,6 @@ class _Engine:
                 # previous phrase's rate; the driver's own setProperty applies at once.
                 target = e.proxy._driver if self.driver == "espeak" else e
                 if self.driver == "espeak":
-                    _finish_espeak(target)  # a phrase still ending would undo the settings
-                if self.driver == "espeak":
                     _set_espeak_voice(target, voice_id)
                 else:
                     target.setProperty("voice", voice_id)

@@ -355,17 +355,76 @@ def play(
     stereo: Annotated[
         bool, typer.Option("--stereo", help="Pan cues of a sided exercise toward that ear.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Go on from the step that was playing when it stopped."),
+    ] = False,
+    from_step: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="STEP",
+            help="Start at this step: its number in `coach show`, or its name.",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live view on the terminal.")
+    ] = False,
     settings=None,
 ) -> None:
     """Play a routine through the speakers, hands-free, from start to finish.
 
-    Ctrl-C stops the sound at once (exit code 130).
+    Keys while playing (no Enter needed): space pause/resume, n or right arrow next step,
+    p or left arrow back to the start of the step, r repeat the last instruction, + and -
+    faster and slower, q quit. Each is answered by voice. q, Ctrl-C (exit code 130) and
+    SIGTERM stop the sound at once and save the position for --resume.
 
     Example: coach play upper-back-release --pace 0.9
     """
-    from coach.player import play_routine
+    import contextlib
 
-    play_routine(routine, settings, output, stereo)
+    from coach.keys import HELP, terminal_keys
+    from coach.player import play_routine
+    from coach.view import LiveView
+
+    view = None if quiet else LiveView(sys.stdout, sys.stdout.isatty())
+    keys = terminal_keys()
+
+    def note(text: str) -> None:
+        if view is not None and view.terminal:
+            view.note(text)
+        else:
+            typer.echo(text, err=True)
+
+    if view is not None and view.terminal and keys is not None:
+        view.note(HELP)
+    try:
+        with keys if keys is not None else contextlib.nullcontext():
+            outcome = play_routine(routine, settings, output, stereo, resume=resume,
+                                   from_step=from_step, keys=keys, view=view,
+                                   note=note)  # fmt: skip
+    finally:
+        if view is not None:
+            view.close()
+    if not outcome.finished:
+        raise typer.Exit(0)
+
+
+@app.command()
+def doctor() -> None:
+    """Check what coach needs: the voice, the audio output, ffmpeg and coach's folders.
+
+    Each check says what it found, and how to fix it where it fails. Exit code 1 when
+    something coach needs is missing.
+
+    Example: coach doctor
+    """
+    from coach.doctor import exit_code, format_checks, run_checks
+
+    checks = run_checks()
+    for line in format_checks(checks):
+        typer.echo(line)
+    raise typer.Exit(exit_code(checks))
 
 
 @app.command()

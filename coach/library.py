@@ -16,6 +16,7 @@ from coach.errors import Problem, RoutineError, UsageError
 
 if TYPE_CHECKING:
     from coach.cues import CueScript
+    from coach.routine import Routine
     from coach.voice import SpeechVoice
 
 SCRIPT_SUFFIX = ".json"
@@ -88,6 +89,7 @@ class Spoken:
 
     script: CueScript
     voice: SpeechVoice
+    routine: Routine | None = None  # None for a compiled cue script, which cannot be re-timed
 
 
 def load_spoken(ref: str, settings=None) -> Spoken:
@@ -108,7 +110,7 @@ def load_spoken(ref: str, settings=None) -> Spoken:
     voice = SpeechVoice(
         VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
     )
-    return Spoken(compile(routine, settings, voice.duration_ms), voice)
+    return Spoken(compile(routine, settings, voice.duration_ms), voice, routine)
 
 
 def _shown(source: Source) -> str:

@@ -1,43 +1,489 @@
-"""`coach play`: the session rendered once and played as one continuous stream.
+"""`coach play`: a hands-free session, with controls that need no screen.
 
-The sound is the same PCM `coach export` writes. Stopping (Ctrl-C, SIGTERM) silences it at once.
-Keyboard controls, the live view and resuming come on top of this.
+The sound is the session `coach export` writes, streamed in segments (see sinks/speaker.py):
+one segment from wherever the session (re)starts to its end, written a second ahead of the
+ear. A control stops the segment and starts the next one with a short spoken answer in front,
+so every control is confirmed by ear; within a segment every cue sounds at its sample offset.
+
+Everything here runs on one thread: a loop that writes the next samples, waits up to 50 ms for
+a key and redraws the live view. No locks, and Ctrl-C lands in that loop.
 """
 
 from __future__ import annotations
 
+import bisect
 import signal
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
-from coach.library import load_spoken
+from coach.cues import CueScript
+from coach.errors import UsageError
+
+LEAD_S = 1.0  # how far ahead of the ear samples are written
+TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
+ANSWER_GAP_MS = 250  # silence between a control's answer and the session going on
+BACK_GRACE_MS = 3000  # "back" this soon into a step goes to the step before
+PACE_STEP = 0.1
+
+# What each control says back. A word and not a tone: the same tone for "paused" and
+# "resuming" would not say which one happened.
+ANSWERS = {
+    "pause": "Paused.",
+    "resume": "Resuming.",
+    "next": "Next step.",
+    "back": "Going back.",
+    "faster": "Faster.",
+    "slower": "Slower.",
+    "last": "This is the last step.",
+    "fastest": "That is the fastest pace.",
+    "slowest": "That is the slowest pace.",
+    "fixed": "The pace of a compiled cue script is fixed.",
+}
+# Spoken cues that tell the person what to do, and so are worth saying again on "repeat";
+# counts, breaths and countdowns are not.
+_HOW_TO = ("instruction", "say", "caution")
+_REPEATABLE = (*_HOW_TO, "announce", "safety", "side", "switch", "rest", "next", "reminder",
+               "round", "start", "finish")  # fmt: skip
+
+
+class Quit(Exception):
+    """The person pressed q."""
 
 
 @dataclass(frozen=True, slots=True)
-class Played:
-    output: str
+class Status:
+    """What the live view shows; times in ms of the session."""
+
+    step: int  # chapter index, as numbered by `coach show`
+    steps: int
+    title: str
+    side: str | None
+    next_title: str | None
+    hold_left_ms: int | None  # inside a hold (or reps, or breathing): time to its end
+    left_ms: int  # to the end of the routine
+    paused: bool
+    pace: float
+    routine: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    output: str | None
     duration_ms: int
+    finished: bool  # played to the end (False: stopped by q)
+    step: int  # the step playing when it ended or stopped
 
 
-def play_routine(ref: str, settings=None, output: str | None = None, stereo: bool = False):
-    """Speak ROUTINE through the speakers, from start to finish."""
-    from coach.render import Layout, render
-    from coach.sinks.speaker import play
+class Keys:
+    """No keyboard (stdin is not a terminal): just wait."""
 
+    def read(self, timeout_s: float) -> str | None:
+        time.sleep(timeout_s)
+        return None
+
+    def suspend(self) -> None:
+        pass
+
+
+class Session:
+    """One `coach play`: the cue script, where the ear is in it, and the controls."""
+
+    def __init__(
+        self,
+        script: CueScript,
+        voice,
+        speaker,
+        *,
+        layout=None,
+        recompile: Callable[[float], CueScript] | None = None,
+        keys: Keys | None = None,
+        view: Callable[[Status], None] | None = None,
+        lead_s: float = LEAD_S,
+    ) -> None:
+        from coach.render import Layout
+
+        self.voice = voice
+        self.speaker = speaker
+        self.layout = layout or Layout(voice.sample_rate)
+        self.recompile = recompile
+        self.keys = keys or Keys()
+        self.view = view
+        self.lead_frames = int(lead_s * self.layout.sample_rate)
+        self.paused = False
+        self.finished = False
+        self._use(script)
+        self._segment = None
+        self._paused_at = 0
+        self.stopped_ms = 0
+
+    # -- the script and positions in it --------------------------------------------------
+
+    def _use(self, script: CueScript) -> None:
+        from coach.render import total_samples
+
+        self.script = script
+        self.total = total_samples(script, self.layout.sample_rate)
+        self._chapter_starts = [c.start_ms for c in script.chapters]
+        self._cue_starts = [c.start_ms for c in script.cues]
+        windows = []
+        opened: dict[int, int] = {}
+        for c in script.cues:
+            if c.role == "hold_start":
+                opened[c.step] = c.start_ms
+            elif c.role == "hold_end" and c.step in opened:
+                windows.append((opened.pop(c.step), c.start_ms))
+        self._holds = sorted(windows)
+
+    def _ms(self, frame: int) -> int:
+        return frame * 1000 // self.layout.sample_rate
+
+    def _frame(self, ms: int) -> int:
+        from coach.render import samples_at
+
+        return samples_at(ms, self.layout.sample_rate)
+
+    def chapter_at(self, ms: int) -> int:
+        return max(0, bisect.bisect_right(self._chapter_starts, ms) - 1)
+
+    def _snap(self, ms: int) -> int:
+        """Never start in the middle of a cue: back to the start of any cue sounding at `ms`."""
+        i = bisect.bisect_right(self._cue_starts, ms)
+        start = ms
+        for cue in self.script.cues[max(0, i - 8) : i]:  # only the last few can still sound
+            if cue.start_ms <= ms < cue.end_ms:
+                start = min(start, cue.start_ms)
+        return start
+
+    def position_ms(self) -> int:
+        """Where the ear is in the session now."""
+        if self._segment is None or self.paused:
+            return self._ms(self._paused_at)
+        heard = self._segment.heard_frames(self.layout.sample_rate)
+        if heard < self._answer_frames:
+            return self._ms(self._from)
+        return self._ms(min(self.total, self._from + heard - self._answer_frames))
+
+    def status(self) -> Status:
+        ms = self.position_ms()
+        chapters = self.script.chapters
+        step = self.chapter_at(ms)
+        i = bisect.bisect_right(self._cue_starts, ms)
+        since = chapters[step].start_ms if chapters else 0
+        side = None
+        for cue in reversed(self.script.cues[max(0, i - 30) : i]):
+            if cue.start_ms < since:
+                break
+            if cue.side:
+                side = cue.side
+                break
+        j = bisect.bisect_right(self._holds, (ms, 1 << 62)) - 1
+        hold_left = None
+        if j >= 0 and self._holds[j][0] <= ms < self._holds[j][1]:
+            hold_left = self._holds[j][1] - ms
+        return Status(
+            step=step,
+            steps=len(chapters),
+            title=chapters[step].title if chapters else self.script.title,
+            side=side,
+            next_title=chapters[step + 1].title if step + 1 < len(chapters) else None,
+            hold_left_ms=hold_left,
+            left_ms=max(0, self.script.duration_ms - ms),
+            paused=self.paused,
+            pace=self.script.settings.pace,
+            routine=self.script.title,
+        )
+
+    # -- sound ----------------------------------------------------------------------------
+
+    def _answer(self, key: str | None = None, text: str | None = None):
+        import numpy as np
+
+        text = text if text is not None else ANSWERS[key]
+        pcm = self.voice.pcm(text)
+        gap = np.zeros(self._frame(ANSWER_GAP_MS), dtype=np.float32)
+        joined = np.concatenate([pcm, gap])
+        if self.layout.channels == 2:
+            joined = np.repeat(joined[:, None], 2, axis=1)
+        return joined
+
+    def _start(self, from_ms: int, answer=None, play_session: bool = True) -> None:
+        """A new segment: the answer (if any), then the session from `from_ms` to its end."""
+        from coach.render import Mixer
+
+        self._stop_segment()
+        self._from = min(self._frame(from_ms), self.total)
+        self._paused_at = self._from
+        self._answer_pcm = answer
+        self._answer_frames = 0 if answer is None else len(answer)
+        session = self.total - self._from if play_session else 0
+        self._mixer = Mixer(self.script, self.voice, self.layout, self._from)
+        self._session_left = session
+        self._written = 0
+        self._finished_writing = False
+        frames = self._answer_frames + session
+        if frames == 0:
+            return
+        first = self._next_block(min(frames, self.lead_frames))
+        self._segment = self.speaker.open(frames, first)
+        self._written = len(first)
+        self._fill()
+
+    def _next_block(self, frames: int):
+        """The next samples of this segment: the answer first, then the session."""
+        import numpy as np
+
+        parts = []
+        while frames > 0:
+            if self._written < self._answer_frames:
+                block = self._answer_pcm[self._written : self._written + frames]
+            elif self._session_left > 0:
+                block = self._mixer.read(min(frames, self._session_left))
+                self._session_left -= len(block)
+            else:
+                break
+            parts.append(block)
+            self._written += len(block)
+            frames -= len(block)
+        self._written -= sum(len(p) for p in parts)  # the caller counts what it writes
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            shape = (0,) if self.layout.channels == 1 else (0, 2)
+            return np.zeros(shape, dtype=np.float32)
+        return np.concatenate(parts)
+
+    def _fill(self) -> None:
+        seg = self._segment
+        if seg is None or self._finished_writing:
+            return
+        sr = self.layout.sample_rate
+        target = seg.heard_frames(sr) + self.lead_frames if seg.streaming else 1 << 62
+        while self._written < target:
+            block = self._next_block(sr // 4)
+            if len(block) == 0:
+                seg.finish()
+                self._finished_writing = True
+                return
+            seg.write(block)
+            self._written += len(block)
+
+    def _stop_segment(self) -> None:
+        if self._segment is not None:
+            self._paused_at = self._frame(self.position_ms())  # where the ear stopped
+            self._segment.stop()
+            self._segment = None
+
+    def _done(self) -> bool:
+        if self.paused:
+            return False
+        if self._segment is None:
+            return not self.paused and self._from >= self.total
+        return self._finished_writing and not self._segment.playing()
+
+    # -- controls -------------------------------------------------------------------------
+
+    def control(self, key: str) -> None:
+        """React to one control: pause, next, back, repeat, faster, slower or quit."""
+        ms = self.position_ms()
+        if key == "quit":
+            self._paused_at = self._frame(ms)
+            self._stop_segment()
+            raise Quit
+        if key == "suspend":  # Ctrl-Z: silence, stop the process; paused on return
+            if not self.paused:
+                self._start(self._snap(ms), None, play_session=False)
+                self.paused = True
+            self.keys.suspend()
+            return
+        if key == "pause":
+            if self.paused:
+                self.paused = False
+                self._start(self._ms(self._paused_at), self._answer("resume"))
+            else:
+                at = self._snap(ms)
+                self._start(at, self._answer("pause"), play_session=False)
+                self.paused = True
+            return
+        self.paused = False
+        chapters = self.script.chapters
+        step = self.chapter_at(ms)
+        if key == "next":
+            if step + 1 < len(chapters):
+                self._start(chapters[step + 1].start_ms, self._answer("next"))
+            else:
+                self._start(self._snap(ms), self._answer("last"))
+        elif key == "back":
+            target = step - 1 if ms - chapters[step].start_ms < BACK_GRACE_MS and step else step
+            self._start(chapters[target].start_ms, self._answer("back"))
+        elif key == "repeat":
+            said = self._last_instruction(ms, step)
+            answer = self._answer(text=said) if said else None
+            self._start(self._snap(ms), answer)
+        elif key in ("faster", "slower"):
+            self._change_pace(ms, faster=key == "faster")
+
+    def _last_instruction(self, ms: int, step: int) -> str | None:
+        earlier = [c for c in self.script.cues[: bisect.bisect_right(self._cue_starts, ms)]
+                   if c.kind == "speech" and c.role in _REPEATABLE]  # fmt: skip
+        how_to = [c for c in earlier if c.step == step and c.role in _HOW_TO]
+        chosen = how_to or earlier
+        return chosen[-1].text if chosen else None
+
+    def _change_pace(self, ms: int, faster: bool) -> None:
+        from coach.routine import PACE
+
+        if self.recompile is None:
+            self._start(self._snap(ms), self._answer("fixed"))
+            return
+        old = self.script.settings.pace
+        pace = round(old + (PACE_STEP if faster else -PACE_STEP), 2)
+        if not PACE[0] <= pace <= PACE[1]:
+            self._start(self._snap(ms), self._answer("fastest" if faster else "slowest"))
+            return
+        # The same step, as far into it as it was (in proportion), in the new timing.
+        step = self.chapter_at(ms)
+        old_ch = self.script.chapters[step]
+        into = (ms - old_ch.start_ms) / max(1, old_ch.end_ms - old_ch.start_ms)
+        self._use(self.recompile(pace))
+        new_ch = self.script.chapters[min(step, len(self.script.chapters) - 1)]
+        at = new_ch.start_ms + round(into * (new_ch.end_ms - new_ch.start_ms))
+        self._start(self._snap(at), self._answer("faster" if faster else "slower"))
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, start_ms: int = 0) -> Outcome:
+        """Play from `start_ms` (snapped back to a cue's start) to the end, or until q."""
+        self._start(self._snap(start_ms))
+        finished = False
+        last_view = 0.0
+        try:
+            while not self._done():
+                self._fill()
+                key = self.keys.read(TICK_S)
+                if key is not None:
+                    self.control(key)
+                now = time.monotonic()
+                if self.view is not None and now - last_view >= 0.2:
+                    self.view(self.status())
+                    last_view = now
+            finished = True
+        except Quit:
+            pass
+        finally:
+            self.stopped_ms = self.position_ms()
+            self._stop_segment()
+            self.speaker.close()
+        step = self.chapter_at(self.stopped_ms)
+        if finished and self.view is not None:
+            self.view(replace(self.status(), left_ms=0, hold_left_ms=None))
+        return Outcome(self.speaker.output, self.script.duration_ms, finished, step)
+
+
+def start_ms(script: CueScript, step: str) -> int:
+    """Where `--from STEP` starts: a step number as `coach show` numbers them, or a title."""
+    import difflib
+
+    chapters = script.chapters
+    if step.strip().isdigit():
+        n = int(step)
+        if n < len(chapters):
+            return chapters[n].start_ms
+        raise UsageError("--from", f"there is no step {n}; steps are numbered 0 to "
+                         f"{len(chapters) - 1} (coach show lists them)")  # fmt: skip
+    wanted = step.strip().casefold()
+    titles = [c.title.casefold() for c in chapters]
+    for match in (lambda t: t == wanted, lambda t: t.startswith(wanted), lambda t: wanted in t):
+        for ch, title in zip(chapters, titles, strict=True):
+            if wanted and match(title):
+                return ch.start_ms
+    close = difflib.get_close_matches(wanted, titles, n=1, cutoff=0.5)
+    hint = f"did you mean '{chapters[titles.index(close[0])].title}'?" if close else (
+        "coach show lists the steps")  # fmt: skip
+    raise UsageError("--from", f"no step is called '{step}'; {hint}")
+
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (the terminal closed): stop like Ctrl-C does."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop
+
+
+def play_routine(
+    ref: str,
+    settings=None,
+    output: str | None = None,
+    stereo: bool = False,
+    *,
+    resume: bool = False,
+    from_step: str | None = None,
+    keys: Keys | None = None,
+    view: Callable[[Status], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Speak ROUTINE through the speakers; returns when it is over or the person quits.
+
+    On q, Ctrl-C, SIGTERM or SIGHUP the sound stops and the position is saved for `resume`.
+    """
+    from coach.library import load_spoken
+    from coach.positions import Positions
+    from coach.render import Layout
+    from coach.settings import Settings
+    from coach.sinks.speaker import Speaker
+
+    if resume and from_step is not None:
+        raise UsageError("--resume", "cannot be used with --from; choose one")
     spoken = load_spoken(ref, settings)
-    voice = spoken.voice
-    pcm = render(spoken.script, voice, Layout(voice.sample_rate, 2 if stereo else 1))
-    playback = play(pcm, voice.sample_rate, output)
-    previous = signal.getsignal(signal.SIGTERM)
+    voice, script = spoken.voice, spoken.script
+    positions = Positions.for_routine(ref, settings or Settings())
+    start = 0
+    if from_step is not None:
+        start = start_ms(script, from_step)
+    elif resume:
+        saved = positions.load(script)
+        if saved is None:
+            if note:
+                note("no saved position for this routine with these settings; "
+                     "starting from the beginning")  # fmt: skip
+        else:
+            start = script.chapters[saved].start_ms
+    layout = Layout(voice.sample_rate, 2 if stereo else 1)
+    recompile = None
+    if spoken.routine is not None:
+        from coach.compiler import compile
 
-    def on_term(signum, frame):  # SIGTERM stops the sound like Ctrl-C does
-        raise KeyboardInterrupt
+        def recompile(pace: float) -> CueScript:
+            changed = replace(settings or Settings(), pace=pace)
+            return compile(spoken.routine, changed, voice.duration_ms)
 
-    signal.signal(signal.SIGTERM, on_term)
+    session = Session(script, voice, Speaker(voice.sample_rate, layout.channels, output),
+                      layout=layout, recompile=recompile, keys=keys, view=view)  # fmt: skip
+    handlers = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            handlers[sig] = signal.signal(sig, _raise_stop)
+    outcome = None
     try:
-        playback.wait()
-    except BaseException:
-        playback.stop()
-        raise
+        outcome = session.run(start)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    return Played(playback.output, spoken.script.duration_ms)
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+        # Saved on every way out: q, Ctrl-C, SIGTERM, a closed terminal, an error.
+        if outcome is not None and outcome.finished:
+            positions.clear()
+        else:
+            step = session.chapter_at(session.stopped_ms)
+            positions.save(session.script, step)
+            if note and session.script.chapters:
+                again = f"coach play {ref} --resume" + (" (with the same options)"
+                                                        if _given(settings) else "")  # fmt: skip
+                note(f"stopped at step {step} ({session.script.chapters[step].title}); "
+                     f"to go on from there: {again}")  # fmt: skip
+    return outcome
+
+
+def _given(settings) -> bool:
+    return settings is not None and any(getattr(settings, f) is not None
+                                        for f in settings.__slots__)  # fmt: skip

@@ -51,29 +51,50 @@ def _gains(side: str | None, channels: int):
     return (math.cos(angle) * math.sqrt(2), math.sin(angle) * math.sqrt(2))
 
 
-def render_blocks(
-    script: CueScript, voice: Voice, layout: Layout | None = None, block_s: int = BLOCK_S
-) -> Iterator:
-    """Yield the session as consecutive float32 blocks ((n,) mono or (n, 2) stereo)."""
-    import numpy as np
+class Mixer:
+    """Reads the session from any sample on, in blocks of any size, always the same samples.
 
-    layout = layout or Layout(voice.sample_rate)
-    sr, channels = layout.sample_rate, layout.channels
-    total = total_samples(script, sr)
-    block = block_s * sr
-    cues = script.cues
-    nxt = 0  # index of the first cue not yet started
-    sounding: list[tuple[int, object, tuple[float, ...]]] = []  # (start sample, clip, gains)
-    for b0 in range(0, total, block):
-        b1 = min(total, b0 + block)
-        while nxt < len(cues) and samples_at(cues[nxt].start_ms, sr) < b1:
-            cue = cues[nxt]
-            sounding.append((samples_at(cue.start_ms, sr), _clip(cue, voice, sr),
-                             _gains(cue.side, channels)))  # fmt: skip
-            nxt += 1
+    `render_blocks` reads it front to back; `coach play` also starts it in the middle (skip,
+    back, resume), where the clips that began earlier and are still sounding are picked up.
+    """
+
+    def __init__(
+        self, script: CueScript, voice: Voice, layout: Layout | None = None, start: int = 0
+    ) -> None:
+        self.voice = voice
+        self.layout = layout or Layout(voice.sample_rate)
+        self.total = total_samples(script, self.layout.sample_rate)
+        self.position = min(max(0, start), self.total)
+        sr = self.layout.sample_rate
+        self._starts = [samples_at(c.start_ms, sr) for c in script.cues]
+        self._cues = script.cues
+        # Cues that ended before `start` are never loaded; the ones sounding at it are.
+        self._next = 0
+        while (
+            self._next < len(self._cues)
+            and samples_at(self._cues[self._next].end_ms, sr) <= self.position
+            and self._starts[self._next] < self.position
+        ):
+            self._next += 1
+        self._sounding: list[tuple[int, object, tuple[float, ...]]] = []
+
+    def read(self, frames: int):
+        """The next `frames` samples (fewer at the end): float32, (n,) mono or (n, 2) stereo."""
+        import numpy as np
+
+        sr, channels = self.layout.sample_rate, self.layout.channels
+        b0 = self.position
+        b1 = min(self.total, b0 + max(0, frames))
+        cues, starts = self._cues, self._starts
+        while self._next < len(cues) and starts[self._next] < b1:
+            cue = cues[self._next]
+            clip = _clip(cue, self.voice, sr)
+            if starts[self._next] + len(clip) > b0:  # skipped over when it was already over
+                self._sounding.append((starts[self._next], clip, _gains(cue.side, channels)))
+            self._next += 1
         out = np.zeros((b1 - b0, channels), dtype=np.float32)
         keep = []
-        for start, clip, gains in sounding:
+        for start, clip, gains in self._sounding:
             lo, hi = max(start, b0), min(start + len(clip), b1)
             if lo < hi:
                 piece = clip[lo - start : hi - start]
@@ -81,9 +102,20 @@ def render_blocks(
                     out[lo - b0 : hi - b0, ch] += piece * np.float32(g)
             if start + len(clip) > b1:
                 keep.append((start, clip, gains))
-        sounding = keep
+        self._sounding = keep
+        self.position = b1
         np.clip(out, -1.0, 1.0, out=out)
-        yield out[:, 0] if channels == 1 else out
+        return out[:, 0] if channels == 1 else out
+
+
+def render_blocks(
+    script: CueScript, voice: Voice, layout: Layout | None = None, block_s: int = BLOCK_S
+) -> Iterator:
+    """Yield the session as consecutive float32 blocks ((n,) mono or (n, 2) stereo)."""
+    mixer = Mixer(script, voice, layout)
+    block = block_s * mixer.layout.sample_rate
+    while mixer.position < mixer.total:
+        yield mixer.read(block)
 
 
 def render(script: CueScript, voice: Voice, layout: Layout | None = None):

@@ -23,6 +23,7 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch, phrase_cache):
     home = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("COACH_CONFIG", str(home / "config.yaml"))
     monkeypatch.setenv("COACH_CACHE_DIR", str(phrase_cache))
+    monkeypatch.setenv("COACH_STATE_DIR", str(home / "state"))  # saved play positions
 
 
 def coach_command() -> list[str]:

@@ -1,0 +1,374 @@
+"""`coach doctor`: check the machine coach runs on, and say how to fix what is missing.
+
+Each check stands alone and never raises for a fault of the machine: a check that meets an
+error, even one nobody foresaw, becomes a failing `Check` with the error's text, so one broken
+part never hides the report on the others. Nothing here prints; `format_checks` gives the lines
+and `exit_code` the status, for `coach.cli` to show.
+
+The checks leave the person's files alone: the test phrase goes to a temporary phrase cache,
+and a folder that does not exist yet is not created, only shown to be creatable (a folder is
+made and removed in its nearest existing parent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coach.errors import EnvironmentFault, RoutineError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+TEST_PHRASE = "Breathe in slowly, and relax your shoulders."
+FFMPEG_TIMEOUT_S = 10.0
+
+_SPEECH_FIX = "sudo apt-get install espeak-ng (scripts/coach installs it when run as root)"
+_EXPORT_INSTEAD = "or make a file to play elsewhere: coach export ROUTINE"
+_ALSA_NOISE = re.compile(r"ALSA lib [^\n]*")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The outcome of one check; `fix` says what to do when it is not ok."""
+
+    name: str
+    status: str  # "ok" | "warn" (coach works, with less) | "fail" (something it needs is broken)
+    detail: str
+    fix: str = ""
+
+
+def run_checks() -> tuple[Check, ...]:
+    """Run every check, in the order they are shown; never raises for a fault of the machine."""
+    return tuple(_guarded(name, fix, check) for name, fix, check in _CHECKS)
+
+
+def format_checks(checks: Sequence[Check]) -> list[str]:
+    """One aligned line per check (more for a long detail), a fix under each that is not ok,
+    and a last line that sums up."""
+    width = max(16, max((len(c.name) for c in checks), default=0) + 2)
+    indent = " " * (2 + 6 + width)  # continuation lines of a detail line up under its first
+    lines = []
+    for c in checks:
+        first, *rest = c.detail.splitlines() or [""]
+        lines.append(f"  {c.status:<6}{c.name:<{width}}{first}".rstrip())
+        lines.extend(indent + line for line in rest)
+        if c.fix and c.status != OK:
+            lines.append(f"        fix: {c.fix}")
+    lines.append(_summary(checks))
+    return lines
+
+
+def exit_code(checks: Sequence[Check]) -> int:
+    """1 when any check failed (an environment fault, as elsewhere in coach), else 0."""
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+def _summary(checks: Sequence[Check]) -> str:
+    failed = sum(c.status == FAIL for c in checks)
+    warned = sum(c.status == WARN for c in checks)
+    head = "all good" if not failed else _count(failed, "problem")
+    return f"{head}, {_count(warned, 'warning')}" if warned else head
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+_Result = tuple[str, str, str]  # status, detail, fix
+
+
+def _guarded(name: str, fix: str, check: Callable[[], _Result]) -> Check:
+    try:
+        status, detail, own_fix = check()
+    except EnvironmentFault as e:
+        return Check(name, FAIL, str(e), e.hint)
+    except Exception as e:  # a check must not take the whole report down with it
+        return Check(name, FAIL, f"unexpected error: {type(e).__name__}: {e}", fix)
+    return Check(name, status, detail, own_fix)
+
+
+# -- the checks -----------------------------------------------------------------------------
+
+
+def _check_speech() -> _Result:
+    import numpy as np
+
+    from coach.voice import SILENCE_DB, SpeechVoice, VoiceChoice, list_voices
+
+    voices = list_voices()  # EnvironmentFault with the fix when there is no engine
+    if not voices:
+        return FAIL, "the speech engine has no voices installed", _SPEECH_FIX
+    # A phrase really spoken, into a cache of its own: proves speech works end to end without
+    # adding to (or being answered from) the person's cache.
+    with tempfile.TemporaryDirectory(prefix="coach-doctor-") as folder:
+        voice = SpeechVoice(VoiceChoice(None, "en"), Path(folder))
+        pcm = voice.pcm(TEST_PHRASE)
+        ident = voice.identity()
+    backend, _, driver = ident["backend"].partition("/")
+    engine = f"espeak-ng {ident['engine']}" if driver == "espeak" else ident["engine"]
+    wrapper = backend.replace("pyttsx3-", "pyttsx3 ")
+    if float(np.max(np.abs(pcm))) < 10 ** (SILENCE_DB / 20):
+        return (
+            FAIL,
+            f"{engine} through {wrapper} spoke a test phrase as silence",
+            "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+        )
+    seconds = len(pcm) / voice.sample_rate
+    return (
+        OK,
+        f"{engine} through {wrapper}, {_count(len(voices), 'voice')}; "
+        f"a test phrase gave {seconds:.1f} s of speech",
+        "",
+    )
+
+
+def _check_voice() -> _Result:
+    from coach.settings import config_path, load_config
+    from coach.voice import find_voice, list_voices
+
+    path = config_path()
+    try:
+        wanted = load_config(path).voice
+    except RoutineError:
+        # The config check reports the file's problems, once.
+        return WARN, "not checked: the config file does not load (see config)", ""
+    try:
+        voices = list_voices()
+    except EnvironmentFault as e:
+        return WARN, "not checked: there is no speech engine (see TTS engine)", e.hint
+    if wanted is None:
+        default = find_voice(voices, "en")
+        shown = f" (English: {default.id})" if default else ""
+        return OK, f"none configured: a routine's own, else its language's default{shown}", ""
+    match = find_voice(voices, wanted)
+    if match is None:
+        return (
+            FAIL,
+            f"'{wanted}', set in {path}, is not an installed voice{_did_you_mean(voices, wanted)}",
+            f"pick one from `coach voices` and set it as 'voice' in {path}",
+        )
+    return OK, f"'{wanted}' from {path}: {match.id} ({match.name})", ""
+
+
+def _did_you_mean(voices, wanted: str) -> str:
+    import difflib
+
+    names = {}
+    for v in voices:
+        for name in (v.id.rsplit("/", 1)[-1], v.name):
+            names.setdefault(name.lower(), name)
+    close = difflib.get_close_matches(wanted.strip().lower(), list(names), n=1)
+    return f"; did you mean '{names[close[0]]}'?" if close else ""
+
+
+def _check_audio() -> _Result:
+    from coach.sinks import speaker
+
+    installed = speaker.available_outputs()
+    try:
+        with _silenced_stderr():
+            used = speaker.probe()
+    except EnvironmentFault as e:
+        if not installed:
+            fix = (
+                "install a player (sudo apt-get install pulseaudio-utils for paplay, or "
+                f"alsa-utils for aplay), {_EXPORT_INSTEAD}"
+            )
+        else:
+            # The speaker module's own hint sends the person here; this one says what to do.
+            fix = (
+                "start an audio server (PulseAudio or PipeWire) or check that a sound device "
+                f"is connected and not muted, {_EXPORT_INSTEAD}"
+            )
+        return FAIL, _per_output(str(e)), fix
+    others = [o for o in installed if o != used]
+    also = f"; also installed: {', '.join(others)}" if others else ""
+    return OK, f"coach play would use {used}{also}", ""
+
+
+def _one_line(text: str) -> str:
+    # aplay passes on ALSA's configuration chatter ("ALSA lib confmisc.c:855:...") before the
+    # error that matters, and sometimes mid-line after its own "aplay: " prefix.
+    return " ".join(_ALSA_NOISE.sub(" ", text).split())
+
+
+def _per_output(message: str) -> str:
+    """speaker's "no audio output could be opened (a: why; b: why)", one output per line."""
+    text = _one_line(message)
+    head, sep, inner = text.partition(" (")
+    if not sep or not inner.endswith(")"):
+        return text
+    return "\n".join([f"{head}:", *(f"  {part}" for part in inner[:-1].split("; "))])
+
+
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Point file descriptor 2 at /dev/null for a while.
+
+    ALSA's C library writes "ALSA lib ..." lines straight to descriptor 2 while simpleaudio
+    opens a device, past sys.stderr, and they would break up the report.
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 at all: nothing to silence
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _check_ffmpeg() -> _Result:
+    from coach.sinks.files import _SOUNDFILE, AUDIO_FORMATS
+
+    # soundfile writes the formats in _SOUNDFILE itself; only the rest go through ffmpeg.
+    needs = [f for f in AUDIO_FORMATS if f not in _SOUNDFILE]
+    without = [f for f in AUDIO_FORMATS if f in _SOUNDFILE]
+    fix = (
+        "sudo apt-get install ffmpeg (brew install ffmpeg on macOS), "
+        f"or export to {', '.join(without)}, which need no ffmpeg"
+    )
+    purpose = f"only {' and '.join(needs)} export needs it"
+    found = shutil.which("ffmpeg")
+    if found is None:
+        return WARN, f"not found on PATH; {purpose}", fix
+    try:
+        run = subprocess.run(
+            [found, "-version"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=FFMPEG_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return WARN, f"{found} does not run ({e}); {purpose}", fix
+    first = run.stdout.splitlines()[0] if run.stdout.strip() else ""
+    words = first.split()
+    if run.returncode != 0 or words[:2] != ["ffmpeg", "version"] or len(words) < 3:
+        err = _one_line(run.stderr) or f"exit {run.returncode}"
+        return WARN, f"{found} -version failed ({err}); {purpose}", fix
+    return OK, f"ffmpeg {words[2]} ({found}), for {' and '.join(needs)} export", ""
+
+
+def _check_cache() -> _Result:
+    from coach.voice import cache_dir, cache_stats
+
+    folder = cache_dir()
+    problem = _unwritable(folder)
+    if problem is not None:
+        return (
+            FAIL,
+            f"{problem}; every phrase would be synthesized again on every run",
+            f"make {folder} writable, or set COACH_CACHE_DIR to a folder you can write",
+        )
+    if not folder.exists():
+        return OK, f"{folder}: not created yet (it will be on first use)", ""
+    count, size = cache_stats(folder)
+    return OK, f"{folder}: {_count(count, 'phrase')}, {size / 1_048_576:.1f} MiB", ""
+
+
+def _check_config() -> _Result:
+    from coach.settings import CONFIG_KEYS, config_path, config_rows
+
+    path = config_path()
+    folder_problem = _unwritable(path.parent)
+    folder_fix = f"make {path.parent} writable, or set COACH_CONFIG to a file you can write"
+    if not _exists(path):
+        detail = f"{path}: not created yet; the defaults apply"
+        if folder_problem is not None:
+            return WARN, f"{detail}, and it cannot be made: {folder_problem}", folder_fix
+        return OK, detail, ""
+    try:
+        rows = config_rows(path)
+    except RoutineError as e:
+        return FAIL, "\n".join(e.lines()), f"correct {path}; its keys: {', '.join(CONFIG_KEYS)}"
+    chosen = [key for key, _, source in rows if source == "config"]
+    detail = f"{path}: loads, sets {', '.join(chosen) if chosen else 'nothing'}"
+    if folder_problem is not None:
+        return WARN, f"{detail}; but {folder_problem}", folder_fix
+    return OK, detail, ""
+
+
+def _check_state() -> _Result:
+    from coach.state import state_dir
+
+    folder = state_dir()
+    problem = _unwritable(folder)
+    if problem is not None:
+        return (
+            FAIL,
+            f"{problem}; play positions could not be saved",
+            f"make {folder} writable, or set COACH_STATE_DIR to a folder you can write",
+        )
+    state = "exists" if folder.is_dir() else "not created yet"
+    return OK, f"{folder} ({state}): saved play positions live here", ""
+
+
+def _exists(path: Path) -> bool:
+    # Path.exists raises PermissionError for a path inside a folder we may not search.
+    try:
+        return path.exists()
+    except OSError:
+        return True  # it may well exist; reading it will say what is wrong
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why coach could not create `folder` or write in it, or None when it could.
+
+    A folder that does not exist yet is left uncreated (coach makes it, parents and all, when
+    it first needs it): making and removing a folder in its nearest existing parent proves
+    that it could be made.
+    """
+    target = folder
+    try:
+        # A dangling symlink counts as there: coach's mkdir would stop at it too.
+        while not (target.exists() or target.is_symlink()) and target.parent != target:
+            target = target.parent
+    except OSError as e:
+        return f"{folder}: cannot look at {target} ({e.strerror or e})"
+    if target.is_symlink() and not target.exists():
+        return f"{folder}: {target} is a symbolic link to nothing"
+    if not target.is_dir():
+        if target == folder:
+            return f"{folder} is a file, not a folder"
+        return f"{folder} cannot be created: {target} is a file, not a folder"
+    try:
+        if target == folder:
+            fd, name = tempfile.mkstemp(prefix=".coach-doctor-", dir=folder)
+            os.close(fd)
+            os.unlink(name)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".coach-doctor-", dir=target))
+    except OSError as e:
+        where = "write in it" if target == folder else f"create folders in {target}"
+        return f"{folder}: cannot {where} ({e.strerror or e})"
+    return None
+
+
+_CHECKS: tuple[tuple[str, str, Callable[[], _Result]], ...] = (
+    # name, the fix shown when the check itself breaks, the check
+    ("TTS engine", _SPEECH_FIX, _check_speech),
+    ("voice", "list the voices with `coach voices`", _check_voice),
+    ("audio output", f"check the sound device or audio server, {_EXPORT_INSTEAD}", _check_audio),
+    ("ffmpeg", "sudo apt-get install ffmpeg (only m4a and m4b export need it)", _check_ffmpeg),
+    ("phrase cache", "set COACH_CACHE_DIR to a folder you can write", _check_cache),
+    ("config", "check the file with `coach config`", _check_config),
+    ("state folder", "set COACH_STATE_DIR to a folder you can write", _check_state),
+)

@@ -241,3 +241,33 @@ def test_debug_shows_a_traceback_for_bug_reports():
     )
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resume", "--from", "1"], "coach: error: --resume: cannot be used with --from"),
+        (["--from", "9"], "coach: error: --from: there is no step 9; steps are numbered 0 to 3"),
+        (["--from", "doorway strech"], "did you mean 'Doorway stretch'?"),
+        (["--output", "speakers"], "coach: error: --output: must be one of simpleaudio, paplay"),
+    ],
+)
+def test_play_refuses_bad_options_before_making_a_sound(tiny, args, message):
+    result = run("play", tiny, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_doctor_checks_the_set_up_through_the_executable():
+    proc = subprocess.run([*coach_command(), "doctor"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    names = ["TTS engine", "voice", "audio output", "ffmpeg", "phrase cache", "config",
+             "state folder"]  # fmt: skip
+    lines = proc.stdout.splitlines()
+    for name in names:
+        assert any(line[8:].startswith(name) for line in lines), (name, proc.stdout)
+    # Exit 1 exactly when a check failed (no audio server here is a failure, not a crash).
+    failed = any(line.lstrip().startswith("fail") for line in lines)
+    assert proc.returncode == (1 if failed else 0), proc.stdout

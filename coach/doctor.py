@@ -12,12 +12,10 @@ made and removed in its nearest existing parent).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,7 +171,7 @@ def _check_audio() -> _Result:
 
     installed = speaker.available_outputs()
     try:
-        with _silenced_stderr():
+        with speaker.quiet_stderr():
             used = speaker.probe()
     except EnvironmentFault as e:
         if not installed:
@@ -206,32 +204,6 @@ def _per_output(message: str) -> str:
     if not sep or not inner.endswith(")"):
         return text
     return "\n".join([f"{head}:", *(f"  {part}" for part in inner[:-1].split("; "))])
-
-
-@contextlib.contextmanager
-def _silenced_stderr():
-    """Point file descriptor 2 at /dev/null for a while.
-
-    ALSA's C library writes "ALSA lib ..." lines straight to descriptor 2 while simpleaudio
-    opens a device, past sys.stderr, and they would break up the report.
-    """
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 at all: nothing to silence
-        yield
-        return
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, 2)
-        finally:
-            os.close(null)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _check_ffmpeg() -> _Result:

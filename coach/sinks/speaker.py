@@ -103,7 +103,7 @@ class _SimpleaudioSegment(Segment):
 
     def start(self) -> None:
         try:
-            with _quiet_stderr():  # ALSA prints its own complaints before raising
+            with quiet_stderr():  # ALSA prints its own complaints before raising
                 self._handle = self._simpleaudio.play_buffer(
                     self._map, self.channels, 2, self.sample_rate
                 )
@@ -343,16 +343,27 @@ def _open(name: str, frames: int, sample_rate: int, channels: int, first) -> Seg
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
-    """Hide what C libraries print straight to file descriptor 2 (ALSA's 'Unknown PCM')."""
+def quiet_stderr():
+    """Point file descriptor 2 at /dev/null for a while.
+
+    ALSA's C library writes "ALSA lib ..." lines straight to descriptor 2 while simpleaudio
+    opens a device, past sys.stderr; coach reports what failed in its own words.
+    """
+    import sys
+
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
     try:
         saved = os.dup(2)
-    except OSError:
+    except OSError:  # no descriptor 2 at all: nothing to silence
         yield
         return
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
         yield
     finally:
         os.dup2(saved, 2)

@@ -116,6 +116,7 @@ class Session:
         self._segment = None
         self._paused_at = 0
         self.stopped_ms = 0
+        self._warming = None
 
     # -- the script and positions in it --------------------------------------------------
 
@@ -285,6 +286,9 @@ class Session:
 
     def control(self, key: str) -> None:
         """React to one control: pause, next, back, repeat, faster, slower or quit."""
+        if self._warming is not None:  # one speech engine, one caller at a time
+            self._warming.join()
+            self._warming = None
         ms = self.position_ms()
         if key == "quit":
             self._paused_at = self._frame(ms)
@@ -352,9 +356,25 @@ class Session:
 
     # -- the loop -------------------------------------------------------------------------
 
+    def _warm(self) -> None:
+        import contextlib
+
+        from coach.errors import CoachError
+
+        for text in ANSWERS.values():
+            with contextlib.suppress(CoachError):  # it will say so again when it is needed
+                self.voice.pcm(text)
+
     def run(self, start_ms: int = 0) -> Outcome:
         """Play from `start_ms` (snapped back to a cue's start) to the end, or until q."""
+        import threading
+
         self._start(self._snap(start_ms))
+        # The answers are spoken only after a key, and the first time they need the speech
+        # engine (half a second or more): make them now, beside the loop, so a key is
+        # answered at once. ctypes lets go of Python's lock while espeak-ng works.
+        self._warming = threading.Thread(target=self._warm, name="coach-warm", daemon=True)
+        self._warming.start()
         finished = False
         last_view = 0.0
         try:
@@ -374,6 +394,8 @@ class Session:
             self.stopped_ms = self.position_ms()
             self._stop_segment()
             self.speaker.close()
+            if self._warming is not None:  # an engine torn down mid-phrase at exit can crash
+                self._warming.join(timeout=5)
         step = self.chapter_at(self.stopped_ms)
         if finished and self.view is not None:
             self.view(replace(self.status(), left_ms=0, hold_left_ms=None))

@@ -286,14 +286,14 @@ class Session:
 
     def control(self, key: str) -> None:
         """React to one control: pause, next, back, repeat, faster, slower or quit."""
-        if self._warming is not None:  # one speech engine, one caller at a time
-            self._warming.join()
-            self._warming = None
         ms = self.position_ms()
         if key == "quit":
             self._paused_at = self._frame(ms)
             self._stop_segment()
             raise Quit
+        if self._warming is not None:  # one speech engine, one caller at a time
+            self._warming.join()
+            self._warming = None
         if key == "suspend":  # Ctrl-Z: silence, stop the process; paused on return
             if not self.paused:
                 self._start(self._snap(ms), None, play_session=False)

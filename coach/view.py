@@ -42,6 +42,7 @@ class LiveView:
         self.terminal = terminal
         self._last_step: int | None = None
         self._drawn = False
+        self._line = ""
 
     def _write(self, text: str) -> None:
         try:
@@ -53,8 +54,11 @@ class LiveView:
     def __call__(self, s: Status) -> None:
         if self.terminal:
             width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
-            self._write("\r\x1b[K" + status_line(s)[:width])
-            self._drawn = True
+            line = status_line(s)[:width]
+            if line != self._line or not self._drawn:  # a quiet terminal: only changes
+                self._write("\r\x1b[K" + line)
+                self._line = line
+                self._drawn = True
         elif s.step != self._last_step:
             self._write(f"[{s.step}/{s.steps - 1}] {s.title}\n")
         self._last_step = s.step

@@ -339,6 +339,7 @@ def test_on_a_terminal_the_view_redraws_one_line(tmp_path):
     out = (tmp_path / "out.txt").open("w+", encoding="utf-8", newline="")
     view = LiveView(out, terminal=True)
     view(status())
+    view(status())  # nothing changed: nothing drawn
     view(status(hold_left_ms=10_000))
     view.close()
     out.seek(0)

@@ -98,6 +98,10 @@ _PACING_PARAMS = [
                  "countdowns are pips too.", rich_help_panel=_PACING)]),
         ("pitch", Annotated[int | None, typer.Option(
             help="Voice pitch, 0-99 (default 50).", rich_help_panel=_PACING)]),
+        ("verbosity", Annotated[str | None, typer.Option(
+            help="How much is said: full (each exercise explained the first time), brief "
+                 "(its name and key cue) or minimal (names and tones).",
+            rich_help_panel=_PACING)]),
         ("voice", Annotated[str | None, typer.Option(
             help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING)]),
     )
@@ -223,12 +227,19 @@ def list_() -> None:
 def show(routine: RoutineArg, settings=None) -> None:
     """Show a routine's steps, when each starts and how long it lasts, at the chosen pacing.
 
+    Then what the routine gives to read rather than hear: its source, tips, alternatives and
+    questions and answers.
+
     Example: coach show upper-back-release --hold-scale 1.5
     """
     from coach.library import load_spoken
-    from coach.summary import summary_lines
+    from coach.summary import notes_lines, summary_lines
 
-    typer.echo("\n".join(summary_lines(load_spoken(routine, settings).script)))
+    spoken = load_spoken(routine, settings)
+    lines = summary_lines(spoken.script)
+    if spoken.routine is not None:
+        lines += notes_lines(spoken.routine)
+    typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -247,8 +258,8 @@ def config() -> None:
     """Show where your config file is and the settings it gives.
 
     Its keys are the pacing options (pace, hold, hold_scale, rest, rest_scale, breath, rate,
-    voice, breath_cues, pitch); command-line options override it, and it overrides a routine's
-    own values.
+    voice, breath_cues, pitch, verbosity); command-line options override it, and it overrides
+    a routine's own values.
 
     Example: coach config
     """

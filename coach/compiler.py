@@ -153,6 +153,13 @@ class _Compiler:
         self.cues: list[list] = []  # Cue fields, made into Cues once timing is settled
         self.chapters: list[list] = []  # [title, start_ms, kind, line]
         self.pending_start: int | None = None  # an announcement opened the next chapter
+        # Verbosity: full explains an exercise the first time it comes (by name) and says its
+        # short wording after that; brief always says the short wording; minimal says names
+        # and lets tones do the rest. Safety, cautions and sides are said at every level.
+        self.verbosity = pacing.verbosity
+        self.words = pacing.verbosity != "minimal"
+        self.breath_cues = "tones" if pacing.verbosity == "minimal" else pacing.breath_cues
+        self.explained: set[str] = set()
 
     # -- scaling ------------------------------------------------------------------------
 
@@ -266,6 +273,8 @@ class _Compiler:
     # -- step kinds ---------------------------------------------------------------------
 
     def _say(self, item: _Item, next_title) -> None:
+        if not self.words:
+            return
         self.announce_chapter()
         for text in item.texts:
             self.speak(text, "say")
@@ -279,9 +288,10 @@ class _Compiler:
     def _rest(self, item: _Item, next_title) -> None:
         self.begin_chapter("Rest", "rest", item.loc.line)
         ms = self.rest_ms(item.rest_ms)
-        self.speak(f"Rest for {spoken_duration(ms)}.", "rest")
+        if self.words:
+            self.speak(f"Rest for {spoken_duration(ms)}.", "rest")
         nxt = f"Next up: {next_title}." if next_title else None
-        self.rest_window(ms, item.texts, nxt)
+        self.rest_window(ms, item.texts if self.words else (), nxt)
         self.t += STEP_GAP_MS - GAP_MS
 
     def rest_window(self, ms: int, texts: tuple[str, ...], next_text: str | None) -> None:
@@ -304,8 +314,13 @@ class _Compiler:
         if ex.caution:
             self.speak(ex.caution, "caution")
         self.speak(f"{ex.name}.", "announce")
-        for text in ex.say:
-            self.speak(text, "instruction")
+        first_time = ex.name.casefold() not in self.explained
+        self.explained.add(ex.name.casefold())
+        if self.verbosity == "full" and first_time:
+            for text in ex.say:
+                self.speak(text, "instruction")
+        elif self.words and (ex.brief or ex.say):
+            self.speak(ex.brief or ex.say[0], "instruction")
         sides = {"both": ("left", "right"), "left": ("left",), "right": ("right",)}.get(
             ex.sides or "", (None,)
         )
@@ -323,7 +338,8 @@ class _Compiler:
             what += " on each side"
         if ex.sets > 1:
             what += f", {ex.sets} sets"
-        self.speak(what + ".", "announce")
+        if self.words:
+            self.speak(what + ".", "announce")
         if sides[0] is not None:
             first = (
                 "Start on the left side."
@@ -346,7 +362,7 @@ class _Compiler:
                     self.speak("Rest.", "rest", side)
                     self.rest_window(self.rest_ms(ex.rest_ms), (), f"Set {s + 1} of {ex.sets}.")
                 if ex.reps:
-                    self.reps_window(ex.reps, tempo, ex.count, side)
+                    self.reps_window(ex.reps, tempo, ex.count and self.words, side)
                 elif ex.breaths:
                     self.breath_window(pattern, breaths, side)
                 else:
@@ -364,10 +380,13 @@ class _Compiler:
         else:
             cycles = 5
         self.speak(f"{_breathing_name(self.p.breath or b.pattern)}.", "announce")
-        self.speak(_describe_pattern(pattern), "instruction")
-        for text in b.say:
-            self.speak(text, "instruction")
-        self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", "announce")
+        if self.words:
+            self.speak(_describe_pattern(pattern), "instruction")
+        if self.verbosity == "full":
+            for text in b.say:
+                self.speak(text, "instruction")
+        if self.words:
+            self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", "announce")
         self.t += BREATHE_SETTLE_MS
         self.breath_window(pattern, cycles, None)
         self.t += STEP_GAP_MS - GAP_MS
@@ -393,7 +412,7 @@ class _Compiler:
                 # Pips instead of words when words are not wanted, or when a slow voice could
                 # not say each number within its second: a countdown is never cut short.
                 longest = max(self.durations(w) for w in _COUNT_WORDS.values())
-                pips = self.p.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
+                pips = self.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
                 for k in (3, 2, 1):
                     if pips:
                         slots.tones.append((slots.end - k * 1000, "countdown"))
@@ -401,10 +420,10 @@ class _Compiler:
                         slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")
             if ex.breath is not None or self.p.breath is not None:
                 pattern = self.pattern(ex.breath)
-                _breath_cues(slots, pattern, None, self.p.breath_cues)
-            if hold >= HALFWAY_MIN_HOLD_MS:
+                _breath_cues(slots, pattern, None, self.breath_cues)
+            if hold >= HALFWAY_MIN_HOLD_MS and self.words:
                 slots.flexible(slots.start + hold // 2, "Halfway.", "halfway")
-            for i, text in enumerate(ex.cues):
+            for i, text in enumerate(ex.cues if self.verbosity == "full" else ()):
                 slots.flexible(slots.start + hold * (i + 1) // (len(ex.cues) + 1), text, "reminder")
 
         self._window(hold, side, place)
@@ -422,7 +441,7 @@ class _Compiler:
 
     def breath_window(self, pattern: BreathPattern, cycles: int, side) -> None:
         def place(slots: _Slots) -> None:
-            _breath_cues(slots, pattern, cycles, self.p.breath_cues)
+            _breath_cues(slots, pattern, cycles, self.breath_cues)
 
         self._window(pattern.cycle_ms * cycles, side, place)
 

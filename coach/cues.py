@@ -256,6 +256,9 @@ class _Checker:
         if raw["breath_cues"] not in ("voice", "tones", "both"):
             self.fail((*where, "breath_cues"), "'breath_cues' must be voice, tones or both, "
                       f"found {_json_kind(raw['breath_cues'])}")  # fmt: skip
+        if settings.verbosity not in ("full", "brief", "minimal"):
+            self.fail((*where, "verbosity"), "'verbosity' must be full, brief or minimal, "
+                      f"found {_json_kind(settings.verbosity)}")  # fmt: skip
         if raw["voice"] is not None and not isinstance(raw["voice"], str):
             self.fail((*where, "voice"), f"'voice' must be a string or null, found "
                       f"{_json_kind(raw['voice'])}")  # fmt: skip

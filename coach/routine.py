@@ -67,6 +67,7 @@ class Exercise:
     caution: str | None = None
     count: bool = False
     transition_ms: int | None = None
+    brief: str | None = None  # the short wording: `--verbosity brief`, and repeats in full
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,12 @@ Step = Union[Exercise, Rest, Say, Breathe, Repeat]  # noqa: UP007 - also used at
 
 
 @dataclass(frozen=True, slots=True)
+class Faq:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class Routine:
     title: str
     steps: tuple[Step, ...]
@@ -117,18 +124,24 @@ class Routine:
     pace: float | None = None
     defaults: Defaults = Defaults()
     safety: tuple[str, ...] = ()
+    # Shown by `coach show`, never spoken: for reading before or after a session.
+    source: str | None = None
+    tips: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    faq: tuple[Faq, ...] = ()
 
 
 # -- the format's keys --------------------------------------------------------------------
 
 TOP_KEYS = (
     "$schema", "title", "description", "language", "voice", "rate", "pace", "defaults",
-    "safety", "steps",
+    "safety", "steps", "source", "tips", "alternatives", "faq",
 )  # fmt: skip
+FAQ_KEYS = ("question", "answer")
 DEFAULTS_KEYS = ("hold", "rest", "transition", "tempo", "breath")
 STEP_KEYS = {
     "exercise": (
-        "exercise", "say", "hold", "reps", "breaths", "tempo", "sides", "sets", "rest",
+        "exercise", "say", "brief", "hold", "reps", "breaths", "tempo", "sides", "sets", "rest",
         "breath", "cues", "caution", "count", "transition",
     ),
     "rest": ("rest", "say"),
@@ -335,6 +348,10 @@ class Parser:
         defaults = get("defaults", self.defaults) or Defaults()
         safety = get("safety", lambda n: r.texts(n, "'safety'")) or ()
         steps = get("steps", lambda n: self.steps(n, "'steps'", depth=0))
+        source = get("source", lambda n: r.text(n, "'source'", max_chars=1000))
+        tips = get("tips", lambda n: r.texts(n, "'tips'")) or ()
+        alternatives = get("alternatives", lambda n: r.texts(n, "'alternatives'")) or ()
+        faq = get("faq", self.faq) or ()
         if "$schema" in f:
             r.text(f["$schema"][1], "'$schema'")
         if title is None or steps is None or r.problems:
@@ -350,7 +367,33 @@ class Parser:
             pace=pace,
             defaults=defaults,
             safety=safety,
+            source=source,
+            tips=tips,
+            alternatives=alternatives,
+            faq=faq,
         )
+
+    def faq(self, node: yaml.Node) -> tuple[Faq, ...] | None:
+        items = self.r.sequence(node, "'faq'")
+        if items is None:
+            return None
+        out = []
+        for item in items:
+            f = self.fields(item, "a 'faq' entry", FAQ_KEYS)
+            if f is None:
+                continue
+            get = _Getter(f)
+            question = get("question", lambda n: self.r.text(n, "'question'"))
+            answer = get("answer", lambda n: self.r.text(n, "'answer'", max_chars=10_000))
+            for key in FAQ_KEYS:
+                if key not in f and key not in self.meant:
+                    article = "an" if key == "answer" else "a"
+                    self.r.error(item, f"a 'faq' entry needs {article} '{key}'; write "
+                                 "each entry as '- question: ...' with 'answer: ...' "
+                                 "under it")  # fmt: skip
+            if question is not None and answer is not None:
+                out.append(Faq(question, answer))
+        return tuple(out)
 
     def defaults(self, node: yaml.Node) -> Defaults | None:
         f = self.fields(node, "'defaults'", DEFAULTS_KEYS)
@@ -445,6 +488,7 @@ class Parser:
             breath=get("breath", lambda n: self.pattern(n, "'breath'")),
             cues=get("cues", lambda n: r.texts(n, "'cues'")) or (),
             caution=get("caution", lambda n: r.text(n, "'caution'")),
+            brief=get("brief", lambda n: r.text(n, "'brief'")),
             count=bool(get("count", lambda n: r.boolean(n, "'count'"))),
             transition_ms=get(
                 "transition", lambda n: self.duration(n, "'transition'", TRANSITION_MS)

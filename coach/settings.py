@@ -48,6 +48,7 @@ class Settings:
     voice: str | None = None
     breath_cues: str | None = None
     pitch: int | None = None
+    verbosity: str | None = None
 
     def over(self, under: Settings) -> Settings:
         """This layer with its gaps filled from `under`."""
@@ -79,6 +80,7 @@ class Pacing:
     breath: BreathPattern | None = None
     breath_cues: str = "both"  # voice, tones or both: how breath phases (and countdowns) sound
     pitch: int = BUILTIN_PITCH  # espeak-ng's scale, 0-99
+    verbosity: str = "full"  # full, brief or minimal: how much is explained
     default_hold_ms: int = BUILTIN_HOLD_MS
     default_rest_ms: int = BUILTIN_REST_MS
     default_transition_ms: int = BUILTIN_TRANSITION_MS
@@ -95,11 +97,17 @@ class Pacing:
     @classmethod
     def from_json(cls, data: dict) -> Pacing:
         """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
-        values = {f.name: data[f.name] for f in fields(cls)}
+        values = {f.name: data.get(f.name, _ADDED.get(f.name)) if f.name in _ADDED
+                  else data[f.name] for f in fields(cls)}  # fmt: skip
         for key in ("breath", "default_breath"):
             if values[key] is not None:
                 values[key] = pattern_from_json(values[key])
         return replace(cls(), **values)
+
+
+# Fields added to version 1 of the cue script after it was first written, with the value that
+# reproduces what older scripts meant; a script without them still loads.
+_ADDED = {"verbosity": "full"}
 
 
 def pattern_to_json(p: BreathPattern) -> dict:
@@ -124,6 +132,7 @@ def resolve(routine: Routine, settings: Settings) -> Pacing:
         breath=settings.breath,
         breath_cues=_first(settings.breath_cues, "both"),
         pitch=_first(settings.pitch, BUILTIN_PITCH),
+        verbosity=_first(settings.verbosity, "full"),
         default_hold_ms=_first(d.hold_ms, BUILTIN_HOLD_MS),
         default_rest_ms=_first(d.rest_ms, BUILTIN_REST_MS),
         default_transition_ms=_first(d.transition_ms, BUILTIN_TRANSITION_MS),
@@ -150,6 +159,7 @@ def from_options(
     voice: str | None = None,
     breath_cues: str | None = None,
     pitch: int | None = None,
+    verbosity: str | None = None,
 ) -> Settings:
     """Settings from command-line values; raises UsageError naming the option at fault."""
     return Settings(
@@ -163,10 +173,12 @@ def from_options(
         voice=voice.strip() if voice and voice.strip() else None,
         breath_cues=_option_choice("--breath-cues", breath_cues, BREATH_CUES),
         pitch=_option_range("--pitch", pitch, PITCH),
+        verbosity=_option_choice("--verbosity", verbosity, VERBOSITY),
     )
 
 
 BREATH_CUES = ("voice", "tones", "both")
+VERBOSITY = ("full", "brief", "minimal")
 
 
 def _option_choice(option, value, choices):
@@ -216,7 +228,7 @@ def _option_pattern(option, text):
 
 CONFIG_KEYS = (
     "pace", "hold", "hold_scale", "rest", "rest_scale", "breath", "rate", "voice", "breath_cues",
-    "pitch",
+    "pitch", "verbosity",
 )  # fmt: skip
 
 
@@ -256,6 +268,7 @@ def load_config(path: Path | None = None) -> Settings:
                 "voice": lambda n: r.text(n, "'voice'", max_chars=200),
                 "breath_cues": lambda n: p.choice(n, "'breath_cues'", BREATH_CUES),
                 "pitch": lambda n: p.whole(n, "'pitch'", PITCH),
+                "verbosity": lambda n: p.choice(n, "'verbosity'", VERBOSITY),
             }
             names = {"hold": "hold_ms", "rest": "rest_ms", "rate": "rate_wpm"}
             for key, (_, node) in f.items():
@@ -282,6 +295,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "voice": "the routine's, else its language's default voice",
         "breath_cues": "both",
         "pitch": str(BUILTIN_PITCH),
+        "verbosity": "full",
     }
     values = {
         "pace": layer.pace,
@@ -294,6 +308,7 @@ def config_rows(path: Path | None = None) -> list[tuple[str, str, str]]:
         "voice": layer.voice,
         "breath_cues": layer.breath_cues,
         "pitch": layer.pitch,
+        "verbosity": layer.verbosity,
     }
     for key in CONFIG_KEYS:
         value = values[key]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from coach.cues import CueScript
+from coach.routine import Routine
 from coach.values import format_clock, format_duration
 
 
@@ -57,3 +58,29 @@ def _describe(lengths: list[int]) -> str:
         one = format_duration(round(lengths[0], -2))
         return one if len(lengths) == 1 else f"{len(lengths)} x {one}"
     return ", ".join(format_duration(round(n, -2)) for n in lengths)
+
+
+def notes_lines(routine: Routine) -> list[str]:
+    """What a routine gives to read, not to hear: description, source, tips, alternatives, FAQ."""
+    import textwrap
+
+    def wrapped(text: str, first: str, rest: str) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), 92, initial_indent=first,
+                             subsequent_indent=rest)  # fmt: skip
+
+    lines: list[str] = []
+    if routine.description:
+        lines += ["", *wrapped(routine.description, "", "")]
+    if routine.source:
+        lines += ["", *wrapped(routine.source, "Source: ", "  ")]
+    for heading, items in (("Tips", routine.tips), ("Alternatives", routine.alternatives)):
+        if items:
+            lines += ["", heading]
+            for item in items:
+                lines += wrapped(item, "  - ", "    ")
+    if routine.faq:
+        lines += ["", "Questions"]
+        for entry in routine.faq:
+            lines += wrapped(entry.question, "  ", "  ")
+            lines += wrapped(entry.answer, "    ", "    ")
+    return lines

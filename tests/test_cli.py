@@ -271,3 +271,24 @@ def test_doctor_checks_the_set_up_through_the_executable():
     # Exit 1 exactly when a check failed (no audio server here is a failure, not a crash).
     failed = any(line.lstrip().startswith("fail") for line in lines)
     assert proc.returncode == (1 if failed else 0), proc.stdout
+
+
+def test_show_ends_with_what_the_routine_gives_to_read_not_to_hear(tmp_path):
+    path = tmp_path / "notes.yaml"
+    path.write_text(TINY + """\
+source: An article
+tips: [Stretch before and after.]
+alternatives: [Massage therapy, Heat therapy]
+faq:
+  - question: Is it safe?
+    answer: Stop if you feel any pain.
+""", encoding="utf-8")  # fmt: skip
+    result = run("show", path)
+    assert result.exit_code == 0, result.output
+    tail = result.output.split("Total ")[1].splitlines()[1:]
+    assert tail == ["", "Source: An article", "", "Tips", "  - Stretch before and after.", "",
+                    "Alternatives", "  - Massage therapy", "  - Heat therapy", "", "Questions",
+                    "  Is it safe?", "    Stop if you feel any pain."]  # fmt: skip
+    # None of it is spoken.
+    script = spoken(path)
+    assert not any("Massage" in (c.text or "") or "safe?" in (c.text or "") for c in script.cues)

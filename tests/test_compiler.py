@@ -341,3 +341,82 @@ def test_a_voice_too_slow_to_count_within_a_second_counts_with_pips():
     (end,) = tones(s, "hold_end")
     assert not speech(s, "countdown")
     assert [end.start_ms - c.start_ms for c in tones(s, "countdown")] == [3000, 2000, 1000]
+
+
+VERBOSE = """
+title: V
+safety: Stop if it hurts.
+steps:
+  - say: Let's warm up.
+  - exercise: Neck tilts
+    say: [Sit tall., Tilt your ear toward your shoulder.]
+    brief: Ear toward shoulder.
+    hold: 20s
+    sides: both
+    cues: Keep the other shoulder down.
+    caution: Never force it.
+  - rest: 10s
+    say: Get a chair.
+  - repeat: 2
+    steps:
+      - exercise: Squeeze
+        say: [Stand tall., Squeeze your shoulder blades together.]
+        reps: 3
+        count: true
+  - breathe: box
+    cycles: 1
+    say: Sit comfortably.
+"""
+
+
+def said(script):
+    return [c.text for c in script.cues if c.kind == "speech"]
+
+
+def test_full_explains_an_exercise_the_first_time_and_briefly_after():
+    s = said(script_of(VERBOSE, Settings(verbosity="full")))
+    assert "Sit tall." in s and "Tilt your ear toward your shoulder." in s
+    assert "Ear toward shoulder." not in s  # explained in full instead
+    assert "Keep the other shoulder down." in s and "Let's warm up." in s
+    # Round 2 repeats the squeeze: its first sentence only, no second explanation.
+    assert s.count("Squeeze your shoulder blades together.") == 1
+    assert s.count("Stand tall.") == 2
+    assert "Sit comfortably." in s
+
+
+def test_brief_says_the_name_and_the_key_cue():
+    s = said(script_of(VERBOSE, Settings(verbosity="brief")))
+    assert "Neck tilts." in s and "Ear toward shoulder." in s
+    assert "Sit tall." not in s and "Keep the other shoulder down." not in s
+    assert s.count("Stand tall.") == 2  # no 'brief': the first sentence of 'say'
+    assert "Squeeze your shoulder blades together." not in s
+    assert "Sit comfortably." not in s
+    # Safety, cautions, sides and what to do in the rest are never dropped.
+    for kept in ("Stop if it hurts.", "Never force it.", "Start on the left side.",
+                 "Get a chair.", "Hold for 20 seconds on each side."):  # fmt: skip
+        assert kept in s
+
+
+def test_minimal_says_names_and_lets_tones_do_the_rest():
+    script = script_of(VERBOSE, Settings(verbosity="minimal"))
+    s = said(script)
+    assert "Neck tilts." in s and "Squeeze." in s
+    for gone in ("Sit tall.", "Ear toward shoulder.", "Hold for 20 seconds on each side.",
+                 "Let's warm up.", "Get a chair.", "Halfway.", "Three.", "1.",
+                 "Breathe in."):  # fmt: skip
+        assert gone not in s
+    for kept in ("Stop if it hurts.", "Never force it.", "Start on the left side.",
+                 "Switch sides. Now the right side."):  # fmt: skip
+        assert kept in s
+    tones = {c.tone for c in script.cues if c.kind == "tone"}
+    assert {"countdown", "rep", "breath_in", "breath_out", "hold_start", "hold_end"} <= tones
+    # Fewer words, the same timed windows: holds and rests last as long at every level.
+    full = script_of(VERBOSE, Settings(verbosity="full"))
+
+    def windows(sc):
+        starts = [c.start_ms for c in sc.cues if c.role == "hold_start"]
+        ends = [c.start_ms for c in sc.cues if c.role == "hold_end"]
+        return [e - b for b, e in zip(starts, ends)]
+
+    assert windows(script) == windows(full)
+    assert script.duration_ms < full.duration_ms

@@ -80,7 +80,7 @@ def test_every_problem_of_a_config_file_is_reported_with_its_place(tmp_path):
         f"{path}:1:7: error: 'pace' must be between 0.25 and 4, found 9",
         f"{path}:2:13: error: 'hold_scale' must be a number, found text 'lots'",
         f"{path}:3:1: error: unknown key 'speed' in the config file; expected one of: breath, "
-        "breath_cues, hold, hold_scale, pace, pitch, rate, rest, rest_scale, voice",
+        "breath_cues, hold, hold_scale, pace, pitch, rate, rest, rest_scale, verbosity, voice",
     ]
 
 

@@ -227,7 +227,9 @@ _PLAUSIBLE = {
     "reps": _whole, "breaths": _whole, "sets": _whole, "cycles": _whole, "repeat": _whole,
     "sides": st.sampled_from(["both", "left", "right"]), "count": st.booleans(),
     "language": st.sampled_from(["en", "de", "en-GB"]), "pace": st.floats(0.25, 4),
-    "rate": st.integers(80, 450),
+    "rate": st.integers(80, 450), "brief": _text, "source": _text, "tips": _texts,
+    "alternatives": _texts,
+    "faq": st.lists(st.fixed_dictionaries({"question": _text, "answer": _text}), max_size=2),
 }  # fmt: skip
 
 

@@ -206,20 +206,73 @@ def compile_(
 
 @app.command("list")
 def list_() -> None:
-    """List the built-in routines with their title and length.
+    """List the built-in routines and your own, with their title and length.
+
+    Your own are the routines in your routines folder (coach new puts them there;
+    COACH_ROUTINES_DIR names another folder). One with the name of a built-in routine is
+    played instead of it.
 
     Example: coach list
     """
-    from coach.library import builtin_names, load_spoken
+    from coach.errors import CoachError
+    from coach.library import builtin_names, load_spoken, user_dir, user_routines
     from coach.values import format_clock
 
+    mine = user_routines()
     rows = []
-    for name in builtin_names():
-        script = load_spoken(name).script
-        rows.append((name, script.title, format_clock(script.duration_ms, tenths=False)))
+    for name, path in [(n, None) for n in builtin_names()] + list(mine.items()):
+        ref = name if path is None else str(path)
+        where = "built-in" if path is None else "yours"
+        if path is None and name in mine:
+            where = "built-in (yours is played)"
+        try:
+            script = load_spoken(ref).script
+            rows.append((name, format_clock(script.duration_ms, tenths=False), script.title, where))
+        except CoachError as e:  # one broken routine of one's own must not hide the others
+            first = e.lines()[0] if e.lines() else str(e)
+            rows.append((name, "?", f"does not load: {first}", where))
     width = max((len(r[0]) for r in rows), default=0)
-    for name, title, length in rows:
-        typer.echo(f"{name:<{width}}  {length:>6}  {title}")
+    for name, length, title, where in rows:
+        typer.echo(f"{name:<{width}}  {length:>6}  {title}  [{where}]")
+    typer.echo(f"\nyour routines folder: {user_dir()}")
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="The routine's name: letters, digits, - and _.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write it here instead of your routines folder."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented starter routine that validates and plays as it is.
+
+    It goes into your routines folder, so `coach play NAME` finds it from anywhere (and
+    `coach list` shows it); --output writes it anywhere else.
+
+    Example: coach new morning-stretch
+    """
+    from coach.errors import UserError
+    from coach.files import write_text_atomic
+    from coach.library import schema_path, user_dir
+    from coach.starter import check_name, starter_text
+
+    check_name(name)
+    path = output if output is not None else user_dir() / f"{name}.yaml"
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; use --force to replace it")
+    if output is None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            from coach.files import write_fault
+
+            raise write_fault(path, path.parent, e) from None
+    write_text_atomic(path, starter_text(name, schema_path()))
+    typer.echo(f"wrote {path}")
+    shown = name if output is None else str(path)
+    typer.echo(f"next: edit it, then coach validate {shown} and coach play {shown}")
 
 
 @app.command()

@@ -24,6 +24,7 @@ def _isolated_user_dirs(tmp_path_factory, monkeypatch, phrase_cache):
     monkeypatch.setenv("COACH_CONFIG", str(home / "config.yaml"))
     monkeypatch.setenv("COACH_CACHE_DIR", str(phrase_cache))
     monkeypatch.setenv("COACH_STATE_DIR", str(home / "state"))  # saved play positions
+    monkeypatch.setenv("COACH_ROUTINES_DIR", str(home / "routines"))  # the person's own
 
 
 def coach_command() -> list[str]:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from coach import cues
 from coach.cli import app
-from coach.library import load_spoken
+from coach.library import builtin_names, load_spoken
 from coach.summary import summary_lines
 from tests.conftest import ROOT, coach_command
 
@@ -113,8 +113,10 @@ def test_show_at_another_pacing(tiny):
 def test_list_shows_the_built_in_routine():
     result = run("list")
     assert result.exit_code == 0
-    name, length, title = result.stdout.splitlines()[0].split(None, 2)
-    assert (name, title) == ("upper-back-release", "Upper back release")
+    rows = [line.split(None, 2) for line in result.stdout.splitlines() if "[built-in]" in line]
+    assert [r[0] for r in rows] == builtin_names()
+    name, length, title = next(r for r in rows if r[0] == "upper-back-release")
+    assert title == "Upper back release  [built-in]"
     assert length.count(":") == 1
 
 
@@ -292,3 +294,64 @@ faq:
     # None of it is spoken.
     script = spoken(path)
     assert not any("Massage" in (c.text or "") or "safe?" in (c.text or "") for c in script.cues)
+
+
+def test_new_writes_a_starter_that_validates_and_plays_by_name(tmp_path, monkeypatch):
+    import os
+
+    from coach.library import find, load_script
+    from coach.routine import load_routine
+
+    result = run("new", "my-morning")
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "x"  # not used: the file goes to the routines folder
+    folder = find("my-morning").path.parent
+    assert str(folder) == os.environ["COACH_ROUTINES_DIR"]
+    written = folder / "my-morning.yaml"
+    assert result.output.splitlines()[0] == f"wrote {written}"
+    text = written.read_text(encoding="utf-8")
+    assert text.startswith("# yaml-language-server: $schema=file://")
+    routine = load_routine(written)
+    assert routine.title == "My morning"
+    kinds = {type(s).__name__ for s in routine.steps}
+    assert kinds == {"Say", "Exercise", "Rest", "Repeat", "Breathe"}  # one of each kind
+    assert load_script("my-morning").duration_ms > 60_000  # compiles, found by its name
+    assert run("validate", "my-morning").exit_code == 0
+    listed = run("list")
+    assert listed.exit_code == 0
+    assert any(line.startswith("my-morning") and line.endswith("My morning  [yours]")
+               for line in listed.output.splitlines()), listed.output  # fmt: skip
+    # Not again without --force; elsewhere with --output.
+    again = run("new", "my-morning")
+    assert again.exit_code == 2 and "exists; use --force to replace it" in again.output
+    assert run("new", "my-morning", "--force").exit_code == 0
+    elsewhere = tmp_path / "desk.yaml"
+    assert run("new", "desk", "-o", elsewhere).exit_code == 0
+    assert load_routine(elsewhere).title == "Desk"
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("name", ["bad name", "../escape", "_x", "x" * 65, ""])
+def test_new_refuses_names_that_are_not_plain_file_names(name):
+    result = run("new", name)
+    assert result.exit_code == 2
+    assert "NAME: must be letters, digits" in result.output
+
+
+def test_your_own_routine_is_played_instead_of_a_built_in_of_the_same_name(tmp_path):
+    import os
+    from pathlib import Path
+
+    from coach.library import find
+
+    folder = Path(os.environ["COACH_ROUTINES_DIR"])
+    folder.mkdir(parents=True)
+    (folder / "upper-back-release.yaml").write_text(TINY, encoding="utf-8")
+    (folder / "broken.yaml").write_text("title: B\nsteps: []\n", encoding="utf-8")
+    assert find("upper-back-release").path == folder / "upper-back-release.yaml"
+    listed = run("list")
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert any("[built-in (yours is played)]" in line for line in lines)
+    assert any(line.startswith("upper-back-release") and "Tiny  [yours]" in line for line in lines)
+    assert any(line.startswith("broken") and "does not load:" in line for line in lines)

@@ -115,7 +115,7 @@ def test_list_shows_the_built_in_routine():
     assert result.exit_code == 0
     rows = [line.split(None, 2) for line in result.stdout.splitlines() if "[built-in]" in line]
     assert [r[0] for r in rows] == builtin_names()
-    name, length, title = next(r for r in rows if r[0] == "upper-back-release")
+    _, length, title = next(r for r in rows if r[0] == "upper-back-release")
     assert title == "Upper back release  [built-in]"
     assert length.count(":") == 1
 

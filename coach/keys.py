@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import sys
+import time
 
 # What each key does. Arrow keys arrive as escape sequences.
 CONTROLS = {
@@ -59,6 +60,7 @@ class TerminalKeys:
         self.fd = fd
         self._saved = None
         self._pending: list[str] = []
+        self._gone = False
         self._old_tstp = None
         self._old_cont = None
 
@@ -79,16 +81,17 @@ class TerminalKeys:
         self._restore()
 
     def _cbreak(self) -> None:
+        import termios
         import tty
 
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, termios.error):  # termios.error is not an OSError
             tty.setcbreak(self.fd)
 
     def _restore(self) -> None:
         import termios
 
-        if self._saved is not None:
-            with contextlib.suppress(OSError):
+        if self._saved is not None:  # a closed terminal has nothing left to restore
+            with contextlib.suppress(OSError, termios.error):
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
 
     def _on_suspend(self, signum, frame) -> None:
@@ -109,6 +112,9 @@ class TerminalKeys:
         """The next control, waiting at most `timeout_s`; None when no key was pressed."""
         if self._pending:
             return self._pending.pop(0)
+        if self._gone:  # a closed terminal reads as ready forever: wait instead of spinning
+            time.sleep(timeout_s)
+            return None
         try:
             ready, _, _ = select.select([self.fd], [], [], timeout_s)
         except InterruptedError:
@@ -118,9 +124,9 @@ class TerminalKeys:
         try:
             data = os.read(self.fd, 64)
         except OSError:
-            return None
+            data = b""
         if not data:  # the terminal is gone: no more keys, the session plays on
-            self._pending = []
+            self._gone = True
             return None
         self._pending.extend(parse(data.decode("utf-8", errors="replace")))
         return self._pending.pop(0) if self._pending else None

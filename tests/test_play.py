@@ -1,27 +1,61 @@
-"""`coach play` through a real audio server: simpleaudio, ALSA, PulseAudio and its null sink.
+"""`coach play` through a real audio server: simpleaudio, paplay and PulseAudio's null sink.
 
-`scripts/test` starts the server; the sink's monitor is recorded with parecord while coach
-plays.
+`scripts/test` starts the server; tests/audio.py records the sink's monitor while coach plays
+and finds in the recording what a listener would hear: each cue of the session (rendered
+here exactly as coach renders it) and each spoken answer to a control, at its sample.
+
+Keys are typed on a real terminal: coach runs on a pseudo-terminal (its stdin and stdout),
+and keys are written to the other end. Each key is pressed at a point of the session found in
+the live recording (the first sound, then the cue script's times), in the middle of a long cue
+or hold, so that where coach goes on from is known to the millisecond.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
+import statistics
 import subprocess
+import sys
+import termios
+import threading
 import time
 
-import numpy as np
 import pytest
 import soundfile
 
 from coach.library import load_spoken
+from coach.player import ANSWER_GAP_MS, ANSWERS
+from coach.render import render, samples_at
+from coach.settings import Settings
+from tests.audio import (
+    CUE_WINDOW_MS,
+    RATE,
+    SINK,
+    Clip,
+    Recorder,
+    cues_heard,
+    find,
+    find_clip,
+    frames,
+    loud,
+    ms,
+)
 from tests.conftest import coach_command
 
-SINK = os.environ.get("COACH_TEST_SINK")
 REASON = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server: run scripts/test")
 needs_server = pytest.mark.skipif(not SINK, reason=REASON)
-RATE = 22_050
+
+ON_TIME_MS = 30  # how far a cue may be from its place
+ANSWER_WITHIN_MS = 700  # how soon after a key its spoken answer must start
+STOP_WITHIN_MS = 300  # how soon after Ctrl-C (or SIGTERM) the sound must be gone
+OVERLAP_MS = 0  # how long an interrupted sound may go on under the answer: not at all
+CLIPPED_MS = 60  # how much of the start of a stream the recording may miss
+HEARD = 0.5  # a cue's similarity where it belongs, at least (absent: below 0.35)
+PLACE_MS = 150  # how far coach's idea of where the ear is may be from the recording's
+GAP = frames(ANSWER_GAP_MS)
 
 ROUTINE = """\
 title: Play test
@@ -32,65 +66,539 @@ steps:
     transition: 1s
 """
 
+# Short, with speech and tones of several kinds close together.
+TIMING = """\
+title: Timing
+steps:
+  - exercise: Reach
+    reps: 3
+    tempo: 1s
+    transition: 0s
+"""
 
-@pytest.fixture
-def routine(tmp_path):
-    path = tmp_path / "play-test.yaml"
-    path.write_text(ROUTINE, encoding="utf-8")
+# One instruction long enough to be still speaking several seconds after a signal.
+TALK = """\
+title: Talk
+steps:
+  - exercise: Listen
+    say: >-
+      Sit comfortably and listen while this long instruction goes on and on, without a
+      single pause, so that the sound would keep going for many seconds if it were not
+      stopped at once when the signal arrives, and then it ends.
+    hold: 1s
+    transition: 0s
+"""
+
+# Long instructions and holds, so keys land well inside a cue.
+CONTROLS = """\
+title: Controls
+steps:
+  - exercise: Reach
+    say: Reach up with both arms and breathe out slowly while you stretch.
+    hold: 8s
+    transition: 1s
+  - exercise: Twist
+    say: Turn slowly to the left and keep both feet flat on the floor.
+    hold: 5s
+    transition: 1s
+"""
+
+# A long hold: at a faster pace the rest of it is shorter by more than the answer lasts.
+PACE = """\
+title: Pace
+steps:
+  - exercise: Stretch
+    hold: 22s
+    transition: 0s
+"""
+
+
+def write_routine(tmp_path, text: str, name: str = "routine"):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
     return path
 
 
-class Recorder:
-    def __init__(self, path):
-        self.path = path
-        self.proc = subprocess.Popen(
-            ["parecord", f"--device={SINK}.monitor", f"--rate={RATE}", "--channels=1",
-             "--format=s16le", "--file-format=wav", str(path)],
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        time.sleep(0.5)
+@pytest.fixture
+def routine(tmp_path):
+    return write_routine(tmp_path, ROUTINE, "play-test")
 
-    def stop(self):
-        time.sleep(0.5)
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=10)
-        data, rate = soundfile.read(str(self.path), dtype="float32")
-        assert rate == RATE
-        return data
+
+class Expected:
+    """What coach should play for a routine: its cue script, voice and rendered session."""
+
+    def __init__(self, path, settings=None) -> None:
+        self.spoken = load_spoken(str(path), settings)
+        self.script = self.spoken.script
+        self.voice = self.spoken.voice
+        assert self.voice.sample_rate == RATE
+        self.session = render(self.script, self.voice)
+
+    def chapter(self, title: str):
+        return next(c for c in self.script.chapters if c.title == title)
+
+    def cue(self, step: int, role: str, text: str = ""):
+        """The first cue of this step and role whose text starts with `text`."""
+        return next(c for c in self.script.cues if c.step == step and c.role == role
+                    and (c.text or "").startswith(text))  # fmt: skip
+
+    def at(self, ms_: int) -> int:
+        return samples_at(ms_, RATE)
+
+
+def middle(cue) -> int:
+    return (cue.start_ms + cue.end_ms) // 2
+
+
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+class Play:
+    """A running `coach play`: on a pseudo-terminal (keys work) or with stdin not a terminal."""
+
+    def __init__(self, *args, terminal: bool = False) -> None:
+        command = [*coach_command(), "play", *map(str, args)]
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # Started from a shell's background job: coach would inherit Ctrl-C ignored.
+            command = [sys.executable, "-c", _DEFAULT_SIGINT, *command]
+        self.terminal = terminal
+        self._chunks: list[bytes] = []
+        self._stopping = threading.Event()
+        self.stdout = ""
+        self.stderr = ""
+        if terminal:
+            self.master, self.slave = os.openpty()
+            self.settings_before = termios.tcgetattr(self.slave)
+            self.proc = subprocess.Popen(command, stdin=self.slave, stdout=self.slave,
+                                         stderr=subprocess.PIPE)  # fmt: skip
+            # Read the terminal all along: a child writing to a full terminal would block.
+            self._reader = threading.Thread(target=self._drain, daemon=True)
+            self._reader.start()
+        else:
+            self.master = self.slave = None
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)  # fmt: skip
+
+    def _drain(self) -> None:
+        while not self._stopping.is_set():
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                try:
+                    self._chunks.append(os.read(self.master, 4096))
+                except OSError:
+                    return
+
+    @property
+    def output(self) -> str:
+        """What coach wrote on the terminal so far."""
+        return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+    def ended(self) -> bool:
+        return self.proc.poll() is not None
+
+    def press(self, key: str) -> float:
+        """Type a key; returns when (it cannot have been read before)."""
+        os.write(self.master, key.encode())
+        return time.monotonic()
+
+    def signal(self, sig: int) -> float:
+        sent = time.monotonic()
+        self.proc.send_signal(sig)
+        return sent
+
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code, once coach has ended; its output is then in stdout/stderr/output."""
+        if self.terminal:
+            rc = self.proc.wait(timeout=timeout)
+            self.stderr = self.proc.stderr.read().decode(errors="replace")
+            self.settings_after = termios.tcgetattr(self.slave)
+            time.sleep(0.1)  # the last of the terminal output
+            self._stopping.set()
+            self._reader.join(timeout=5)
+            self.stdout = self.output
+        else:
+            out, err = self.proc.communicate(timeout=timeout)
+            rc = self.proc.returncode
+            self.stdout, self.stderr = out.decode(errors="replace"), err.decode(errors="replace")
+        assert "Traceback" not in self.stderr, self.stderr
+        return rc
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._stopping.set()
+        for fd in (self.master, self.slave):
+            if fd is not None:
+                os.close(fd)
+        self.master = self.slave = None
+
+
+@pytest.fixture
+def play():
+    """Start `coach play ARGS` (terminal=True: on a pseudo-terminal); stopped after the test."""
+    started: list[Play] = []
+
+    def start(*args, terminal: bool = False) -> Play:
+        p = Play(*args, terminal=terminal)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def sink_recorder():
+    """One recording of the sink for all tests here: parec can take seconds to start."""
+    if not SINK:
+        pytest.skip(REASON)
+    rec = Recorder()
+    yield rec
+    rec.stop()
+
+
+@pytest.fixture
+def recorder(sink_recorder, tmp_path):
+    """The recording from the start of the test on; kept as recording.wav beside the test's
+    other files, to listen to when a test fails."""
+    take = sink_recorder.take()
+    yield take
+    soundfile.write(str(tmp_path / "recording.wav"), take.samples(), RATE, subtype="PCM_16")
+
+
+def saved_positions() -> list[tuple[int, str]]:
+    path = os.path.join(os.environ["COACH_STATE_DIR"], "positions.json")
+    with open(path, encoding="utf-8") as f:
+        return [(p["step"], p["title"]) for p in json.load(f).values()]
+
+
+def assert_on_time(heard, what: str) -> None:
+    assert heard, f"no cue to check {what}"
+    late = [c for c in heard if c.score < HEARD or abs(c.error_ms) > ON_TIME_MS]
+    assert not late, f"{what}: not heard, or off by more than {ON_TIME_MS} ms:\n" + "\n".join(
+        map(str, heard)
+    )
+
+
+def answer(recording, pcm, pressed: int, what: str) -> Clip:
+    """The spoken answer to a key pressed at recording position `pressed`: it must start
+    soon after the key and be heard whole and alone (nothing mixed in). simpleaudio plays out
+    what it has queued (100 ms) when it is stopped; coach lets that end before it answers, so
+    the sound it interrupts is not heard under the answer."""
+    said = find_clip(recording, pcm, pressed - frames(100), pressed + frames(ANSWER_WITHIN_MS),
+                     skip=frames(OVERLAP_MS))  # fmt: skip
+    assert said.whole >= 0.9, (
+        f"{what!r} not heard within {ANSWER_WITHIN_MS} ms of the key: piece by piece "
+        + " ".join(f"{x:.2f}" for x in said.scores)
+    )
+    return said
+
+
+def starts_with(recording, expected: Expected, first: int, from_ms: int, span_ms: int,
+                what: str) -> int:  # fmt: skip
+    """The session from `from_ms` is what is heard from the first sound on, cue by cue;
+    returns where `from_ms` is in the recording. The first sound may come up to CLIPPED_MS
+    after it: the recording can miss the first milliseconds of a stream that starts."""
+    heard = cues_heard(recording, expected.session, expected.script, first, from_ms,
+                       from_ms + span_ms)  # fmt: skip
+    assert heard, f"no cue to check {what}"
+    assert expected.script.cues[heard[0].index].start_ms == from_ms, "a silent first cue?"
+    lead = heard[0].error_ms
+    off = [c for c in heard if c.score < HEARD or abs(c.error_ms - lead) > ON_TIME_MS]
+    assert -CLIPPED_MS <= lead <= 5 and not off, (
+        f"{what} is not heard from the first sound on:\n" + "\n".join(map(str, heard))
+    )
+    return first + frames(lead)
+
+
+def goes_on(recording, expected: Expected, said: Clip, from_ms: int, span_ms: int,
+            what: str) -> None:  # fmt: skip
+    """After the answer and ANSWER_GAP_MS of silence, the session from `from_ms` is heard."""
+    after = said.end + GAP
+    assert not len(loud(recording, said.end + frames(20), after - frames(20))), (
+        f"no silence between {what!r} and the session"
+    )
+    heard = cues_heard(recording, expected.session, expected.script, after, from_ms,
+                       from_ms + span_ms)  # fmt: skip
+    assert_on_time(heard, f"the session after {what!r}")
+
+
+# -- the session as it is heard --------------------------------------------------------------
 
 
 @needs_server
-def test_the_whole_session_is_played_through_the_server(routine, tmp_path):
-    spoken = load_spoken(str(routine))
-    rec = Recorder(tmp_path / "rec.wav")
-    proc = subprocess.run([*coach_command(), "play", str(routine)], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-    recording = rec.stop()
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    heard = np.flatnonzero(np.abs(recording) > 0.01)
-    assert len(heard)
-    seconds = (heard[-1] - heard[0]) / RATE
-    # from the start tone to the end of the finish tone, give or take the server's buffering
-    assert abs(seconds - spoken.script.duration_ms / 1000) < 1.5
+@pytest.mark.parametrize("output", ["simpleaudio", "paplay"])
+def test_every_cue_is_heard_at_its_time_and_the_whole_session_is_played(
+    tmp_path, output, recorder, play
+):
+    path = write_routine(tmp_path, TIMING, "timing")
+    expected = Expected(path)
+    coach = play(path, "--output", output)
+    assert coach.wait() == 0, coach.stderr
+    recording = recorder.collect()
+
+    # Each cue where it should be if the session started with the first sound heard, give or
+    # take a constant: the first few ms the recording can miss of a new stream.
+    first = int(loud(recording)[0])
+    heard = cues_heard(recording, expected.session, expected.script, first)
+    assert [c.index for c in heard] == list(range(len(expected.script.cues)))
+    latency = statistics.median(c.error_ms for c in heard)
+    assert -CLIPPED_MS <= latency <= 0
+    off = [c for c in heard if c.score < HEARD or abs(c.error_ms - latency) > ON_TIME_MS]
+    assert not off, "\n".join(map(str, heard))
+    # All of it, to the last sound of the finish tone, and nothing after the end.
+    offset = first + frames(latency)
+    last = int(loud(expected.session)[-1])
+    tail = expected.session[last - frames(CUE_WINDOW_MS) : last]
+    heard_tail = find(recording, tail, offset + last - len(tail) - frames(ON_TIME_MS),
+                      offset + last - len(tail) + frames(ON_TIME_MS))  # fmt: skip
+    assert heard_tail.score > HEARD, "the end of the session was not heard"
+    end = offset + expected.at(expected.script.duration_ms)
+    assert len(recording) > end
+    assert not len(loud(recording, end + frames(100)))
+    # stdout is not a terminal: the view prints one line as each step begins.
+    assert coach.stdout == "[0/1] Introduction\n[1/1] Reach\n"
 
 
 @needs_server
-def test_ctrl_c_stops_playing_with_exit_130(routine):
-    proc = subprocess.Popen([*coach_command(), "play", str(routine), "--output", "paplay"],
-                            stderr=subprocess.PIPE)  # fmt: skip
-    time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=10) == 130
-    assert b"Traceback" not in proc.stderr.read()
+@pytest.mark.parametrize(
+    ("sig", "output"),
+    [(signal.SIGINT, "simpleaudio"), (signal.SIGINT, "paplay"), (signal.SIGTERM, None)],
+    ids=["ctrl-c-simpleaudio", "ctrl-c-paplay", "sigterm"],
+)
+def test_a_signal_stops_the_sound_at_once_and_saves_the_step(tmp_path, sig, output, recorder, play):
+    path = write_routine(tmp_path, TALK, "talk")
+    expected = Expected(path)
+    listen = expected.chapter("Listen")
+    says = expected.cue(1, "instruction")
+    into_ms = 2500
+    assert says.end_ms - (listen.start_ms + into_ms) > 5000  # would go on for seconds
+    coach = play(path, "--from", "1", "--quiet", *(["--output", output] if output else []))
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(into_ms))
+    sent = recorder.position_at(coach.signal(sig))
+    assert coach.wait(timeout=10) == 130
+    recording = recorder.collect()
+
+    # Speaking right up to the signal, silent soon after. The recorder maps the signal's time
+    # to the recording by when each chunk arrived; it asks the server for 20 ms chunks, which
+    # keeps the sink from rendering more than that ahead, so the mapping is right to a few
+    # tens of ms: well inside the bound.
+    assert len(loud(recording, sent - frames(300), sent)), "nothing was playing at the signal"
+    still = loud(recording, sent + frames(STOP_WITHIN_MS))
+    assert not len(still), f"still sounding {ms(still[-1] - sent):.0f} ms after the signal"
+    assert "stopped at step 1 (Listen)" in coach.stderr
+    assert "--resume" in coach.stderr
+    assert coach.stdout == ""  # --quiet: no view
+    assert saved_positions() == [(1, "Listen")]
+
+
+# -- controls on a terminal ------------------------------------------------------------------
+
+
+@pytest.fixture
+def controls(tmp_path):
+    path = write_routine(tmp_path, CONTROLS, "controls")
+    return path, Expected(path)
 
 
 @needs_server
-def test_sigterm_stops_the_sound_too(routine):
-    proc = subprocess.Popen([*coach_command(), "play", str(routine)], stderr=subprocess.PIPE)
-    time.sleep(3)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 130
+def test_space_pauses_then_resumes_from_the_start_of_the_cue_that_was_sounding(
+    controls, recorder, play
+):
+    path, expected = controls
+    reach = expected.chapter("Reach")
+    says = expected.cue(1, "instruction")
+    paused_pcm = expected.voice.pcm(ANSWERS["pause"])
+    resuming_pcm = expected.voice.pcm(ANSWERS["resume"])
+    coach = play(path, "--from", "1", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(middle(says) - reach.start_ms))
+    paused_at = recorder.position_at(coach.press(" "))
+    recorder.sleep_until(paused_at + frames(1500))
+    view_while_paused = coach.output
+    resumed_at = recorder.position_at(coach.press(" "))
+    recorder.sleep_until(resumed_at + len(resuming_pcm) + GAP + frames(4500))
+    coach.press("q")
+    assert coach.wait() == 0, coach.stderr
+    recording = recorder.collect()
+
+    before = cues_heard(recording, expected.session, expected.script, first, reach.start_ms,
+                        says.start_ms + 1)  # fmt: skip
+    assert_on_time(before, "the start of the step, before the pause")
+    paused = answer(recording, paused_pcm, paused_at, "Paused.")
+    resumed = answer(recording, resuming_pcm, resumed_at, "Resuming.")
+    assert resumed.at - paused.at > frames(1200)
+    gap = loud(recording, paused.end + frames(20), resumed.at)
+    assert not len(gap), f"sound during the pause, {ms(gap[0] - paused.at):.0f} ms after 'Paused.'"
+    goes_on(recording, expected, resumed, says.start_ms, 4000, "Resuming.")
+    assert "paused: [1/2] Reach" in view_while_paused
+
+
+@needs_server
+def test_n_skips_to_the_next_step(controls, recorder, play):
+    path, expected = controls
+    reach, twist = expected.chapter("Reach"), expected.chapter("Twist")
+    says = expected.cue(1, "instruction")
+    next_pcm = expected.voice.pcm(ANSWERS["next"])
+    coach = play(path, "--from", "1", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(middle(says) - reach.start_ms))
+    pressed = recorder.position_at(coach.press("n"))
+    recorder.sleep_until(pressed + len(next_pcm) + GAP + frames(3000))
+    coach.press("q")
+    assert coach.wait() == 0, coach.stderr
+    recording = recorder.collect()
+
+    said = answer(recording, next_pcm, pressed, "Next step.")
+    goes_on(recording, expected, said, twist.start_ms, 2500, "Next step.")
+    assert "[2/2] Twist" in coach.stdout
+    assert saved_positions() == [(2, "Twist")]
+
+
+@needs_server
+def test_p_goes_back_to_the_start_of_the_step_and_soon_after_it_to_the_step_before(
+    controls, recorder, play
+):
+    path, expected = controls
+    intro, reach = expected.chapter("Introduction"), expected.chapter("Reach")
+    hold_for = expected.cue(1, "announce", "Hold for")
+    back_pcm = expected.voice.pcm(ANSWERS["back"])
+    coach = play(path, "--from", "1", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    into_ms = middle(hold_for) - reach.start_ms
+    assert into_ms > 3000 + 1000  # well past the 3 s in which "back" means the step before
+    recorder.sleep_until(first + frames(into_ms))
+    pressed = recorder.position_at(coach.press("p"))
+    # 1.5 s into the step again: now "back" goes to the step before.
+    again_after = len(back_pcm) + GAP + frames(1500)
+    recorder.sleep_until(pressed + again_after)
+    pressed_again = recorder.position_at(coach.press("p"))
+    recorder.sleep_until(pressed_again + len(back_pcm) + GAP + frames(3000))
+    coach.press("q")
+    assert coach.wait() == 0, coach.stderr
+    recording = recorder.collect()
+
+    said = answer(recording, back_pcm, pressed, "Going back.")
+    goes_on(recording, expected, said, reach.start_ms, 1400, "Going back.")
+    said_again = answer(recording, back_pcm, pressed_again, "Going back. (again)")
+    goes_on(recording, expected, said_again, intro.start_ms, 2500, "Going back.")
+
+
+@needs_server
+def test_r_says_the_last_instruction_again_then_goes_on(controls, recorder, play):
+    path, expected = controls
+    reach = expected.chapter("Reach")
+    says = expected.cue(1, "instruction")
+    hold_for = expected.cue(1, "announce", "Hold for")  # sounding when r is pressed
+    again_pcm = expected.voice.pcm(says.text)
+    coach = play(path, "--from", "1", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(middle(hold_for) - reach.start_ms))
+    pressed = recorder.position_at(coach.press("r"))
+    recorder.sleep_until(pressed + len(again_pcm) + GAP + frames(3300))
+    coach.press("q")
+    assert coach.wait() == 0, coach.stderr
+    recording = recorder.collect()
+
+    said = answer(recording, again_pcm, pressed, says.text)
+    # ... then "Hold for 8 seconds." from its start, and the tone that starts the hold.
+    goes_on(recording, expected, said, hold_for.start_ms, 3000, says.text)
+
+
+@needs_server
+def test_plus_makes_the_rest_of_the_session_faster(tmp_path, recorder, play):
+    path = write_routine(tmp_path, PACE, "pace")
+    old, new = Expected(path), Expected(path, Settings(pace=1.1))
+    step_old, step_new = old.chapter("Stretch"), new.chapter("Stretch")
+    hold_start = old.cue(1, "hold_start")
+    faster_pcm = old.voice.pcm(ANSWERS["faster"])
+    coach = play(path, "--from", "1", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(hold_start.start_ms + 1000 - step_old.start_ms))
+    pressed = recorder.position_at(coach.press("+"))
+    assert coach.wait() == 0, coach.stderr
+    ended = time.monotonic()
+    recording = recorder.collect()
+
+    start = starts_with(recording, old, first, step_old.start_ms, 2500, "the step")
+    said = answer(recording, faster_pcm, pressed, "Faster.")
+    # coach goes on as far into the step (in proportion) as it was, in the new timing. Where
+    # it was is known here to the output's latency (coach counts from when it handed the
+    # samples over), so the cues after it are checked relative to each other, and to that
+    # place within PLACE_MS: at pace 1 they would come over a second later.
+    into = ms(pressed - start) / (step_old.end_ms - step_old.start_ms)
+    from_new = step_new.start_ms + round(into * (step_new.end_ms - step_new.start_ms))
+    after = said.end + GAP
+    heard = cues_heard(recording, new.session, new.script, after, from_new)
+    assert [c.text for c in heard][-1] == "(finish)"
+    shift = statistics.median(c.error_ms for c in heard)
+    assert abs(shift) < PLACE_MS, "\n".join(map(str, heard))
+    off = [c for c in heard if c.score < HEARD or abs(c.error_ms - shift) > ON_TIME_MS]
+    assert not off, "\n".join(map(str, heard))
+    # So it ends earlier than it would have at pace 1, by what the shorter hold saves less the
+    # time the answer takes.
+    end_at_1 = recorder.time_at(start + old.at(old.script.duration_ms - step_old.start_ms))
+    end_now = recorder.time_at(after + frames(shift) + new.at(new.script.duration_ms - from_new))
+    saving = end_at_1 - end_now
+    assert saving > 0.8  # the hold is long enough for this to mean something
+    # coach exits once the faster session has been heard to its end (and its output closed)
+    assert end_now - 0.1 < ended < end_now + 0.6
+    assert "pace 1.1" in coach.stdout
+
+
+@needs_server
+def test_q_quits_restores_the_terminal_and_resume_starts_at_the_step(controls, recorder, play):
+    path, expected = controls
+    twist = expected.chapter("Twist")
+    says = expected.cue(2, "instruction")
+    coach = play(path, "--from", "Twist", terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    playing = termios.tcgetattr(coach.slave)
+    recorder.sleep_until(first + frames(middle(says) - twist.start_ms))
+    coach.press("q")
+    assert coach.wait(timeout=10) == 0, coach.stderr
+    quit_at = recorder.frames
+
+    # Keys were read one by one without echo while playing, and the terminal is as it was.
+    assert not playing[3] & (termios.ICANON | termios.ECHO)
+    assert coach.settings_before[3] & termios.ICANON
+    assert coach.settings_after == coach.settings_before
+    assert "stopped at step 2 (Twist)" in coach.stdout
+    assert saved_positions() == [(2, "Twist")]
+
+    again = play(path, "--resume")
+    resumed = recorder.wait_for_sound(after=quit_at, ended=again.ended)
+    recorder.sleep_until(resumed + frames(2500))
+    again.signal(signal.SIGINT)
+    assert again.wait(timeout=10) == 130
+    recording = recorder.collect()
+    starts_with(recording, expected, resumed, twist.start_ms, 2500, "the resumed step")
+    assert again.stdout.splitlines()[0] == "[2/2] Twist"
+
+
+@needs_server
+@pytest.mark.parametrize("step", ["2", "twist"])
+def test_from_starts_at_the_step_given_by_number_or_name(controls, step, recorder, play):
+    path, expected = controls
+    twist = expected.chapter("Twist")
+    coach = play(path, "--from", step)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(2000))
+    coach.signal(signal.SIGINT)
+    assert coach.wait(timeout=10) == 130
+    recording = recorder.collect()
+    starts_with(recording, expected, first, twist.start_ms, 1500, f"--from {step}")
+    assert coach.stdout == "[2/2] Twist\n"
+
+
+# -- no audio output -------------------------------------------------------------------------
 
 
 def test_no_audio_output_is_an_environment_error_that_suggests_export(routine):

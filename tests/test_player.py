@@ -394,3 +394,28 @@ def test_an_unwritable_state_folder_loses_the_position_not_the_session(tmp_path,
     saved = Positions.for_routine("upper-back-release", Settings())
     saved.save(script, 1)  # no error
     assert saved.load(script) is None
+
+
+def test_a_closed_terminal_gives_no_keys_and_does_not_spin():
+    import os
+    import time
+
+    from coach.keys import TerminalKeys
+
+    master, slave = os.openpty()
+    try:
+        with TerminalKeys(slave) as keys:
+            os.write(master, b"n")
+            assert keys.read(1.0) == "next"
+            os.close(master)
+            master = None
+            started, cpu = time.monotonic(), time.process_time()
+            for _ in range(6):
+                assert keys.read(0.05) is None
+            # Six reads wait their time out instead of returning at once, over and over.
+            assert time.monotonic() - started >= 0.25
+            assert time.process_time() - cpu < 0.1
+    finally:
+        os.close(slave)
+        if master is not None:
+            os.close(master)

@@ -285,6 +285,12 @@ class Speaker:
 
     def open(self, frames: int, first) -> Segment:
         """Start a segment of `frames` samples, the `first` of them already written."""
+        # A stopped simpleaudio segment still drains what its device holds (about 100 ms);
+        # let it end first, or the cut-off sound plays under the start of what comes next.
+        deadline = time.monotonic() + 0.25
+        for old in self._segments:
+            while old.playing() and time.monotonic() < deadline:
+                time.sleep(0.005)
         segment = self._open(frames, first)
         self._segments = [s for s in self._segments if s.playing()] + [segment]
         return segment

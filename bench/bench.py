@@ -1,38 +1,76 @@
-"""coach's benchmarks: `scripts/bench` runs this and prints a table.
+"""coach's benchmarks: `scripts/bench` runs this, prints a table and writes docs/benchmarks.md.
 
 Speed lives here, not in the tests: the tests check behaviour, this measures and compares
-against the targets. `--quick` runs fewer repetitions and fails (exit 1) when a figure is
-more than twice its target, for use before a change lands.
+against the targets, and against two anchors measured in the same run on the same routine:
+the floor (espeak-ng alone synthesizing the routine's sentences) and the naive peer (the
+say-and-sleep script people write first, see naive_peer.py).
+
+`--quick` runs short versions (under a minute) and fails (exit 1) when a figure is more than
+twice its target, for use before a change lands; it does not write docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COACH = ROOT / ".venv" / "bin" / "coach"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+DOC = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT))
 
 
 @dataclass(frozen=True)
 class Figure:
+    section: str
     name: str
-    value_ms: float
-    target_ms: float
+    value: float | None  # None: not measured (the reason is in `note`)
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = False
+    note: str = ""
 
     @property
     def verdict(self) -> str:
-        if self.value_ms <= self.target_ms:
+        if self.value is None:
+            return "not measured"
+        if self.target is None:
+            return ""
+        ratio = self.target / self.value if self.higher_is_better else self.value / self.target
+        if ratio <= 1:
             return "ok"
-        return "SLOW" if self.value_ms <= 2 * self.target_ms else "FAIL"
+        return "missed" if ratio <= 2 else "FAIL (over 2x)"
+
+    def shown(self, value: float | None = None) -> str:
+        value = self.value if value is None else value
+        if value is None:
+            return "-"
+        digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
+        return f"{value:,.{digits}f} {self.unit}".strip()
+
+    @property
+    def target_shown(self) -> str:
+        if self.target is None:
+            return ""
+        return ("at least " if self.higher_is_better else "under ") + self.shown(self.target)
 
 
-def generated_routine(steps: int) -> str:
+# -- routines -----------------------------------------------------------------------------
+
+
+def generated_routine(steps: int, title: str | None = None) -> str:
     """A routine of `steps` top-level steps cycling through every step kind."""
     kinds = [
         "  - exercise: Hold {i}\n    say: [Get ready for hold {i}., Stand tall.]\n    hold: 20s\n"
@@ -46,54 +84,379 @@ def generated_routine(steps: int) -> str:
         "  - repeat: 2\n    rest: 5s\n    steps:\n      - exercise: Round {i}\n        hold: 10s\n",
     ]
     body = "".join(kinds[i % len(kinds)].format(i=i) for i in range(steps))
-    return f"title: Generated {steps}\nsafety: [Stop if it hurts.]\nsteps:\n{body}"
+    return f"title: {title or f'Generated {steps}'}\nsafety: [Stop if it hurts.]\nsteps:\n{body}"
 
 
-def _median_ms(fn, runs: int) -> float:
+def routine_of_minutes(minutes: float, folder: Path) -> Path:
+    """A generated routine lasting about `minutes` (by the estimate), written to `folder`."""
+    from coach.compiler import compile, estimated_durations
+    from coach.routine import parse_routine
+
+    durations = estimated_durations(165)
+    steps = 1
+    while True:
+        text = generated_routine(steps, f"Benchmark {minutes:g} minutes")
+        ms = compile(parse_routine(text, "g.yaml"), None, durations).duration_ms
+        if ms >= minutes * 60_000 or steps > 5000:
+            break
+        steps = max(steps + 1, int(steps * minutes * 60_000 / ms * 0.98))
+    path = folder / f"routine-{minutes:g}m.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _median_s(fn, runs: int) -> float:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1000)
+        times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
+def _coach(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(COACH), *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"coach {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+# -- compile and start-up -----------------------------------------------------------------
+
+
 def bench_compile(runs: int) -> list[Figure]:
-    sys.path.insert(0, str(ROOT))
     from coach.compiler import compile
     from coach.routine import parse_routine
 
     text = generated_routine(1000)
     routine = parse_routine(text, "generated.yaml")
+    load_s = _median_s(lambda: parse_routine(text, "generated.yaml"), runs)
+    compile_s = _median_s(lambda: compile(routine), runs)
     return [
-        Figure("load 1,000-step routine (YAML to Routine)", _median_ms(
-            lambda: parse_routine(text, "generated.yaml"), runs), 500),
-        Figure("compile 1,000-step routine", _median_ms(lambda: compile(routine), runs), 100),
+        Figure("compile", "load a 1,000-step routine (YAML to Routine)", load_s * 1000, "ms"),
+        Figure("compile", "compile a 1,000-step routine (all step kinds)", compile_s * 1000,
+               "ms", 100),
     ]  # fmt: skip
 
 
 def bench_cold_start(runs: int) -> list[Figure]:
-    def run(*args):
-        subprocess.run([str(COACH), *args], check=True, capture_output=True)
-
+    help_s = _median_s(lambda: _coach("--help"), runs)
+    validate_s = _median_s(lambda: _coach("validate", "upper-back-release"), runs)
     return [
-        Figure("coach --help (whole process)", _median_ms(lambda: run("--help"), runs), 200),
-        Figure("coach validate upper-back-release (whole process)",
-               _median_ms(lambda: run("validate", "upper-back-release"), runs), 300),
+        Figure("cold start", "coach --help (whole process)", help_s * 1000, "ms", 200),
+        Figure("cold start", "coach validate upper-back-release (whole process)",
+               validate_s * 1000, "ms"),
     ]  # fmt: skip
+
+
+# -- export and the floor -----------------------------------------------------------------
+
+
+def _audio_seconds(path: Path) -> float:
+    import soundfile
+
+    return soundfile.info(str(path)).duration
+
+
+def _unique_phrases(routine: Path, env: dict) -> tuple[list[str], int]:
+    proc = _coach("compile", str(routine), "--json", env=env)
+    script = json.loads(proc.stdout)
+    texts = sorted({c["text"] for c in script["cues"] if c["kind"] == "speech"})
+    return texts, script["settings"]["rate_wpm"]
+
+
+def bench_export(minutes: float, work: Path, long_minutes: float) -> list[Figure]:
+    routine = routine_of_minutes(minutes, work)
+    cache = work / "cache"
+    env = {**os.environ, "COACH_CACHE_DIR": str(cache)}
+    figures = []
+    shutil.rmtree(cache, ignore_errors=True)
+    out = work / "out.wav"
+    t0 = time.perf_counter()
+    _coach("export", str(routine), "-o", str(out), "--force", env=env)
+    cold_s = time.perf_counter() - t0
+    audio_s = _audio_seconds(out)
+    label = f"a {audio_s / 60:.0f}-minute routine"
+    figures.append(Figure("export", f"{label} to WAV, empty phrase cache: wall time", cold_s,
+                          "s"))  # fmt: skip
+    figures.append(Figure("export", f"{label} to WAV, empty phrase cache: real-time factor",
+                          audio_s / cold_s, "x", 500, True))  # fmt: skip
+    for fmt, target in (("wav", 2000), ("flac", None), ("mp3", 200)):
+        out = work / f"out.{fmt}"
+        wall = _median_s(lambda out=out: _coach("export", str(routine), "-o", str(out),
+                                                 "--force", env=env), 3)  # fmt: skip
+        figures.append(Figure("export", f"{label} to {fmt.upper()}, warm cache: wall time",
+                              wall, "s"))  # fmt: skip
+        figures.append(Figure("export", f"{label} to {fmt.upper()}, warm cache: real-time "
+                              "factor", audio_s / wall, "x", target, True))  # fmt: skip
+
+    # The floor: espeak-ng alone, synthesizing the same sentences to WAV files, one process
+    # per sentence (the engine and nothing else: no mixing, no loudness, no cache).
+    phrases, rate = _unique_phrases(routine, env)
+    floor_dir = work / "floor"
+    floor_dir.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    for i, text in enumerate(phrases):
+        subprocess.run(["espeak-ng", "-v", "en", "-s", str(rate), "-w",
+                        str(floor_dir / f"{i}.wav"), text], check=True)  # fmt: skip
+    floor_s = time.perf_counter() - t0
+    figures.append(Figure("anchors", f"the floor: espeak-ng alone, the same {len(phrases)} "
+                          "sentences to WAV files", floor_s, "s"))  # fmt: skip
+    figures.append(Figure("anchors", "overhead: coach's empty-cache export / the floor",
+                          cold_s / floor_s, "x", 3))  # fmt: skip
+
+    # Peak memory of a long export, whole process (warm cache: the same sentences, so the
+    # mixing and the encoder are what is measured).
+    long_routine = routine_of_minutes(long_minutes, work)
+    _coach("show", str(long_routine), env=env)  # its sentences into the cache
+    for fmt in ("wav", "mp3"):
+        proc = subprocess.Popen([str(COACH), "export", str(long_routine), "-o",
+                                 str(work / f"long.{fmt}"), "--force"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
+        long_audio = _audio_seconds(work / f"long.{fmt}") if fmt == "wav" else None
+        what = f"a {long_audio / 3600:.1f}-hour" if long_audio else "the same"
+        figures.append(Figure("export", f"{what} routine to {fmt.upper()}: peak memory (RSS)",
+                              usage.ru_maxrss / 1024, "MiB"))  # fmt: skip
+    return figures
+
+
+# -- playback: first sound, timing, the naive peer ------------------------------------------
+
+
+def _recorder():
+    from tests.audio import Recorder
+
+    return Recorder()
+
+
+def bench_first_sound(runs: int, work: Path) -> list[Figure]:
+    from tests.audio import frames
+
+    _coach("show", "upper-back-quick")  # a warm phrase cache, as the target says
+    rec = _recorder()
+    times = []
+    try:
+        for _ in range(runs):
+            take = rec.take()
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            proc = subprocess.Popen([str(COACH), "play", "upper-back-quick", "--quiet"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)  # fmt: skip
+            at = take.wait_for_sound(take.position_at(t0) - frames(50), timeout_s=20,
+                                     ended=lambda p=proc: p.poll() is not None)  # fmt: skip
+            times.append(take.time_at(at) - t0)
+            proc.send_signal(2)
+            proc.wait(timeout=10)
+            time.sleep(0.5)
+    finally:
+        rec.stop()
+    what = f"first sound: `coach play` to the first sound at the sink (median of {runs}, warm)"
+    return [Figure("playback", what, statistics.median(times), "s", 0.5)]
+
+
+def _onsets(recording, session, script, at: int) -> list[float]:
+    """Each audible cue's onset error in ms, relative to where the session started."""
+    from tests.audio import cues_heard
+
+    heard = [h for h in cues_heard(recording, session, script, at) if h.score > 0.5]
+    return [h.error_ms for h in heard]
+
+
+def _error_figures(who: str, errors: list[float], minutes: float) -> list[Figure]:
+    import numpy as np
+
+    if len(errors) < 2:
+        return [Figure("timing", f"{who}: cues found", float(len(errors)), "")]
+    e = np.asarray(errors) - errors[0]  # relative to the first cue: the latency is constant
+    tail = max(1, len(e) // 10)
+    drift = float(np.mean(e[-tail:]) - np.mean(e[:tail]))
+    a = np.abs(e)
+    return [
+        Figure("timing", f"{who}: onset error, median ({len(e)} cues)", float(np.median(a)),
+               "ms"),
+        Figure("timing", f"{who}: onset error, p99", float(np.percentile(a, 99)), "ms",
+               20 if who == "coach" else None),
+        Figure("timing", f"{who}: onset error, max", float(a.max()), "ms"),
+        Figure("timing", f"{who}: drift over {minutes:g} minutes (end minus start)", drift,
+               "ms", 5 if who == "coach" else None),
+    ]  # fmt: skip
+
+
+def bench_timing(minutes: float, work: Path) -> list[Figure]:
+    """Play a routine through the null sink, record it, find every cue: coach, then the
+    naive peer on the same cue script."""
+    from coach.cues import load_cue_script
+    from coach.library import load_spoken
+    from coach.render import render
+    from tests.audio import find, frames
+
+    routine = routine_of_minutes(minutes, work)
+    script_path = work / "timing.json"
+    _coach("compile", str(routine), "-o", str(script_path))
+    script = load_cue_script(script_path)
+    voice = load_spoken(str(script_path)).voice
+    session = render(script, voice)
+    figures = []
+    rec = _recorder()
+    try:
+        take = rec.take()
+        proc = subprocess.run([str(COACH), "play", str(script_path), "--quiet"],
+                              stdin=subprocess.DEVNULL, capture_output=True)  # fmt: skip
+        recording = take.collect(0.5)
+        if proc.returncode != 0:
+            raise RuntimeError(f"coach play failed: {proc.stderr.decode()}")
+        first = take.wait_for_sound()
+        at = find(recording, session[: frames(2000)], first - frames(200),
+                  first + frames(200)).at
+        figures += _error_figures("coach", _onsets(recording, session, script, at), minutes)
+
+        take = rec.take()
+        peer = subprocess.run([str(PYTHON), str(ROOT / "bench" / "naive_peer.py"),
+                               str(script_path)], capture_output=True)  # fmt: skip
+        recording = take.collect(0.5)
+        if peer.returncode != 0:
+            raise RuntimeError(f"the naive peer failed: {peer.stderr.decode()}")
+        figures += _error_figures("naive peer", _naive_onsets(recording, script, voice),
+                                  minutes)  # fmt: skip
+    finally:
+        rec.stop()
+    return figures
+
+
+def _naive_onsets(recording, script, voice) -> list[float]:
+    """Where each sentence of the naive peer was heard, against its place in the plan.
+
+    The peer's sentences are espeak-ng's own output (not trimmed or levelled as coach's are),
+    so each is found by its first 150 ms, in order, searching from where the last one was
+    heard plus the planned distance (its lateness carries over, as it does in the peer)."""
+    from coach.render import samples_at
+    from tests.audio import frames, loud, ms
+
+    speech = [c for c in script.cues if c.kind == "speech"]
+    sounding = loud(recording)
+    first = int(sounding[0]) if len(sounding) else 0
+    errors = []
+    prev_found, prev_plan = first, samples_at(speech[0].start_ms, 22_050)
+    for i, cue in enumerate(speech):
+        plan = samples_at(cue.start_ms, 22_050)
+        guess = prev_found + (plan - prev_plan) if i else first
+        lo = max(0, guess - frames(300))
+        found = lo + _best_shape_match(recording[lo : guess + frames(3000)],
+                                       voice.pcm(cue.text)[: frames(150)])  # fmt: skip
+        errors.append(ms(found - first) - (cue.start_ms - speech[0].start_ms))
+        prev_found, prev_plan = found, plan
+    return errors
+
+
+def _best_shape_match(signal, template) -> int:
+    """Where `template` best matches `signal` in shape, whatever the loudness (the peer's
+    sentences are espeak-ng's own level, coach's are levelled)."""
+    import numpy as np
+
+    if len(signal) < len(template):
+        return 0
+    dot = np.correlate(signal, template, "valid")
+    energy = np.concatenate([[0.0], np.cumsum(signal.astype(np.float64) ** 2)])
+    window = energy[len(template) :] - energy[: -len(template)]
+    score = dot / np.sqrt(np.maximum(window, 1e-9) * float(template @ template))
+    return int(np.argmax(score))
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def table(figures: list[Figure]) -> list[str]:
+    rows = [("", "figure", "value", "target", "verdict")]
+    section = None
+    for f in figures:
+        rows.append((f.section if f.section != section else "", f.name, f.shown(),
+                     f.target_shown, f.verdict + (f" ({f.note})" if f.note else "")))  # fmt: skip
+        section = f.section
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def markdown(figures: list[Figure], seconds: float) -> str:
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `scripts/bench` (do not edit by hand; run it again). Measured on "
+        f"{datetime.date.today().isoformat()}: {platform.system()} {platform.release()}, "
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; the whole run "
+        f"took {seconds / 60:.0f} minutes.",
+        "",
+        "| | figure | value | target | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    section = None
+    for f in figures:
+        head = f.section if f.section != section else ""
+        verdict = f"{f.verdict} {f.note}".strip()
+        lines.append(f"| {head} | {f.name} | {f.shown()} | {f.target_shown} | {verdict} |")
+        section = f.section
+    lines += ["", _EXPLAINED]
+    return "\n".join(lines) + "\n"
+
+
+_EXPLAINED = """\
+How each figure is measured (bench/bench.py):
+
+- **compile**: a generated routine of 1,000 steps cycling through every step kind, in process,
+  median of several runs.
+- **cold start**: the whole `coach` process, as a person starts it.
+- **export**: a generated routine of about 30 minutes through `coach export`, first with an
+  empty phrase cache (every sentence synthesized), then with the cache warm (median of 3).
+  Real-time factor: seconds of audio per second of wall time. Peak memory: the whole process
+  (RSS) exporting a routine of about 2 hours.
+- **the floor**: `espeak-ng -w` writing the same routine's sentences to WAV files, one process
+  each: the speech engine alone. The overhead is coach's empty-cache export time divided by it.
+- **first sound**: a private PulseAudio server with a null sink, its monitor recorded with
+  `parec` in 20 ms chunks whose arrival times tie the recording to the clock; from starting
+  `coach play upper-back-quick` to the first sound in the recording.
+- **timing**: a generated routine of about 10 minutes compiled to a cue script, played with
+  `coach play` and recorded; every cue is found in the recording by correlation with what coach
+  renders. Onset error: each cue against its place in the cue script, relative to the first
+  cue (the output latency is constant). Drift: the mean error of the last tenth of the cues
+  minus that of the first tenth.
+- **naive peer** (bench/naive_peer.py): the same cue script's sentences spoken with pyttsx3
+  `say()` + `runAndWait()`, sleeping through each planned silence with `time.sleep()`, recorded
+  and measured the same way.
+"""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer runs; fail past 2x target")
+    parser.add_argument(
+        "--quick", action="store_true",
+        help="short versions; exit 1 when a figure is over twice its target",
+    )  # fmt: skip
     args = parser.parse_args()
+    started = time.perf_counter()
     runs = 3 if args.quick else 11
-    figures = bench_compile(runs) + bench_cold_start(runs)
-    width = max(len(f.name) for f in figures)
-    print(f"{'benchmark':<{width}}  {'median':>10}  {'target':>10}  verdict")
-    for f in figures:
-        print(f"{f.name:<{width}}  {f.value_ms:>8.1f}ms  {f.target_ms:>8.0f}ms  {f.verdict}")
-    failed = [f for f in figures if f.verdict == "FAIL"]
+    audio = bool(os.environ.get("COACH_TEST_SINK"))
+    why_not = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server")
+    with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
+        work = Path(tmp)
+        figures = bench_compile(runs) + bench_cold_start(runs)
+        figures += bench_export(3 if args.quick else 30, work, 10 if args.quick else 120)
+        if audio:
+            figures += bench_first_sound(3 if args.quick else 7, work)
+            figures += bench_timing(0.25 if args.quick else 10, work)
+        else:
+            figures += [Figure("playback", "first sound", None, "s", 0.5, note=why_not),
+                        Figure("timing", "coach: onset error, p99", None, "ms", 20,
+                               note=why_not)]  # fmt: skip
+    print("\n".join(table(figures)))
+    if not args.quick:
+        DOC.write_text(markdown(figures, time.perf_counter() - started), encoding="utf-8")
+        print(f"\nwrote {DOC.relative_to(ROOT)}")
+    failed = [f for f in figures if f.verdict.startswith("FAIL")]
     return 1 if args.quick and failed else 0
 
 

@@ -98,6 +98,7 @@ class _Engine:
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
         self.backend_version = self._backend_version()
         self.voices = self._voices()
+        self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
 
     @classmethod
     def get(cls) -> _Engine:
@@ -166,21 +167,33 @@ class _Engine:
                 # synthesis before draining that queue, so a phrase could be spoken at the
                 # previous phrase's rate; the driver's own setProperty applies at once.
                 target = e.proxy._driver if self.driver == "espeak" else e
-                if self.driver == "espeak":
-                    _set_espeak_voice(target, voice_id)
-                else:
-                    target.setProperty("voice", voice_id)
-                target.setProperty("rate", choice.rate_wpm)
-                target.setProperty("volume", choice.volume)
-                with contextlib.suppress(KeyError, ValueError):
-                    target.setProperty("pitch", choice.pitch)
-                if self.driver == "espeak":
-                    _settle_espeak(choice)
-                with _quiet():
-                    e.save_to_file(text, name)
-                    e.runAndWait()
+                wanted = (voice_id, choice.rate_wpm, choice.volume, choice.pitch)
+                # Settings that are already in effect are not set again: each change lands
+                # asynchronously and must be waited for (see _settle_espeak), which would
+                # otherwise cost every phrase about 12 ms.
+                if wanted != self._applied:
+                    self._applied = None
                     if self.driver == "espeak":
-                        _finish_espeak(e.proxy._driver)
+                        _set_espeak_voice(target, voice_id)
+                    else:
+                        target.setProperty("voice", voice_id)
+                    target.setProperty("rate", choice.rate_wpm)
+                    target.setProperty("volume", choice.volume)
+                    with contextlib.suppress(KeyError, ValueError):
+                        target.setProperty("pitch", choice.pitch)
+                    if self.driver == "espeak":
+                        _settle_espeak(choice)
+                    self._applied = wanted
+                with _quiet():
+                    if self.driver == "espeak":
+                        # What runAndWait does for one phrase, without its loop's 10 ms sleeps:
+                        # the driver's callback writes the file when synthesis ends.
+                        target._save_file = name
+                        target._start_synthesis(text)
+                        _finish_espeak(target)
+                    else:
+                        e.save_to_file(text, name)
+                        e.runAndWait()
             except BaseException as exc:  # handed to the caller's thread
                 result.append(exc)
 

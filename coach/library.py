@@ -103,9 +103,7 @@ def load_script(ref: str, settings=None, durations=None):
 
     source = find(ref)
     if source.is_cue_script:
-        if settings is not None and any(
-            getattr(settings, f) is not None for f in settings.__slots__
-        ):
+        if settings is not None and settings.given():
             raise UsageError(
                 "pacing options", "do not apply to a compiled cue script; compile the routine "
                 "again with the options instead"

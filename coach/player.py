@@ -227,11 +227,11 @@ class Session:
             return
         first = self._next_block(min(frames, self.lead_frames))
         self._segment = self.speaker.open(frames, first)
-        self._written = len(first)
         self._fill()
 
     def _next_block(self, frames: int):
-        """The next samples of this segment: the answer first, then the session."""
+        """The next samples of this segment (the answer first, then the session), counted as
+        written: they go to the segment at once."""
         import numpy as np
 
         parts = []
@@ -246,7 +246,6 @@ class Session:
             parts.append(block)
             self._written += len(block)
             frames -= len(block)
-        self._written -= sum(len(p) for p in parts)  # the caller counts what it writes
         if len(parts) == 1:
             return parts[0]
         if not parts:
@@ -267,7 +266,6 @@ class Session:
                 self._finished_writing = True
                 return
             seg.write(block)
-            self._written += len(block)
 
     def _stop_segment(self) -> None:
         if self._segment is not None:
@@ -288,8 +286,7 @@ class Session:
         """React to one control: pause, next, back, repeat, faster, slower or quit."""
         ms = self.position_ms()
         if key == "quit":
-            self._paused_at = self._frame(ms)
-            self._stop_segment()
+            self._stop_segment()  # notes where the ear stopped
             raise Quit
         if self._warming is not None:  # one speech engine, one caller at a time
             self._warming.join()
@@ -499,13 +496,9 @@ def play_routine(
             step = session.chapter_at(session.stopped_ms)
             positions.save(session.script, step)
             if note and session.script.chapters:
-                again = f"coach play {ref} --resume" + (" (with the same options)"
-                                                        if _given(settings) else "")  # fmt: skip
+                given = settings is not None and settings.given()
+                again = f"coach play {ref} --resume" + (" (with the same options)" * given)
                 note(f"stopped at step {step} ({session.script.chapters[step].title}); "
                      f"to go on from there: {again}")  # fmt: skip
     return outcome
 
-
-def _given(settings) -> bool:
-    return settings is not None and any(getattr(settings, f) is not None
-                                        for f in settings.__slots__)  # fmt: skip

@@ -50,6 +50,10 @@ class Settings:
     pitch: int | None = None
     verbosity: str | None = None
 
+    def given(self) -> bool:
+        """Whether this layer chooses anything at all."""
+        return any(getattr(self, f.name) is not None for f in fields(Settings))
+
     def over(self, under: Settings) -> Settings:
         """This layer with its gaps filled from `under`."""
         return Settings(

@@ -413,7 +413,7 @@ def play(
         str | None,
         typer.Option(
             "--output",
-            help="simpleaudio, paplay, pw-play, aplay or afplay (default: the first that works).",
+            help="paplay, pw-play, aplay, simpleaudio or afplay (default: the first that works).",
         ),
     ] = None,
     stereo: Annotated[

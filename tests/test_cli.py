@@ -251,7 +251,7 @@ def test_debug_shows_a_traceback_for_bug_reports():
         (["--resume", "--from", "1"], "coach: error: --resume: cannot be used with --from"),
         (["--from", "9"], "coach: error: --from: there is no step 9; steps are numbered 0 to 3"),
         (["--from", "doorway strech"], "did you mean 'Doorway stretch'?"),
-        (["--output", "speakers"], "coach: error: --output: must be one of simpleaudio, paplay"),
+        (["--output", "speakers"], "--output: must be one of paplay, pw-play, aplay, simpleaudio"),
     ],
 )
 def test_play_refuses_bad_options_before_making_a_sound(tiny, args, message):

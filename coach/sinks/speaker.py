@@ -1,4 +1,4 @@
-"""Playback through the speakers: simpleaudio first, a player program on the system second.
+"""Playback through the speakers: a player program first, simpleaudio when there is none.
 
 A session plays as *segments*: one continuous stream from a point of the session to its end,
 so every cue sounds at its sample offset and nothing drifts, however long the routine. A
@@ -7,14 +7,22 @@ control (pause, skip, a pace change) stops the segment and starts another one.
 Samples are written into a segment a little ahead of the ear, never all at once, so the first
 sound comes as soon as its first block is rendered and stopping silences what was queued.
 
+Why the order (`OUTPUTS`): a stream survives the moments when the machine is slow to feed it
+only by what it has buffered. simpleaudio asks ALSA for a fixed 100 ms buffer (SA_LATENCY_US in
+its C source), and through PulseAudio that underruns a few times a minute on a busy or virtual
+machine, even for a bare sine wave; each underrun delays everything after it by 15-80 ms, so a
+10-minute routine drifted by about 100 ms. The pipe players take a 500 ms buffer (`LATENCY_MS`)
+and, measured the same way, never underran: every cue within a millisecond. Stopping one kills
+it, and the server drops what it had queued, so the bigger buffer does not slow stopping down.
+
 - simpleaudio plays straight out of the buffer it is given and reads it only as the sound card
   asks (100 ms ahead; see its playback_thread), so a segment hands it an anonymous memory map
   as long as the segment, fills it ahead of the ear, and gives the pages behind the ear back to
   the system: memory stays bounded on a two-hour routine. It is archived, builds from source
   and raises SimpleaudioError with no audio device, so it is imported lazily and any failure
   falls back to a player program.
-- `paplay`, `pw-play` and `aplay` read raw samples from a pipe, with a short server latency so
-  that killing them silences the sound at once. `afplay` (macOS) reads only whole files: its
+- `paplay`, `pw-play` and `aplay` read raw samples from a pipe; killing them silences the sound
+  at once. `afplay` (macOS) reads only whole files: its
   segment is written to a temporary WAV first.
 """
 
@@ -32,8 +40,8 @@ from pathlib import Path
 from coach.errors import EnvironmentFault, UsageError
 
 PLAYERS = ("paplay", "pw-play", "aplay", "afplay")
-OUTPUTS = ("simpleaudio", *PLAYERS)
-LATENCY_MS = 100  # what the pipe players ask of the audio server: what keeps sounding on stop
+OUTPUTS = ("paplay", "pw-play", "aplay", "simpleaudio", "afplay")  # tried in this order
+LATENCY_MS = 500  # the pipe players' buffer: enough to ride out a busy moment without a gap
 _NO_DEVICE_HINT = (
     "check that a sound device or audio server is available (coach doctor will say more), "
     "or make a file to play elsewhere: coach export ROUTINE"
@@ -379,11 +387,15 @@ def quiet_stderr():
 def available_outputs() -> list[str]:
     """Outputs that exist here, in the order they are tried."""
     found = []
-    with contextlib.suppress(Exception):
-        import simpleaudio  # noqa: F401
+    for name in OUTPUTS:
+        if name != "simpleaudio":
+            if shutil.which(name):
+                found.append(name)
+            continue
+        with contextlib.suppress(Exception):
+            import simpleaudio  # noqa: F401
 
-        found.append("simpleaudio")
-    found.extend(p for p in PLAYERS if shutil.which(p))
+            found.append(name)
     return found
 
 

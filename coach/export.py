@@ -45,8 +45,8 @@ def export(
     """Render ROUTINE and write it (and its caption files) all at once or not at all."""
     from coach.captions import captions as caption_text
     from coach.files import write_text_atomic
-    from coach.render import Layout, render
-    from coach.sinks.files import Tags, format_for, write_audio
+    from coach.render import Layout, Mixer
+    from coach.sinks.files import Blocks, Tags, format_for, write_audio
 
     if output is None:
         output = default_output(ref, fmt)
@@ -59,7 +59,10 @@ def export(
                 raise UserError(f"{path} exists; use --force to replace it")
     spoken = load_spoken(ref, settings)
     script, voice = spoken.script, spoken.voice
-    pcm = render(script, voice, Layout(voice.sample_rate, 2 if stereo else 1))
+    # Mixed block by block as the encoder takes it: memory stays flat however long the routine.
+    layout = Layout(voice.sample_rate, 2 if stereo else 1)
+    mixer = Mixer(script, voice, layout)
+    pcm = Blocks(mixer.total, layout.channels, mixer.read)
     p = script.settings
     comment = (
         f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.identity()['voice']}"

@@ -485,3 +485,26 @@ def test_thirty_minutes_to_ogg_vorbis_in_blocks(tmp_path):
     info = sf.info(tmp_path / "long.ogg")
     assert (info.frames, info.samplerate) == (n, SR)
     assert elapsed < 120, f"30 min of Ogg Vorbis took {elapsed:.0f} s"
+
+
+def test_opus_resampling_reads_its_input_block_by_block_with_the_same_result():
+    # The resampler reads the session as it goes (a two-hour export is never held whole):
+    # output blocks of any size, over input read piece by piece, equal one pass over it all.
+    from coach.sinks.files import Blocks, _Resampler
+
+    pcm = np.tile(signal(), 2)
+    reads = []
+
+    def blocks():
+        source = Blocks.of(pcm)
+        inner = source.read
+        source.read = lambda n: reads.append(n) or inner(n)
+        return source
+
+    whole = np.concatenate([b for _, b in _Resampler(blocks(), SR, 24000).blocks(10**9)])
+    reads.clear()
+    pieces = list(_Resampler(blocks(), SR, 24000).blocks(4000))
+    assert len(pieces) > 20 and max(reads) < 5000
+    assert [done for done, _ in pieces][-1] == len(pcm)
+    np.testing.assert_allclose(np.concatenate([b for _, b in pieces]), whole, atol=1e-6)
+    assert len(whole) == -(-len(pcm) * 24000 // SR)

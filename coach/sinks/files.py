@@ -73,6 +73,40 @@ _AAC_KBPS_PER_CHANNEL = 64
 BLOCK_SECONDS = 4
 
 
+class Blocks:
+    """Samples to write, read front to back in blocks: a session is never held whole.
+
+    `read(n)` gives the next `n` frames (fewer only at the end) as float32, shape (n,) or
+    (n, 2). An export of two hours is a few hundred MB of float samples; read this way it
+    needs a few seconds' worth at a time.
+    """
+
+    def __init__(self, frames: int, channels: int, read: Callable[[int], np.ndarray]) -> None:
+        self.frames = frames
+        self.channels = channels
+        self.read = read
+
+    @classmethod
+    def of(cls, pcm) -> Blocks:
+        """A buffer already in memory, as blocks."""
+        import numpy as np
+
+        pcm = np.asarray(pcm)
+        if pcm.ndim == 2 and pcm.shape[1] == 1:
+            pcm = pcm[:, 0]
+        if not (pcm.ndim == 1 or (pcm.ndim == 2 and pcm.shape[1] == 2)):
+            raise ValueError(f"pcm must have shape (n,) or (n, 2), not {pcm.shape}")
+        at = 0
+
+        def read(n: int):
+            nonlocal at
+            block = pcm[at : at + n]
+            at += len(block)
+            return block
+
+        return cls(len(pcm), 1 if pcm.ndim == 1 else 2, read)
+
+
 @dataclass(frozen=True, slots=True)
 class Tags:
     """What a player shows for an exported file."""
@@ -103,7 +137,7 @@ def format_for(path: Path | str, explicit: str | None = None) -> str:
 
 def write_audio(
     path: Path,
-    pcm: np.ndarray,
+    pcm: np.ndarray | Blocks,
     sample_rate: int,
     fmt: str,
     chapters: Sequence[Chapter],
@@ -111,7 +145,8 @@ def write_audio(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Encode `pcm` (float, shape (n,) or (n, 2), in [-1, 1]) to `path` with chapters and tags.
+    """Encode `pcm` (float, shape (n,) or (n, 2), in [-1, 1], or `Blocks` of it) to `path`
+    with chapters and tags.
 
     All or nothing: the file appears complete or not at all. `progress(samples_done,
     samples_total)` is called after each block of a few seconds. An existing file is replaced
@@ -119,16 +154,10 @@ def write_audio(
 
         write_audio(Path("out.mp3"), pcm, 22050, "mp3", script.chapters, Tags("Upper back"))
     """
-    import numpy as np
-
     if fmt not in AUDIO_FORMATS:
         raise UserError(f"unknown audio format '{fmt}'; known: {', '.join(AUDIO_FORMATS)}")
-    pcm = np.asarray(pcm)
-    if pcm.ndim == 2 and pcm.shape[1] == 1:
-        pcm = pcm[:, 0]
-    if not (pcm.ndim == 1 or (pcm.ndim == 2 and pcm.shape[1] == 2)):
-        raise ValueError(f"pcm must have shape (n,) or (n, 2), not {pcm.shape}")
-    if len(pcm) == 0:
+    pcm = pcm if isinstance(pcm, Blocks) else Blocks.of(pcm)
+    if pcm.frames == 0:
         # libsndfile and mutagen make broken mp3, opus and flac files of no samples.
         raise UserError("there is no audio to write (0 samples)")
     if sample_rate <= 0:
@@ -138,7 +167,7 @@ def write_audio(
             f"mp3 cannot hold {sample_rate} Hz audio; it takes "
             f"{', '.join(map(str, _MP3_RATES))} Hz; choose another format such as ogg or flac"
         )
-    if fmt == "wav" and pcm.size * 2 > 0xFFFF_FFFF - 1024 * 1024:
+    if fmt == "wav" and pcm.frames * pcm.channels * 2 > 0xFFFF_FFFF - 1024 * 1024:
         raise UserError("the audio is too long for wav (4 GB at most); choose flac or ogg")
     if fmt in ("flac", "ogg", "opus") and len(chapters) > _MAX_VORBIS_CHAPTERS:
         raise UserError(f"{fmt} files carry at most {_MAX_VORBIS_CHAPTERS} chapters")
@@ -166,7 +195,7 @@ def write_audio(
             _write_ffmpeg(ffmpeg, tmp, pcm, sample_rate, fmt, chapters, tags, progress)
         else:
             _write_soundfile(tmp, pcm, sample_rate, fmt, chapters, tags, progress)
-            _tag(tmp, fmt, len(pcm), sample_rate, chapters, tags)
+            _tag(tmp, fmt, pcm.frames, sample_rate, chapters, tags)
         fsync_file(tmp)
         os.replace(tmp, path)
         tmp = None
@@ -306,7 +335,7 @@ def _callback_errors(out: _CheckedFile):
 
 def _write_soundfile(
     tmp: Path,
-    pcm: np.ndarray,
+    pcm: Blocks,
     sample_rate: int,
     fmt: str,
     chapters: Sequence[Chapter],
@@ -316,13 +345,13 @@ def _write_soundfile(
     import soundfile as sf
 
     major, subtype = _SOUNDFILE[fmt]
-    channels = 1 if pcm.ndim == 1 else 2
+    channels = pcm.channels
     rate = sample_rate
     resampler = None
     if fmt == "opus" and sample_rate not in _OPUS_RATES:
         rate = next((r for r in _OPUS_RATES if r >= sample_rate), _OPUS_RATES[-1])
         resampler = _Resampler(pcm, sample_rate, rate)
-    total = len(pcm)
+    total = pcm.frames
 
     with open(tmp, "r+b", buffering=0) as raw, _callback_errors(out := _CheckedFile(raw)):
         with _real_cause(out):
@@ -341,7 +370,7 @@ def _write_soundfile(
             step = sample_rate * BLOCK_SECONDS
             if resampler is None:
                 for start in range(0, total, step):
-                    _write_block(snd, out, _encoder_samples(pcm[start : start + step], fmt))
+                    _write_block(snd, out, _encoder_samples(pcm.read(step), fmt))
                     if progress is not None:
                         progress(min(start + step, total), total)
             else:
@@ -394,17 +423,20 @@ class _Resampler:
     """Kaiser-windowed sinc resampling by a rational factor, a block at a time.
 
     Only Opus needs it (libopus takes 8, 12, 16, 24 or 48 kHz; speech engines give 22050 Hz).
-    Each block is computed straight from the whole input, so blocks need no state. The kernel
-    is centred, so nothing is delayed and chapter times stay right.
+    Each output block is computed from the stretch of input around it (`_input`), read from
+    the blocks as it is needed and dropped once behind, so blocks need no other state. The
+    kernel is centred, so nothing is delayed and chapter times stay right.
     """
 
-    def __init__(self, pcm: np.ndarray, rate_in: int, rate_out: int, half_width: int = 32):
+    def __init__(self, pcm: Blocks, rate_in: int, rate_out: int, half_width: int = 32):
         import numpy as np
 
         g = math.gcd(rate_in, rate_out)
         self.up, self.down = rate_out // g, rate_in // g
-        self.pcm = pcm if pcm.ndim == 2 else pcm[:, None]
-        self.mono = pcm.ndim == 1
+        self.source = pcm
+        self.mono = pcm.channels == 1
+        self._held = np.zeros((0, pcm.channels), np.float32)  # input from _held_at on
+        self._held_at = 0
         scale = min(1.0, self.up / self.down)
         self.width = math.ceil(half_width / scale)
         cutoff = 0.45 * scale  # cycles per input sample, a little under Nyquist
@@ -416,24 +448,39 @@ class _Resampler:
         window = np.i0(8.0 * np.sqrt(np.clip(1 - (d / self.width) ** 2, 0, None))) / np.i0(8.0)
         h = 2 * cutoff * np.sinc(2 * cutoff * d) * window
         self.h = (h / h.sum(axis=1, keepdims=True)).astype(np.float32)  # unit gain per phase
-        self.total_out = -(-len(pcm) * self.up // self.down)
+        self.total_out = -(-pcm.frames * self.up // self.down)
+
+    def _input(self, lo: int, hi: int):
+        """Input samples lo..hi (zero outside the input); `lo` never goes back."""
+        import numpy as np
+
+        n_in, channels = self.source.frames, self.source.channels
+        have = self._held_at + len(self._held)
+        want = min(hi, n_in)
+        if want > have:
+            more = self.source.read(want - have).astype(np.float32, copy=False)
+            self._held = np.concatenate([self._held, more.reshape(len(more), channels)])
+        drop = max(0, lo - self._held_at)
+        self._held, self._held_at = self._held[drop:], self._held_at + drop
+        seg = np.zeros((hi - lo, channels), np.float32)
+        a, b = max(lo, 0), min(hi, self._held_at + len(self._held))
+        if a < b:
+            seg[a - lo : b - lo] = self._held[a - self._held_at : b - self._held_at]
+        return seg
 
     def blocks(self, approx: int):
         """(input samples covered, output block) pairs, about `approx` output samples each."""
         import numpy as np
         from numpy.lib.stride_tricks import sliding_window_view
 
-        n_in = len(self.pcm)
+        n_in = self.source.frames
         q_step = max(1, approx // self.up)
         taps = 2 * self.width
         for q0 in range(0, -(-self.total_out // self.up), q_step):
             nq = min(q_step, -(-self.total_out // self.up) - q0)
             lo = q0 * self.down - self.width + 1
             hi = (q0 + nq - 1) * self.down + int(self.base[-1]) + self.width + 1
-            seg = np.zeros((hi - lo, self.pcm.shape[1]), np.float32)
-            a, b = max(lo, 0), min(hi, n_in)
-            if a < b:
-                seg[a - lo : b - lo] = self.pcm[a:b]
+            seg = self._input(lo, hi)
             windows = sliding_window_view(seg, taps, axis=0)  # (positions, channels, taps)
             out = np.empty((nq, self.up, seg.shape[1]), np.float32)
             for r in range(self.up):
@@ -636,15 +683,15 @@ def _ffmetadata(chapters: Sequence[Chapter], tags: Tags, duration_ms: int) -> st
 def _write_ffmpeg(
     ffmpeg: str,
     tmp: Path,
-    pcm: np.ndarray,
+    pcm: Blocks,
     sample_rate: int,
     fmt: str,
     chapters: Sequence[Chapter],
     tags: Tags,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    channels = 1 if pcm.ndim == 1 else 2
-    total = len(pcm)
+    channels = pcm.channels
+    total = pcm.frames
     with tempfile.TemporaryDirectory(prefix="coach-ffmpeg-") as work:
         meta = Path(work) / "metadata.txt"
         meta.write_text(
@@ -671,7 +718,7 @@ def _write_ffmpeg(
                 assert proc.stdin is not None
                 try:
                     for start in range(0, total, step):
-                        block = _encoder_samples(pcm[start : start + step], fmt)
+                        block = _encoder_samples(pcm.read(step), fmt)
                         proc.stdin.write(block.astype("<f4", copy=False).tobytes())
                         if progress is not None:
                             progress(min(start + step, total), total)

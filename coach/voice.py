@@ -5,11 +5,16 @@ changes the sound (text, voice, rate, pitch, volume, backend and its versions, a
 post-processes it). Phrases enter the cache trimmed of silence and normalized to one loudness,
 so the mix needs no dynamic processing (no pumping) and lands at a steady level.
 
-pyttsx3's espeak driver has known faults, worked around here: it writes only the last of
-several queued `save_to_file` calls and never clears its save path (so one `save_to_file` +
-`runAndWait` per phrase, to a fresh temp file, and never `say()` on that engine), and it prints
-"Audio saved to ..." on stdout (silenced). A hung engine becomes a clear error after a timeout.
-This module must not be imported by `coach validate`.
+With espeak-ng (Linux), pyttsx3 gives the voices and their settings, and the phrases are
+spoken through its ctypes binding of the library (`pyttsx3.drivers._espeak`), which coach starts
+in espeak-ng's *synchronous* mode before pyttsx3 does: each phrase's samples come back from
+one call, straight into memory. pyttsx3's own driver runs espeak-ng asynchronously, on a thread
+of its own, and saves each phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave
+slightly different samples each time, and has known faults (it writes only the last of several
+queued `save_to_file` calls, never clears its save path, and prints on stdout). Other drivers
+(macOS, Windows) go through pyttsx3's `save_to_file`, one phrase per fresh temp file. A hung
+engine becomes a clear error after a timeout. This module must not be imported by
+`coach validate`.
 """
 
 from __future__ import annotations
@@ -85,6 +90,8 @@ class _Engine:
             raise EnvironmentFault(
                 f"the text-to-speech library is missing ({e})", "run scripts/coach to install it"
             ) from None
+        # Before pyttsx3.init(), which would start it in its asynchronous mode otherwise.
+        self.sample_rate = _start_espeak_synchronously()
         try:
             with _quiet():
                 self.engine = pyttsx3.init()
@@ -96,6 +103,7 @@ class _Engine:
             ) from None
         self.pyttsx3_version = _package_version("pyttsx3")
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
+        self.synchronous = self.driver == "espeak" and self.sample_rate is not None
         self.backend_version = self._backend_version()
         self.voices = self._voices()
         self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
@@ -139,66 +147,34 @@ class _Engine:
             )
         return match.id
 
-    def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> Path:
-        """Speak `text` into a fresh WAV file; the caller deletes it.
+    def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> tuple[np.ndarray, int]:
+        """`text` spoken: (float32 mono samples, sample rate).
 
-        Under load the espeak driver sometimes ends its loop without writing the file (seen
-        with four processes synthesizing at once), so a missing file is tried again.
+        Under load pyttsx3's driver sometimes ended its loop without writing the file (seen
+        with four processes synthesizing at once), so a phrase that came back empty is tried
+        again.
         """
         for _ in range(RETRIES):
-            path = self._synthesize_once(text, voice_id, choice)
-            if path is not None:
-                return path
+            found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
+            if found is not None and len(found[0]):
+                return found
         raise EnvironmentFault(
             f"the speech engine wrote no audio for {text!r}",
             "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
         )
 
-    def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice) -> Path | None:
-        fd, name = tempfile.mkstemp(prefix="coach-phrase-", suffix=".wav")
-        os.close(fd)
-        os.unlink(name)  # the driver creates it; an empty file left behind would look like audio
-        result: list[BaseException] = []
+    def _run(self, work):
+        """`work()` on a thread of its own, so a hung engine becomes an error, not a hang."""
+        result: list = []
 
-        def work() -> None:
+        def run() -> None:
             try:
-                e = self.engine
-                # engine.setProperty only queues the change, and the espeak driver starts
-                # synthesis before draining that queue, so a phrase could be spoken at the
-                # previous phrase's rate; the driver's own setProperty applies at once.
-                target = e.proxy._driver if self.driver == "espeak" else e
-                wanted = (voice_id, choice.rate_wpm, choice.volume, choice.pitch)
-                # Settings that are already in effect are not set again: each change lands
-                # asynchronously and must be waited for (see _settle_espeak), which would
-                # otherwise cost every phrase about 12 ms.
-                if wanted != self._applied:
-                    self._applied = None
-                    if self.driver == "espeak":
-                        _set_espeak_voice(target, voice_id)
-                    else:
-                        target.setProperty("voice", voice_id)
-                    target.setProperty("rate", choice.rate_wpm)
-                    target.setProperty("volume", choice.volume)
-                    with contextlib.suppress(KeyError, ValueError):
-                        target.setProperty("pitch", choice.pitch)
-                    if self.driver == "espeak":
-                        _settle_espeak(choice)
-                    self._applied = wanted
-                with _quiet():
-                    if self.driver == "espeak":
-                        # What runAndWait does for one phrase, without its loop's 10 ms sleeps:
-                        # the driver's callback writes the file when synthesis ends.
-                        target._save_file = name
-                        target._start_synthesis(text)
-                        _finish_espeak(target)
-                    else:
-                        e.save_to_file(text, name)
-                        e.runAndWait()
+                result.append(work())
             except BaseException as exc:  # handed to the caller's thread
                 result.append(exc)
 
         with self._lock:
-            worker = threading.Thread(target=work, daemon=True)
+            worker = threading.Thread(target=run, daemon=True)
             worker.start()
             worker.join(TIMEOUT_S)
         if worker.is_alive():
@@ -206,16 +182,109 @@ class _Engine:
                 f"the speech engine did not finish a phrase within {TIMEOUT_S:g} s",
                 "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
             )
-        if result:
+        if isinstance(result[0], BaseException):
+            exc = result[0]
             raise EnvironmentFault(
-                f"the speech engine failed: {type(result[0]).__name__}: {result[0]}",
+                f"the speech engine failed: {type(exc).__name__}: {exc}",
                 "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
             )
+        return result[0]
+
+    def _apply(self, voice_id: str, choice: VoiceChoice) -> None:
+        """Voice, rate, volume and pitch, set only when they differ from what is in effect."""
+        target = self.engine.proxy._driver if self.driver == "espeak" else self.engine
+        wanted = (voice_id, choice.rate_wpm, choice.volume, choice.pitch)
+        if wanted == self._applied:
+            return
+        self._applied = None
+        # engine.setProperty only queues the change until the next runAndWait; the espeak
+        # driver's own setProperty applies it at once.
+        if self.driver == "espeak":
+            _set_espeak_voice(target, voice_id)
+        else:
+            target.setProperty("voice", voice_id)
+        target.setProperty("rate", choice.rate_wpm)
+        target.setProperty("volume", choice.volume)
+        with contextlib.suppress(KeyError, ValueError):
+            target.setProperty("pitch", choice.pitch)
+        if self.driver == "espeak" and not self.synchronous:
+            _settle_espeak(choice)
+        self._applied = wanted
+
+    def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice):
+        self._apply(voice_id, choice)
+        if self.synchronous:
+            return _speak_espeak(text), self.sample_rate
+        return self._speak_to_file(text)
+
+    def _speak_to_file(self, text: str):
+        """Through pyttsx3's save_to_file, one phrase per fresh temp file."""
+        import soundfile
+
+        fd, name = tempfile.mkstemp(prefix="coach-phrase-", suffix=".wav")
+        os.close(fd)
+        os.unlink(name)  # the driver creates it; an empty file left behind would look like audio
         path = Path(name)
-        if not path.exists() or path.stat().st_size <= 44:
+        try:
+            with _quiet():
+                if self.driver == "espeak":
+                    # What runAndWait does for one phrase, without its loop's 10 ms sleeps:
+                    # the driver's callback writes the file when synthesis ends.
+                    driver = self.engine.proxy._driver
+                    driver._save_file = name
+                    driver._start_synthesis(text)
+                    _finish_espeak(driver)
+                else:
+                    self.engine.save_to_file(text, name)
+                    self.engine.runAndWait()
+            if not path.exists() or path.stat().st_size <= 44:
+                return None
+            raw, rate = soundfile.read(name, dtype="float32", always_2d=False)
+            return (raw.mean(axis=1) if raw.ndim > 1 else raw), rate
+        finally:
             path.unlink(missing_ok=True)
-            return None
-        return path
+
+
+def _start_espeak_synchronously() -> int | None:
+    """Start espeak-ng in its synchronous mode for pyttsx3's driver to find already started;
+    returns its sample rate, or None where pyttsx3 will use another engine (or has already
+    started espeak-ng in this process)."""
+    try:
+        from pyttsx3.drivers import _espeak
+        from pyttsx3.drivers.espeak import EspeakDriver
+    except Exception:  # no libespeak-ng here: pyttsx3 picks its platform's driver
+        return None
+    if EspeakDriver._moduleInitialized:
+        return None
+    rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 1000)
+    if rate <= 0:
+        return None
+    current = _espeak.GetCurrentVoice()
+    name = current.contents.name if current and current.contents.name else b"gmw/en"
+    EspeakDriver._defaultVoice = name.decode("utf-8")
+    EspeakDriver._moduleInitialized = True
+    return rate
+
+
+def _speak_espeak(text: str):
+    """One phrase through espeak-ng in synchronous mode: Synth returns when it is spoken."""
+    import ctypes
+
+    import numpy as np
+    from pyttsx3.drivers import _espeak
+
+    chunks: list[bytes] = []
+
+    def collect(wav, count, _events) -> int:
+        if wav and count > 0:
+            chunks.append(ctypes.string_at(wav, count * 2))
+        return 0  # go on
+
+    _espeak.SetSynthCallback(collect)  # pyttsx3's driver set its own when it started
+    status = _espeak.Synth(text.encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
+    if status != _espeak.EE_OK:
+        raise RuntimeError(f"espeak_Synth returned {status}")
+    return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
 
 
 def _finish_espeak(driver) -> None:
@@ -407,15 +476,7 @@ class SpeechVoice:
         return data
 
     def _make(self, text: str) -> np.ndarray:
-        import soundfile
-
-        wav = self.engine.synthesize(text, self._voice_id, self.choice)
-        try:
-            raw, rate = soundfile.read(str(wav), dtype="float32", always_2d=False)
-        finally:
-            wav.unlink(missing_ok=True)
-        if raw.ndim > 1:
-            raw = raw.mean(axis=1)
+        raw, rate = self.engine.synthesize(text, self._voice_id, self.choice)
         if rate != self.sample_rate:
             raw = _resample(raw, rate, self.sample_rate)
         self.synthesized += 1

@@ -299,7 +299,8 @@ steps:
 """
 
 
-def bench_timing(minutes: float, work: Path, peer: bool = True) -> list[Figure]:
+def bench_timing(minutes: float, work: Path, peer: bool = True,
+                 memory: bool = False) -> list[Figure]:  # fmt: skip
     """Play a routine through the null sink, record it, find every cue: coach, then the
     naive peer on the same cue script. `minutes=0`: a routine of a quarter of a minute."""
     from coach.cues import load_cue_script
@@ -322,15 +323,21 @@ def bench_timing(minutes: float, work: Path, peer: bool = True) -> list[Figure]:
     rec = _recorder()
     try:
         take = rec.take()
-        proc = subprocess.run([str(COACH), "play", str(script_path), "--quiet"],
-                              stdin=subprocess.DEVNULL, capture_output=True)  # fmt: skip
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen([str(COACH), "play", str(script_path), "--quiet"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err)  # fmt: skip
+            _, status, usage = os.wait4(proc.pid, 0)
+            err.seek(0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"coach play failed: {err.read().decode()}")
         recording = take.collect(0.5)
-        if proc.returncode != 0:
-            raise RuntimeError(f"coach play failed: {proc.stderr.decode()}")
         first = take.wait_for_sound()
-        at = find(recording, session[: frames(2000)], first - frames(200),
-                  first + frames(200)).at
+        at = find(recording, session[: frames(2000)], first - frames(200), first + frames(200)).at
         figures += _error_figures("coach", _onsets(recording, session, script, at), minutes)
+        if memory:
+            figures.append(Figure("timing", f"coach play of {minutes:g} minutes: peak memory "
+                                  "(RSS)", usage.ru_maxrss / 1024, "MiB"))  # fmt: skip
 
         if not peer:
             return figures
@@ -449,13 +456,69 @@ How each figure is measured (bench/bench.py):
 """
 
 
+LONG_MINUTES = 120
+LONG_DOC = ROOT / "docs" / "long-runs.md"
+
+
+def long_run() -> int:
+    """A two-hour routine: exported (peak memory) and played through the null sink, recorded
+    whole (timing, drift, peak memory of coach play)."""
+    if not os.environ.get("COACH_TEST_SINK"):
+        print("coach bench --long: needs the audio server scripts/bench starts", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
+        work = Path(tmp)
+        routine = routine_of_minutes(LONG_MINUTES, work)
+        _coach("show", str(routine))  # its sentences into the cache
+        figures = []
+        for fmt in ("wav", "mp3"):
+            out = work / f"long.{fmt}"
+            proc = subprocess.Popen([str(COACH), "export", str(routine), "-o", str(out)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+            _, status, usage = os.wait4(proc.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
+            figures.append(Figure("export", f"{_audio_seconds(out) / 3600:.2f} hours to "
+                                  f"{fmt.upper()}: peak memory (RSS)", usage.ru_maxrss / 1024,
+                                  "MiB"))  # fmt: skip
+        figures += bench_timing(LONG_MINUTES, work, peer=False, memory=True)
+    print("\n".join(table(figures)))
+    text = (
+        markdown(figures, time.perf_counter() - started)
+        .replace("# Benchmarks", "# Long runs", 1)
+        .replace(_EXPLAINED, _LONG_EXPLAINED)
+    )
+    LONG_DOC.write_text(text, encoding="utf-8")
+    print(f"\nwrote {LONG_DOC.relative_to(ROOT)}")
+    return 0
+
+
+_LONG_EXPLAINED = f"""\
+Written by `scripts/bench --long` (about {LONG_MINUTES // 60} hours and a quarter): a generated
+routine of about {LONG_MINUTES} minutes, exported with `coach export` (peak memory of the whole
+process), then played with `coach play` through the private PulseAudio null sink and recorded
+whole. Every cue is found in the recording by correlation with what coach renders; the onset
+error is each cue against its place in the cue script, taken from the median (the output
+latency is constant), and the drift is the mean error of the last tenth of the cues minus that
+of the first tenth.
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--quick", action="store_true",
         help="short versions; exit 1 when a figure is over twice its target",
     )  # fmt: skip
+    parser.add_argument(
+        "--long", action="store_true",
+        help=f"only the long run: a {LONG_MINUTES}-minute routine exported and played through "
+        f"the null sink (memory, timing, drift); writes {LONG_DOC.relative_to(ROOT)}",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.long:
+        return long_run()
     started = time.perf_counter()
     runs = 3 if args.quick else 11
     audio = bool(os.environ.get("COACH_TEST_SINK"))

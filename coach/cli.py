@@ -7,6 +7,7 @@ codes:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
@@ -34,7 +35,8 @@ class _Coach(TyperGroup):
                 typer.echo(prefix + line, err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            typer.echo("coach: interrupted", err=True)
+            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+                typer.echo("coach: interrupted", err=True)
             ctx.exit(130)
 
 
@@ -533,4 +535,7 @@ def cache(
 
 def main() -> None:
     """Entry point of the `coach` console script and `python -m coach`."""
-    app(prog_name="coach")
+    from coach.interrupts import stop_on_signals
+
+    with stop_on_signals():  # SIGTERM, SIGHUP: the same clean-up as Ctrl-C
+        app(prog_name="coach")

@@ -12,13 +12,13 @@ a key and redraws the live view. No locks, and Ctrl-C lands in that loop.
 from __future__ import annotations
 
 import bisect
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from coach.cues import CueScript
 from coach.errors import UsageError
+from coach.interrupts import stop_on_signals
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
@@ -422,14 +422,6 @@ def start_ms(script: CueScript, step: str) -> int:
     raise UsageError("--from", f"no step is called '{step}'; {hint}")
 
 
-class _Stop(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (the terminal closed): stop like Ctrl-C does."""
-
-
-def _raise_stop(signum, frame):
-    raise _Stop
-
-
 def play_routine(
     ref: str,
     settings=None,
@@ -479,16 +471,11 @@ def play_routine(
 
     session = Session(script, voice, Speaker(voice.sample_rate, layout.channels, output),
                       layout=layout, recompile=recompile, keys=keys, view=view)  # fmt: skip
-    handlers = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None:
-            handlers[sig] = signal.signal(sig, _raise_stop)
     outcome = None
     try:
-        outcome = session.run(start)
+        with stop_on_signals():
+            outcome = session.run(start)
     finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
         # Saved on every way out: q, Ctrl-C, SIGTERM, a closed terminal, an error.
         if outcome is not None and outcome.finished:
             positions.clear()
@@ -501,4 +488,3 @@ def play_routine(
                 note(f"stopped at step {step} ({session.script.chapters[step].title}); "
                      f"to go on from there: {again}")  # fmt: skip
     return outcome
-

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from coach.errors import EnvironmentFault
+from coach.errors import EnvironmentFault, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,7 +42,7 @@ SPEECH_PEAK_DB = -3.0
 SILENCE_DB = -45.0  # quieter than this at either end of a phrase is trimmed
 EDGE_MS = 15  # kept (and faded) at each end after trimming, so words are not clipped
 PROCESSING_VERSION = 3  # bump when trimming/normalizing changes: old cache entries go stale
-TIMEOUT_S = 20.0
+TIMEOUT_S = 20.0  # a phrase not spoken by then: the engine hangs (COACH_TTS_TIMEOUT_S moves it)
 RETRIES = 3
 
 
@@ -173,13 +173,14 @@ class _Engine:
             except BaseException as exc:  # handed to the caller's thread
                 result.append(exc)
 
+        timeout_s = tts_timeout_s()
         with self._lock:
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            worker.join(TIMEOUT_S)
+            worker.join(timeout_s)
         if worker.is_alive():
             raise EnvironmentFault(
-                f"the speech engine did not finish a phrase within {TIMEOUT_S:g} s",
+                f"the speech engine did not finish a phrase within {timeout_s:g} s",
                 "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
             )
         if isinstance(result[0], BaseException):
@@ -243,6 +244,22 @@ class _Engine:
             return (raw.mean(axis=1) if raw.ndim > 1 else raw), rate
         finally:
             path.unlink(missing_ok=True)
+
+
+def tts_timeout_s() -> float:
+    """How long one phrase may take: TIMEOUT_S, or COACH_TTS_TIMEOUT_S when set."""
+    text = os.environ.get("COACH_TTS_TIMEOUT_S", "").strip()
+    if not text:
+        return TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86_400:
+        raise UsageError(
+            "COACH_TTS_TIMEOUT_S", f"must be a number of seconds above 0, found '{text}'"
+        )
+    return value
 
 
 def _start_espeak_synchronously() -> int | None:
@@ -484,19 +501,24 @@ class SpeechVoice:
 
 
 def _store(path: Path, data) -> None:
-    """Write a cache entry atomically: concurrent runs never see half a phrase."""
+    """Write a cache entry atomically: concurrent runs never see half a phrase, and a run
+    stopped mid-write (Ctrl-C, SIGTERM) leaves no temp file behind."""
     import numpy as np
 
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             np.save(f, data, allow_pickle=False)
         os.replace(tmp, path)
+        tmp = None
     except OSError:
-        # An unwritable cache costs speed, not correctness: the phrase is still used.
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(tmp)
+        pass  # an unwritable cache costs speed, not correctness: the phrase is still used
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def normalize_phrase(raw, sample_rate: int):

@@ -543,6 +543,39 @@ def _tag(tmp: Path, fmt: str, frames: int, rate: int, chapters: Sequence[Chapter
         _tag_id3(tmp, chapters, tags, duration_ms)
     elif fmt in ("flac", "ogg", "opus"):
         _tag_vorbis(tmp, fmt, chapters, tags, duration_ms)
+    if fmt in ("ogg", "opus"):
+        _fix_ogg_serial(tmp, tags, frames)
+
+
+def _fix_ogg_serial(tmp: Path, tags: Tags, frames: int) -> None:
+    """Give the Ogg stream a serial number made from what it holds, in place.
+
+    libsndfile picks a random one, so the same export gave different bytes each time. The
+    number only tells streams apart within one file; made from the tags and the length, it
+    still differs between routines and settings. Each page keeps its size: only the serial
+    and the page's checksum change.
+    """
+    import hashlib
+
+    from mutagen.ogg import OggPage
+
+    seed = f"{tags.title}\n{tags.album}\n{tags.comment}\n{frames}".encode()
+    serial = int.from_bytes(hashlib.sha256(seed).digest()[:4], "little")
+    with open(tmp, "r+b") as f:
+        while True:
+            offset = f.tell()
+            try:
+                page = OggPage(f)
+            except EOFError:
+                break
+            end = f.tell()
+            page.serial = serial
+            data = page.write()
+            if len(data) != end - offset:  # never seen: mutagen re-packed the page
+                raise OSError(f"cannot rewrite the Ogg page at byte {offset} in place")
+            f.seek(offset)
+            f.write(data)
+            f.seek(end)
 
 
 def _tag_id3(tmp: Path, chapters: Sequence[Chapter], tags: Tags, duration_ms: int) -> None:

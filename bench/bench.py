@@ -453,6 +453,25 @@ How each figure is measured (bench/bench.py):
 - **naive peer** (bench/naive_peer.py): the same cue script's sentences spoken with pyttsx3
   `say()` + `runAndWait()`, sleeping through each planned silence with `time.sleep()`, recorded
   and measured the same way.
+
+Onset errors are found to the sample (0.045 ms at 22,050 Hz); 0.00 ms means every cue was heard
+at exactly its sample, the output latency aside.
+
+What the first full run (2026-11-20) missed, and why:
+
+- **Timing**: p99 93 ms and 97 ms of drift over 10 minutes. The audio server's log showed the
+  cause: coach's stream ran dry a few times a minute ("Implicit underrun"), and each time what
+  followed came 15-80 ms later. simpleaudio asks ALSA for a fixed 100 ms buffer, and through
+  PulseAudio even a bare sine wave played with simpleaudio (or `aplay --buffer-time=100000`)
+  ran dry here, with the server at real-time priority too. `coach play` now prefers the sound
+  server's players with a 500 ms buffer (`paplay`, `pw-play`, `aplay`), which never ran dry;
+  simpleaudio comes after them.
+- **Overhead against the floor** (4.3x): pyttsx3's espeak driver runs espeak-ng in its
+  asynchronous mode, on a thread of espeak-ng's own, and saves each sentence to a WAV file:
+  16 ms a sentence, against 3.5 ms for espeak-ng's synchronous mode, which coach now starts
+  itself (samples straight into memory).
+- **Warm WAV export** (1,828x) and **memory** (1.3 GiB for two hours): the whole session was
+  mixed into one buffer before encoding; it is now mixed block by block as the encoder takes it.
 """
 
 

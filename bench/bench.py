@@ -31,6 +31,8 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 DOC = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT))
 
+from tests.memory import peak_mib  # noqa: E402  (after the path that finds it)
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -213,14 +215,13 @@ def bench_export(minutes: float, work: Path, long_minutes: float, runs: int) -> 
         proc = subprocess.Popen([str(COACH), "export", str(long_routine), "-o",
                                  str(work / f"long.{fmt}"), "--force"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = peak_mib(proc)
         if proc.returncode != 0:
             raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
         long_audio = _audio_seconds(work / f"long.{fmt}") if fmt == "wav" else None
         what = f"a {long_audio / 3600:.1f}-hour" if long_audio else "the same"
         figures.append(Figure("export", f"{what} routine to {fmt.upper()}: peak memory (RSS)",
-                              usage.ru_maxrss / 1024, "MiB"))  # fmt: skip
+                              peak, "MiB"))  # fmt: skip
     return figures
 
 
@@ -327,9 +328,9 @@ def bench_timing(minutes: float, work: Path, peer: bool = True,
             proc = subprocess.Popen([str(COACH), "play", str(script_path), "--quiet"],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=err)  # fmt: skip
-            _, status, usage = os.wait4(proc.pid, 0)
+            peak = peak_mib(proc)
             err.seek(0)
-            if os.waitstatus_to_exitcode(status) != 0:
+            if proc.returncode != 0:
                 raise RuntimeError(f"coach play failed: {err.read().decode()}")
         recording = take.collect(0.5)
         first = take.wait_for_sound()
@@ -337,7 +338,7 @@ def bench_timing(minutes: float, work: Path, peer: bool = True,
         figures += _error_figures("coach", _onsets(recording, session, script, at), minutes)
         if memory:
             figures.append(Figure("timing", f"coach play of {minutes:g} minutes: peak memory "
-                                  "(RSS)", usage.ru_maxrss / 1024, "MiB"))  # fmt: skip
+                                  "(RSS)", peak, "MiB"))  # fmt: skip
 
         if not peer:
             return figures
@@ -495,12 +496,11 @@ def long_run() -> int:
             out = work / f"long.{fmt}"
             proc = subprocess.Popen([str(COACH), "export", str(routine), "-o", str(out)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-            _, status, usage = os.wait4(proc.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
+            peak = peak_mib(proc)
+            if proc.returncode != 0:
                 raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
             figures.append(Figure("export", f"{_audio_seconds(out) / 3600:.2f} hours to "
-                                  f"{fmt.upper()}: peak memory (RSS)", usage.ru_maxrss / 1024,
-                                  "MiB"))  # fmt: skip
+                                  f"{fmt.upper()}: peak memory (RSS)", peak, "MiB"))  # fmt: skip
         figures += bench_timing(LONG_MINUTES, work, peer=False, memory=True)
     print("\n".join(table(figures)))
     text = (

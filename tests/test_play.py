@@ -396,8 +396,8 @@ def test_through_simpleaudio_every_cue_is_heard_in_order_and_none_early(tmp_path
 @pytest.mark.parametrize(
     ("sig", "output"),
     [(signal.SIGINT, "simpleaudio"), (signal.SIGINT, "paplay"), (signal.SIGINT, "aplay"),
-     (signal.SIGTERM, None)],
-    ids=["ctrl-c-simpleaudio", "ctrl-c-paplay", "ctrl-c-aplay", "sigterm"],
+     (signal.SIGTERM, None), (signal.SIGHUP, None)],
+    ids=["ctrl-c-simpleaudio", "ctrl-c-paplay", "ctrl-c-aplay", "sigterm", "sighup"],
 )
 def test_a_signal_stops_the_sound_at_once_and_saves_the_step(tmp_path, sig, output, recorder, play):
     path = write_routine(tmp_path, TALK, "talk")

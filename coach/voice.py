@@ -103,7 +103,13 @@ class _Engine:
             ) from None
         self.pyttsx3_version = _package_version("pyttsx3")
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
-        self.synchronous = self.driver == "espeak" and self.sample_rate is not None
+        if self.driver == "espeak" and self.sample_rate is None:
+            # Started by someone else in this process, in a mode whose samples coach cannot
+            # take straight back.
+            raise EnvironmentFault(
+                "espeak-ng was already started in this process, not by coach",
+                "run coach in a process of its own",
+            )
         self.backend_version = self._backend_version()
         self.voices = self._voices()
         self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
@@ -150,9 +156,8 @@ class _Engine:
     def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> tuple[np.ndarray, int]:
         """`text` spoken: (float32 mono samples, sample rate).
 
-        Under load pyttsx3's driver sometimes ended its loop without writing the file (seen
-        with four processes synthesizing at once), so a phrase that came back empty is tried
-        again.
+        A phrase that comes back empty is tried again: pyttsx3's drivers have ended their
+        loop without writing the file under load (seen with four processes at once).
         """
         for _ in range(RETRIES):
             found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
@@ -199,27 +204,22 @@ class _Engine:
             return
         self._applied = None
         # engine.setProperty only queues the change until the next runAndWait; the espeak
-        # driver's own setProperty applies it at once.
-        if self.driver == "espeak":
-            _set_espeak_voice(target, voice_id)
-        else:
-            target.setProperty("voice", voice_id)
+        # driver's own setProperty applies it at once (espeak-ng is synchronous here).
+        target.setProperty("voice", voice_id)
         target.setProperty("rate", choice.rate_wpm)
         target.setProperty("volume", choice.volume)
         with contextlib.suppress(KeyError, ValueError):
             target.setProperty("pitch", choice.pitch)
-        if self.driver == "espeak" and not self.synchronous:
-            _settle_espeak(choice)
         self._applied = wanted
 
     def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice):
         self._apply(voice_id, choice)
-        if self.synchronous:
+        if self.driver == "espeak":
             return _speak_espeak(text), self.sample_rate
         return self._speak_to_file(text)
 
     def _speak_to_file(self, text: str):
-        """Through pyttsx3's save_to_file, one phrase per fresh temp file."""
+        """Other drivers: pyttsx3's save_to_file, one phrase per fresh temp file."""
         import soundfile
 
         fd, name = tempfile.mkstemp(prefix="coach-phrase-", suffix=".wav")
@@ -228,16 +228,8 @@ class _Engine:
         path = Path(name)
         try:
             with _quiet():
-                if self.driver == "espeak":
-                    # What runAndWait does for one phrase, without its loop's 10 ms sleeps:
-                    # the driver's callback writes the file when synthesis ends.
-                    driver = self.engine.proxy._driver
-                    driver._save_file = name
-                    driver._start_synthesis(text)
-                    _finish_espeak(driver)
-                else:
-                    self.engine.save_to_file(text, name)
-                    self.engine.runAndWait()
+                self.engine.save_to_file(text, name)
+                self.engine.runAndWait()
             if not path.exists() or path.stat().st_size <= 44:
                 return None
             raw, rate = soundfile.read(name, dtype="float32", always_2d=False)
@@ -302,66 +294,6 @@ def _speak_espeak(text: str):
     if status != _espeak.EE_OK:
         raise RuntimeError(f"espeak_Synth returned {status}")
     return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
-
-
-def _finish_espeak(driver) -> None:
-    """Wait until the espeak driver has really written the phrase.
-
-    espeak-ng runs in AUDIO_OUTPUT_RETRIEVAL mode on a thread of its own, and the driver's
-    `runAndWait` returns as soon as synthesis has *started*; its callback writes the file (to
-    whatever save path is set by then) when synthesis ends. Without this wait, a quick next
-    phrase changes the rate and the save path under a phrase still being spoken: audio went
-    missing, or was saved at the wrong rate, or under another phrase's name.
-    """
-    import time
-
-    from pyttsx3.drivers import _espeak
-
-    _espeak.Synchronize()
-    deadline = time.monotonic() + TIMEOUT_S
-    while (driver._speaking or _espeak.IsPlaying()) and time.monotonic() < deadline:
-        time.sleep(0.001)
-
-
-def _set_espeak_voice(driver, voice_id: str) -> None:
-    """Change voice only when it differs, and wait until espeak-ng has made the change.
-
-    A voice change lands asynchronously and resets rate and pitch to the voice's defaults, so
-    settings made before it has landed are lost.
-    """
-    import time
-
-    if (driver.getProperty("voice") or "") == voice_id.lower():
-        return
-    driver.setProperty("voice", voice_id)
-    deadline = time.monotonic() + 2.0
-    while (driver.getProperty("voice") or "") != voice_id.lower():
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.001)
-
-
-def _settle_espeak(choice: VoiceChoice) -> None:
-    """Wait until espeak-ng really uses the rate, volume and pitch just set.
-
-    Its parameters change asynchronously: a phrase started at once was sometimes spoken at the
-    previous phrase's rate (seen: 120 wpm asked, 260 used). The current values show when the
-    change has landed.
-    """
-    import time
-
-    from pyttsx3.drivers import _espeak
-
-    wanted = {
-        _espeak.RATE: choice.rate_wpm,
-        _espeak.VOLUME: round(choice.volume * 100),
-        _espeak.PITCH: choice.pitch,
-    }
-    deadline = time.monotonic() + 0.5  # it lands within ~20 ms when it lands at all
-    while time.monotonic() < deadline:
-        if all(_espeak.GetParameter(k) == v for k, v in wanted.items()):
-            return
-        time.sleep(0.001)
 
 
 @contextlib.contextmanager

@@ -22,8 +22,8 @@ it, and the server drops what it had queued, so the bigger buffer does not slow 
   and raises SimpleaudioError with no audio device, so it is imported lazily and any failure
   falls back to a player program.
 - `paplay`, `pw-play` and `aplay` read raw samples from a pipe; killing them silences the sound
-  at once. `afplay` (macOS) reads only whole files: its
-  segment is written to a temporary WAV first.
+  at once. `afplay` (macOS) reads only whole files: its segment is written to a temporary WAV
+  first.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from pathlib import Path
 
 from coach.errors import EnvironmentFault, UsageError
 
-PLAYERS = ("paplay", "pw-play", "aplay", "afplay")
 OUTPUTS = ("paplay", "pw-play", "aplay", "simpleaudio", "afplay")  # tried in this order
 LATENCY_MS = 500  # the pipe players' buffer: enough to ride out a busy moment without a gap
 _NO_DEVICE_HINT = (
@@ -386,17 +385,17 @@ def quiet_stderr():
 
 def available_outputs() -> list[str]:
     """Outputs that exist here, in the order they are tried."""
-    found = []
-    for name in OUTPUTS:
-        if name != "simpleaudio":
-            if shutil.which(name):
-                found.append(name)
-            continue
-        with contextlib.suppress(Exception):
-            import simpleaudio  # noqa: F401
 
-            found.append(name)
-    return found
+    def installed(name: str) -> bool:
+        if name != "simpleaudio":
+            return shutil.which(name) is not None
+        try:
+            import simpleaudio  # noqa: F401
+        except Exception:  # not installed, or its ALSA library is missing
+            return False
+        return True
+
+    return [name for name in OUTPUTS if installed(name)]
 
 
 def probe(output: str | None = None) -> str:

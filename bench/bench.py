@@ -506,6 +506,7 @@ def long_run() -> int:
     text = (
         markdown(figures, time.perf_counter() - started)
         .replace("# Benchmarks", "# Long runs", 1)
+        .replace("`scripts/bench`", "`scripts/bench --long`", 1)
         .replace(_EXPLAINED, _LONG_EXPLAINED)
     )
     LONG_DOC.write_text(text, encoding="utf-8")

@@ -8,7 +8,8 @@ so the mix needs no dynamic processing (no pumping) and lands at a steady level.
 With espeak-ng (Linux), pyttsx3 gives the voices and their settings, and the phrases are
 spoken through its ctypes binding of the library (`pyttsx3.drivers._espeak`), which coach starts
 in espeak-ng's *synchronous* mode before pyttsx3 does: each phrase's samples come back from
-one call, straight into memory. pyttsx3's own driver runs espeak-ng asynchronously, on a thread
+one call, straight into memory, spoken by a fork of this process so that no phrase changes
+the next (see `_speak_espeak`). pyttsx3's own driver runs espeak-ng asynchronously, on a thread
 of its own, and saves each phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave
 slightly different samples each time, and has known faults (it writes only the last of several
 queued `save_to_file` calls, never clears its save path, and prints on stdout). Other drivers
@@ -26,6 +27,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -41,7 +43,9 @@ SPEECH_RMS_DB = -15.5
 SPEECH_PEAK_DB = -3.0
 SILENCE_DB = -45.0  # quieter than this at either end of a phrase is trimmed
 EDGE_MS = 15  # kept (and faded) at each end after trimming, so words are not clipped
-PROCESSING_VERSION = 3  # bump when trimming/normalizing changes: old cache entries go stale
+# Bump when the samples of a phrase change (trimming, normalizing, how it is spoken): old cache
+# entries go stale. 4: each phrase spoken by a fresh fork, the same samples in any order.
+PROCESSING_VERSION = 4
 TIMEOUT_S = 20.0  # a phrase not spoken by then: the engine hangs (COACH_TTS_TIMEOUT_S moves it)
 RETRIES = 3
 
@@ -183,7 +187,7 @@ class _Engine:
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
             worker.join(timeout_s)
-        if worker.is_alive():
+        if worker.is_alive() or isinstance(result[0], _Hung):
             raise EnvironmentFault(
                 f"the speech engine did not finish a phrase within {timeout_s:g} s",
                 "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
@@ -215,7 +219,7 @@ class _Engine:
     def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice):
         self._apply(voice_id, choice)
         if self.driver == "espeak":
-            return _speak_espeak(text), self.sample_rate
+            return _speak_espeak(text, tts_timeout_s()), self.sample_rate
         return self._speak_to_file(text)
 
     def _speak_to_file(self, text: str):
@@ -275,24 +279,74 @@ def _start_espeak_synchronously() -> int | None:
     return rate
 
 
-def _speak_espeak(text: str):
-    """One phrase through espeak-ng in synchronous mode: Synth returns when it is spoken."""
+class _Hung(Exception):
+    """The engine did not finish a phrase in time."""
+
+
+def _speak_espeak(text: str, timeout_s: float):
+    """One phrase through espeak-ng in synchronous mode, in a child forked for it.
+
+    espeak-ng carries state from one phrase to the next (its waveform generator's phase and
+    pitch), so the same phrase came out a few samples longer or shorter depending on what was
+    spoken before it in the process. This process never speaks: it only starts espeak-ng and
+    sets the voice, and each phrase is spoken by a fork of it, which starts from that same
+    state every time. The same text and settings then give the same samples, in any order,
+    in any run, on any machine with the same espeak-ng (about 2 ms a phrase for the fork).
+    """
     import ctypes
+    import select
+    import signal
+    import warnings
 
     import numpy as np
     from pyttsx3.drivers import _espeak
 
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads. The child only runs
+        # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: speak, write the samples, leave without any Python cleanup
+        code = 4
+        try:
+            os.close(read_fd)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)  # a signal ends it quietly
+
+            def send(wav, count, _events) -> int:
+                data = memoryview(ctypes.string_at(wav, count * 2)) if wav and count > 0 else b""
+                while data:
+                    data = data[os.write(write_fd, data) :]
+                return 0  # go on
+
+            _espeak.SetSynthCallback(send)
+            flags = _espeak.ENDPAUSE | _espeak.CHARS_UTF8
+            code = 0 if _espeak.Synth(text.encode("utf-8"), flags=flags) == _espeak.EE_OK else 3
+        finally:
+            os._exit(code)
+    os.close(write_fd)
     chunks: list[bytes] = []
-
-    def collect(wav, count, _events) -> int:
-        if wav and count > 0:
-            chunks.append(ctypes.string_at(wav, count * 2))
-        return 0  # go on
-
-    _espeak.SetSynthCallback(collect)  # pyttsx3's driver set its own when it started
-    status = _espeak.Synth(text.encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
-    if status != _espeak.EE_OK:
-        raise RuntimeError(f"espeak_Synth returned {status}")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left_s = deadline - time.monotonic()
+            if left_s <= 0 or not select.select([read_fd], [], [], left_s)[0]:
+                raise _Hung
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+    finally:
+        os.close(read_fd)
+        if pid:  # hung, or this thread was interrupted: the child goes too
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    if status != 0:
+        raise RuntimeError(f"espeak-ng stopped with status {status} speaking {text!r}")
     return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
 
 

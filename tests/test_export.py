@@ -140,6 +140,22 @@ def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt):
         assert decoded.returncode == 0 and decoded.stderr == ""
 
 
+def test_an_empty_phrase_cache_exports_the_same_bytes(routine, tmp_path, monkeypatch):
+    # Warm, cold, or warmed by another routine first (so the rest is spoken in another order):
+    # the samples of each phrase, and so the file, do not depend on it.
+    a, b, c = (tmp_path / f"{name}.flac" for name in "abc")
+    assert coach("export", routine, "-o", a, "-q").returncode == 0
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "empty"))
+    assert coach("export", routine, "-o", b, "-q").returncode == 0
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "other-first"))
+    other = tmp_path / "other.yaml"
+    other.write_text("title: Other\nsteps:\n  - rest: 5s\n  - say: Sit tall and twist to the "
+                     "right.\n", encoding="utf-8")  # fmt: skip
+    assert coach("show", other).returncode == 0
+    assert coach("export", routine, "-o", c, "-q").returncode == 0
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes()
+
+
 def test_stereo_export_has_two_channels(routine, tmp_path):
     out = tmp_path / "s.wav"
     assert coach("export", routine, "-o", out, "--stereo", "-q").returncode == 0

@@ -49,6 +49,20 @@ def test_each_phrase_is_synthesized_once_then_read_from_the_cache(folder):
     assert cache_stats(folder)[0] == 1
 
 
+def test_a_phrase_sounds_the_same_whatever_was_spoken_before_it(tmp_path):
+    # espeak-ng carries its waveform generator's state from phrase to phrase; spoken in the
+    # same process after other phrases, a phrase used to come out a few samples different.
+    text = "Hold it there, and breathe."
+    first = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "a")
+    alone = first.pcm(text)
+    other = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "b")
+    other.pcm("Twist your upper body to the right.")
+    SpeechVoice(VoiceChoice(None, "en", 200), tmp_path / "c").pcm("Switch sides.")
+    after = other.pcm(text)
+    assert other.synthesized == 2
+    assert np.array_equal(alone, after)
+
+
 def test_a_faster_rate_is_another_phrase_and_shorter(folder):
     slow = SpeechVoice(VoiceChoice(None, "en", 120), folder)
     fast = SpeechVoice(VoiceChoice(None, "en", 260), folder)

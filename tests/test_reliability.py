@@ -34,9 +34,15 @@ def coach(*args, env=None, **kw) -> subprocess.CompletedProcess:
 
 
 def start(*args, env=None) -> subprocess.Popen:
+    # SIGINT as a terminal's Ctrl-C finds it: a shell starts background jobs (say, this test
+    # run) with SIGINT ignored, and coach, like any program, keeps it ignored then.
     return subprocess.Popen([*coach_command(), *map(str, args)], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+                            env=env, preexec_fn=_default_sigint)  # fmt: skip
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:

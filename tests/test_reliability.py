@@ -226,7 +226,8 @@ def _peak_mib(args, env=None, stop_after_s: float | None = None) -> tuple[int, f
     """Run coach; (exit code, peak memory in MiB, stderr). SIGINT after `stop_after_s`."""
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([*coach_command(), *map(str, args)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, env=env)  # fmt: skip
+                                stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                preexec_fn=_default_sigint)  # fmt: skip
         peak = peak_mib(proc, stop_after_s)
         err.seek(0)
         return proc.returncode, peak, err.read()

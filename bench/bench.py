@@ -448,9 +448,11 @@ How each figure is measured (bench/bench.py):
   `coach play upper-back-quick` to the first sound in the recording.
 - **timing**: a generated routine of about 10 minutes compiled to a cue script, played with
   `coach play` and recorded; every cue is found in the recording by correlation with what coach
-  renders. Onset error: each cue against its place in the cue script, relative to the first
-  cue (the output latency is constant). Drift: the mean error of the last tenth of the cues
-  minus that of the first tenth.
+  renders. Onset error: each cue against its place in the cue script, taken from the median
+  of all cues (the output latency is constant). The stream's very first cue can be heard a
+  few ms late, when its first milliseconds are missed at the start of the stream; the max is
+  usually that cue. Drift: the mean error of the last tenth of the cues minus that of the
+  first tenth.
 - **naive peer** (bench/naive_peer.py): the same cue script's sentences spoken with pyttsx3
   `say()` + `runAndWait()`, sleeping through each planned silence with `time.sleep()`, recorded
   and measured the same way.

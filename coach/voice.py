@@ -291,7 +291,7 @@ def _speak_espeak(text: str, timeout_s: float):
     spoken before it in the process. This process never speaks: it only starts espeak-ng and
     sets the voice, and each phrase is spoken by a fork of it, which starts from that same
     state every time. The same text and settings then give the same samples, in any order,
-    in any run, on any machine with the same espeak-ng (about 2 ms a phrase for the fork).
+    in any run, on any machine with the same espeak-ng (about 3 ms a phrase for the fork).
     """
     import ctypes
     import select

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def coach_command() -> list[str]:
         return [str(exe)]
     found = shutil.which("coach")
     return [found] if found else [sys.executable, "-m", "coach"]
+
+
+_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def with_ctrl_c(command: list[str]) -> list[str]:
+    """`command` started with SIGINT at its default, as a terminal's Ctrl-C finds it. A shell
+    starts background jobs (say, this test run) with SIGINT ignored, and coach, like any
+    program, keeps it ignored then. (An exec wrapper, not preexec_fn: the tests run threads.)"""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        return command
+    return [sys.executable, "-c", _DEFAULT_SIGINT, *command]
 
 
 def fake_durations(text: str) -> int:

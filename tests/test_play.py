@@ -18,7 +18,6 @@ import select
 import signal
 import statistics
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -43,7 +42,7 @@ from tests.audio import (
     loud,
     ms,
 )
-from tests.conftest import coach_command
+from tests.conftest import coach_command, with_ctrl_c
 
 REASON = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server: run scripts/test")
 needs_server = pytest.mark.skipif(not SINK, reason=REASON)
@@ -150,20 +149,11 @@ def middle(cue) -> int:
     return (cue.start_ms + cue.end_ms) // 2
 
 
-_DEFAULT_SIGINT = (
-    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-    "os.execv(sys.argv[1], sys.argv[1:])"
-)
-
-
 class Play:
     """A running `coach play`: on a pseudo-terminal (keys work) or with stdin not a terminal."""
 
     def __init__(self, *args, terminal: bool = False) -> None:
-        command = [*coach_command(), "play", *map(str, args)]
-        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-            # Started from a shell's background job: coach would inherit Ctrl-C ignored.
-            command = [sys.executable, "-c", _DEFAULT_SIGINT, *command]
+        command = with_ctrl_c([*coach_command(), "play", *map(str, args)])
         self.terminal = terminal
         self._chunks: list[bytes] = []
         self._stopping = threading.Event()

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import coach_command
+from tests.conftest import coach_command, with_ctrl_c
 from tests.memory import peak_mib
 
 SINK = os.environ.get("COACH_TEST_SINK")
@@ -34,15 +34,9 @@ def coach(*args, env=None, **kw) -> subprocess.CompletedProcess:
 
 
 def start(*args, env=None) -> subprocess.Popen:
-    # SIGINT as a terminal's Ctrl-C finds it: a shell starts background jobs (say, this test
-    # run) with SIGINT ignored, and coach, like any program, keeps it ignored then.
-    return subprocess.Popen([*coach_command(), *map(str, args)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, preexec_fn=_default_sigint)  # fmt: skip
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return subprocess.Popen(with_ctrl_c([*coach_command(), *map(str, args)]),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
 
 
 def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -225,9 +219,9 @@ def test_an_unwritable_cache_still_exports(tmp_path):
 def _peak_mib(args, env=None, stop_after_s: float | None = None) -> tuple[int, float, str]:
     """Run coach; (exit code, peak memory in MiB, stderr). SIGINT after `stop_after_s`."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([*coach_command(), *map(str, args)], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, env=env,
-                                preexec_fn=_default_sigint)  # fmt: skip
+        proc = subprocess.Popen(with_ctrl_c([*coach_command(), *map(str, args)]),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, env=env)  # fmt: skip
         peak = peak_mib(proc, stop_after_s)
         err.seek(0)
         return proc.returncode, peak, err.read()

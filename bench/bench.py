@@ -91,8 +91,8 @@ def generated_routine(steps: int, title: str | None = None) -> str:
 
 def routine_of_minutes(minutes: float, folder: Path) -> Path:
     """A generated routine lasting about `minutes` (by the estimate), written to `folder`."""
-    from coach.compiler import compile, estimated_durations
-    from coach.routine import parse_routine
+    from coach.routine.parser import parse_routine
+    from coach.script.compiler import compile, estimated_durations
 
     durations = estimated_durations(165)
     steps = 1
@@ -127,8 +127,8 @@ def _coach(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def bench_compile(runs: int) -> list[Figure]:
-    from coach.compiler import compile
-    from coach.routine import parse_routine
+    from coach.routine.parser import parse_routine
+    from coach.script.compiler import compile
 
     text = generated_routine(1000)
     routine = parse_routine(text, "generated.yaml")
@@ -304,9 +304,9 @@ def bench_timing(minutes: float, work: Path, peer: bool = True,
                  memory: bool = False) -> list[Figure]:  # fmt: skip
     """Play a routine through the null sink, record it, find every cue: coach, then the
     naive peer on the same cue script. `minutes=0`: a routine of a quarter of a minute."""
-    from coach.cues import load_cue_script
-    from coach.library import load_spoken
-    from coach.render import render
+    from coach.pipeline import load_spoken
+    from coach.script.cues import load_cue_script
+    from coach.sound.render import render
     from tests.audio import find, frames
 
     if minutes:
@@ -361,7 +361,7 @@ def _naive_onsets(recording, script, voice) -> list[float]:
     The peer's sentences are espeak-ng's own output (not trimmed or levelled as coach's are),
     so each is found by its first 150 ms, in order, searching from where the last one was
     heard plus the planned distance (its lateness carries over, as it does in the peer)."""
-    from coach.render import samples_at
+    from coach.sound.render import samples_at
     from tests.audio import frames, loud, ms
 
     speech = [c for c in script.cues if c.kind == "speech"]

@@ -156,7 +156,7 @@ def validate(
 
     Example: coach validate my-routine.yaml
     """
-    from coach.library import load_script
+    from coach.pipeline import load_script
 
     problems = []
     for ref in paths:
@@ -191,12 +191,12 @@ def compile_(
 
     Example: coach compile upper-back-release --pace 1.25 --json
     """
-    from coach import cues
-    from coach.library import load_spoken
+    from coach.pipeline import load_spoken
+    from coach.script import cues
 
     script = load_spoken(routine, settings).script
     if output is not None:
-        from coach.files import write_text_atomic
+        from coach.atomic import write_text_atomic
 
         write_text_atomic(output, cues.dumps(script))
         typer.echo(f"wrote {output}", err=True)
@@ -217,7 +217,8 @@ def list_() -> None:
     Example: coach list
     """
     from coach.errors import CoachError
-    from coach.library import builtin_names, load_spoken, user_dir, user_routines
+    from coach.pipeline import load_spoken
+    from coach.routine.library import builtin_names, user_dir, user_routines
     from coach.values import format_clock
 
     mine = user_routines()
@@ -255,10 +256,10 @@ def new(
 
     Example: coach new morning-stretch
     """
+    from coach.atomic import write_text_atomic
     from coach.errors import UserError
-    from coach.files import write_text_atomic
-    from coach.library import schema_path, user_dir
-    from coach.starter import check_name, starter_text
+    from coach.routine.library import schema_path, user_dir
+    from coach.routine.starter import check_name, starter_text
 
     check_name(name)
     path = output if output is not None else user_dir() / f"{name}.yaml"
@@ -268,7 +269,7 @@ def new(
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            from coach.files import write_fault
+            from coach.atomic import write_fault
 
             raise write_fault(path, path.parent, e) from None
     write_text_atomic(path, starter_text(name, schema_path()))
@@ -287,8 +288,8 @@ def show(routine: RoutineArg, settings=None) -> None:
 
     Example: coach show upper-back-release --hold-scale 1.5
     """
-    from coach.library import load_spoken
-    from coach.summary import notes_lines, summary_lines
+    from coach.pipeline import load_spoken
+    from coach.script.summary import notes_lines, summary_lines
 
     spoken = load_spoken(routine, settings)
     lines = summary_lines(spoken.script)
@@ -303,7 +304,7 @@ def schema() -> None:
 
     Example: coach schema > routine.schema.json
     """
-    from coach.library import schema_path
+    from coach.routine.library import schema_path
 
     typer.echo(schema_path().read_text(encoding="utf-8"), nl=False)
 
@@ -368,7 +369,7 @@ def export(
 
     Example: coach export upper-back-release -o back.mp3 --captions srt
     """
-    from coach.export import export as run_export
+    from coach.export.session import export as run_export
     from coach.values import format_clock
 
     with _progress(quiet) as progress:
@@ -449,9 +450,9 @@ def play(
     """
     import contextlib
 
-    from coach.keys import HELP, terminal_keys
-    from coach.player import play_routine
-    from coach.view import LiveView
+    from coach.play.keys import HELP, terminal_keys
+    from coach.play.session import play_routine
+    from coach.play.view import LiveView
 
     view = None if quiet else LiveView(sys.stdout, sys.stdout.isatty())
     keys = terminal_keys()
@@ -503,7 +504,7 @@ def voices(
 
     Example: coach voices --language en
     """
-    from coach.voice import list_voices
+    from coach.sound.voice import list_voices
 
     found = list_voices(language)
     width = max((len(v.id) for v in found), default=0)
@@ -523,7 +524,7 @@ def cache(
 
     Example: coach cache --clear
     """
-    from coach.voice import cache_dir, cache_stats, clear_cache
+    from coach.sound.voice import cache_dir, cache_stats, clear_cache
 
     folder = cache_dir()
     if clear:

@@ -98,7 +98,7 @@ def _guarded(name: str, fix: str, check: Callable[[], _Result]) -> Check:
 def _check_speech() -> _Result:
     import numpy as np
 
-    from coach.voice import SILENCE_DB, SpeechVoice, VoiceChoice, list_voices
+    from coach.sound.voice import SILENCE_DB, SpeechVoice, VoiceChoice, list_voices
 
     voices = list_voices()  # EnvironmentFault with the fix when there is no engine
     if not voices:
@@ -129,7 +129,7 @@ def _check_speech() -> _Result:
 
 def _check_voice() -> _Result:
     from coach.settings import config_path, load_config
-    from coach.voice import find_voice, list_voices
+    from coach.sound.voice import find_voice, list_voices
 
     path = config_path()
     try:
@@ -167,7 +167,7 @@ def _did_you_mean(voices, wanted: str) -> str:
 
 
 def _check_audio() -> _Result:
-    from coach.sinks import speaker
+    from coach.play import speaker
 
     installed = speaker.available_outputs()
     try:
@@ -207,7 +207,7 @@ def _per_output(message: str) -> str:
 
 
 def _check_ffmpeg() -> _Result:
-    from coach.sinks.files import _SOUNDFILE, AUDIO_FORMATS
+    from coach.export.audio import _SOUNDFILE, AUDIO_FORMATS
 
     # soundfile writes the formats in _SOUNDFILE itself; only the rest go through ffmpeg.
     needs = [f for f in AUDIO_FORMATS if f not in _SOUNDFILE]
@@ -240,7 +240,7 @@ def _check_ffmpeg() -> _Result:
 
 
 def _check_cache() -> _Result:
-    from coach.voice import cache_dir, cache_stats
+    from coach.sound.voice import cache_dir, cache_stats
 
     folder = cache_dir()
     problem = _unwritable(folder)

@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from coach.errors import UsageError
-from coach.routine import HOLD_MS, PACE, RATE_WPM, REST_MS, Parser, Routine
+from coach.routine.model import HOLD_MS, PACE, RATE_WPM, REST_MS, Routine
+from coach.routine.parser import Parser
+from coach.routine.yamlnodes import BudgetExceeded, Reader, compose, read_text
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
@@ -21,7 +23,6 @@ from coach.values import (
     parse_duration,
     parse_pattern,
 )
-from coach.yamlnodes import BudgetExceeded, Reader, compose, read_text
 
 BUILTIN_HOLD_MS = 30_000
 BUILTIN_REST_MS = 15_000

@@ -286,7 +286,7 @@ def cues_heard(recording: np.ndarray, session: np.ndarray, script, at: int, from
                until_ms: int | None = None) -> list[CueHeard]:  # fmt: skip
     """Each cue starting in [from_ms, until_ms), looked for where it should be if the session
     played from `from_ms` on starting at recording position `at`."""
-    from coach.render import samples_at
+    from coach.sound.render import samples_at
 
     origin = samples_at(from_ms, RATE)
     window, search = frames(CUE_WINDOW_MS), frames(SEARCH_MS)

@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
-from coach.captions import CAPTION_FORMATS, caption_events, captions
-from coach.compiler import compile
-from coach.cues import Chapter, Cue
-from coach.routine import parse_routine
+from coach.routine.parser import parse_routine
+from coach.script.captions import CAPTION_FORMATS, caption_events, captions
+from coach.script.compiler import compile
+from coach.script.cues import Chapter, Cue
 from tests.conftest import fake_durations
 
 SMALL = """\
@@ -151,8 +151,8 @@ def test_long_scripts_count_hours():
 @pytest.mark.parametrize("text", [SMALL, None])
 def test_timing_rules_on_compiled_routines(text):
     if text is None:
-        from coach.library import find
-        from coach.routine import load_routine
+        from coach.routine.library import find
+        from coach.routine.parser import load_routine
 
         s = compile(load_routine(find("upper-back-release").path), None, fake_durations)
     else:

@@ -9,10 +9,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from coach import cues
 from coach.cli import app
-from coach.library import builtin_names, load_spoken
-from coach.summary import summary_lines
+from coach.pipeline import load_spoken
+from coach.routine.library import builtin_names
+from coach.script import cues
+from coach.script.summary import summary_lines
 from tests.conftest import ROOT, coach_command
 
 TINY = """\
@@ -299,8 +300,9 @@ faq:
 def test_new_writes_a_starter_that_validates_and_plays_by_name(tmp_path, monkeypatch):
     import os
 
-    from coach.library import find, load_script
-    from coach.routine import load_routine
+    from coach.pipeline import load_script
+    from coach.routine.library import find
+    from coach.routine.parser import load_routine
 
     result = run("new", "my-morning")
     assert result.exit_code == 0, result.output
@@ -342,7 +344,7 @@ def test_your_own_routine_is_played_instead_of_a_built_in_of_the_same_name(tmp_p
     import os
     from pathlib import Path
 
-    from coach.library import find
+    from coach.routine.library import find
 
     folder = Path(os.environ["COACH_ROUTINES_DIR"])
     folder.mkdir(parents=True)

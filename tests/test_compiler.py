@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from coach import cues
-from coach.compiler import compile, estimated_durations
-from coach.library import builtin_names, find
-from coach.routine import load_routine, parse_routine
+from coach.routine.library import builtin_names, find
+from coach.routine.parser import load_routine, parse_routine
+from coach.script import cues
+from coach.script.compiler import compile, estimated_durations
+from coach.script.tones import TONE_MS
 from coach.settings import Settings
-from coach.tones import TONE_MS
 from tests.conftest import ROOT, fake_durations
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from coach import cues
-from coach.compiler import compile
 from coach.errors import RoutineError
-from coach.library import find
-from coach.routine import load_routine
+from coach.routine.library import find
+from coach.routine.parser import load_routine
+from coach.script import cues
+from coach.script.compiler import compile
 
 
 @pytest.fixture(scope="module")

@@ -16,19 +16,19 @@ import typer.main
 import yaml
 from typer.testing import CliRunner
 
-from coach import cues
-from coach import routine as loader
 from coach.cli import app
-from coach.compiler import compile
-from coach.routine import parse_routine
+from coach.routine import model as loader
+from coach.routine.parser import parse_routine
+from coach.script import cues
+from coach.script.compiler import compile
+from coach.script.tones import TONE_MS
 from coach.settings import CONFIG_KEYS, Settings
-from coach.tones import TONE_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 ROUTINE_FORMAT = ROOT / "docs" / "routine-format.md"
 CUE_SCRIPT = ROOT / "docs" / "cue-script.md"
-SCHEMA = json.loads((ROOT / "coach" / "routine.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads((ROOT / "coach" / "routine" / "routine.schema.json").read_text(encoding="utf-8"))
 
 # Every step kind and option, so that every role and tone the compiler has is emitted.
 KITCHEN_SINK = """\
@@ -121,11 +121,11 @@ def test_cue_script_example_is_real_output():
     shown = json.loads(example)
     # Timed by the compiler's estimate (no voice), so it is the same on every machine; the doc
     # must say so, since `coach compile --json` times phrases by the real voice.
-    assert "`coach.compiler.compile(routine)`" in text
+    assert "`coach.script.compiler.compile(routine)`" in text
     produced = cues.to_json(compile(parse_routine(routine_text, "side-stretch.yaml")))
     hint = (
         "regenerate the example in docs/cue-script.md with "
-        "coach.cues.dumps(coach.compiler.compile(routine))"
+        "coach.script.cues.dumps(coach.script.compiler.compile(routine))"
     )
     assert {k: v for k, v in shown.items() if k != "cues"} == {
         k: v for k, v in produced.items() if k != "cues"

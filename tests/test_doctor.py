@@ -11,8 +11,8 @@ import pytest
 
 from coach.doctor import Check, exit_code, format_checks, run_checks
 from coach.errors import EnvironmentFault
+from coach.sound.voice import cache_stats, find_voice, list_voices
 from coach.state import state_dir
-from coach.voice import cache_stats, find_voice, list_voices
 
 NAMES = [
     "TTS engine",
@@ -268,7 +268,7 @@ def test_ffmpeg_found_gives_its_version():
 @pytest.mark.audio
 @pytest.mark.skipif(not SINK, reason=REASON)
 def test_with_an_audio_server_the_output_play_would_use_is_named():
-    from coach.sinks.speaker import available_outputs
+    from coach.play.speaker import available_outputs
 
     check = by_name(run_checks(), "audio output")
     assert check.status == "ok", check
@@ -281,7 +281,7 @@ def test_with_an_audio_server_the_output_play_would_use_is_named():
 
 
 def test_with_no_output_that_opens_the_fix_offers_export(monkeypatch):
-    from coach.sinks import speaker
+    from coach.play import speaker
 
     def probe(output=None):
         raise EnvironmentFault(
@@ -323,7 +323,7 @@ def test_probing_the_outputs_leaves_nothing_on_stderr(capfd):
 
 
 def test_an_unexpected_error_in_one_check_fails_that_check_only(monkeypatch):
-    from coach.sinks import speaker
+    from coach.play import speaker
 
     def broken():
         raise RuntimeError("the driver fell over")
@@ -339,7 +339,7 @@ def test_an_unexpected_error_in_one_check_fails_that_check_only(monkeypatch):
 
 
 def test_no_speech_engine_fails_with_the_engine_s_own_fix(monkeypatch):
-    import coach.voice
+    import coach.sound.voice
 
     def no_engine(language=None):
         raise EnvironmentFault(
@@ -347,7 +347,7 @@ def test_no_speech_engine_fails_with_the_engine_s_own_fix(monkeypatch):
             "install espeak-ng: sudo apt-get install espeak-ng",
         )
 
-    monkeypatch.setattr(coach.voice, "list_voices", no_engine)
+    monkeypatch.setattr(coach.sound.voice, "list_voices", no_engine)
     checks = run_checks()
     assert by_name(checks, "TTS engine") == Check(
         "TTS engine",

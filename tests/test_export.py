@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import soundfile
 
-from coach.library import load_spoken
-from coach.render import samples_at
+from coach.pipeline import load_spoken
+from coach.sound.render import samples_at
 from tests.conftest import coach_command
 
 ROUTINE = """\
@@ -62,7 +62,7 @@ def test_wav_export_lasts_exactly_the_cue_script_and_matches_show(routine, tmp_p
 
 
 def test_the_audio_is_what_the_cue_script_says_sample_for_sample(routine, tmp_path):
-    from coach.render import render
+    from coach.sound.render import render
 
     out = tmp_path / "a.wav"
     assert coach("export", routine, "-o", out, "--quiet").returncode == 0

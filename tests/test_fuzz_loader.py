@@ -18,15 +18,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coach import cues
-from coach.compiler import compile
-from coach.cues import CueScript
 from coach.errors import CoachError
-from coach.routine import DEFAULTS_KEYS, KINDS, STEP_KEYS, TOP_KEYS, Routine, parse_routine
+from coach.routine.model import DEFAULTS_KEYS, KINDS, STEP_KEYS, TOP_KEYS, Routine
+from coach.routine.parser import parse_routine
+from coach.script import cues
+from coach.script.compiler import compile
+from coach.script.cues import CueScript
 from coach.values import BreathPattern, duration_hint, parse_duration, parse_pattern
 from tests.conftest import ROOT
 
-BUILTIN = ROOT / "coach" / "routines" / "upper-back-release.yaml"
+BUILTIN = ROOT / "coach" / "routine" / "routines" / "upper-back-release.yaml"
 ROUTINE_TEXT = BUILTIN.read_text(encoding="utf-8")
 # A short routine with every kind of step and cue, so the cue script to mutate stays small
 # (cues.loads re-reads the whole text to place each problem it finds).

@@ -24,9 +24,11 @@ import pytest
 from typer.testing import CliRunner
 
 from coach.cli import app
-from coach.cues import Cue, CueScript
-from coach.library import builtin_names, find, load_script, load_spoken
-from coach.routine import Breathe, Exercise, Repeat, Rest, Routine, Say, load_routine
+from coach.pipeline import load_script, load_spoken
+from coach.routine.library import builtin_names, find
+from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say
+from coach.routine.parser import load_routine
+from coach.script.cues import Cue, CueScript
 from coach.settings import Settings
 from tests.conftest import coach_command, fake_durations
 

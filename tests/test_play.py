@@ -25,10 +25,10 @@ import time
 import pytest
 import soundfile
 
-from coach.library import load_spoken
-from coach.player import ANSWER_GAP_MS, ANSWERS
-from coach.render import render, samples_at
+from coach.pipeline import load_spoken
+from coach.play.session import ANSWER_GAP_MS, ANSWERS
 from coach.settings import Settings
+from coach.sound.render import render, samples_at
 from tests.audio import (
     CUE_WINDOW_MS,
     RATE,

@@ -12,15 +12,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from coach.compiler import compile
 from coach.errors import UsageError
-from coach.keys import parse
-from coach.player import ANSWER_GAP_MS, ANSWERS, Keys, Session, Status, start_ms
-from coach.positions import Positions
-from coach.render import render, samples_at
-from coach.routine import parse_routine
+from coach.play.keys import parse
+from coach.play.positions import Positions
+from coach.play.session import ANSWER_GAP_MS, ANSWERS, Keys, Session, Status, start_ms
+from coach.play.view import LiveView, status_line
+from coach.routine.parser import parse_routine
+from coach.script.compiler import compile
 from coach.settings import Settings
-from coach.view import LiveView, status_line
+from coach.sound.render import render, samples_at
 
 RATE = 8_000  # small buffers; the session does not care about the rate
 
@@ -400,7 +400,7 @@ def test_a_closed_terminal_gives_no_keys_and_does_not_spin():
     import os
     import time
 
-    from coach.keys import TerminalKeys
+    from coach.play.keys import TerminalKeys
 
     master, slave = os.openpty()
     try:

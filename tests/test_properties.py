@@ -8,9 +8,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coach import cues
-from coach.compiler import compile
-from coach.routine import parse_routine
+from coach.routine.parser import parse_routine
+from coach.script import cues
+from coach.script.compiler import compile
 from coach.settings import Settings
 from coach.values import parse_pattern
 from tests.conftest import fake_durations

@@ -239,7 +239,7 @@ def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(tmp_pat
                            check=True)  # fmt: skip
     seconds = float(probe.stdout)
     assert seconds > 115 * 60
-    from coach.library import load_spoken
+    from coach.pipeline import load_spoken
 
     assert abs(seconds * 1000 - load_spoken(str(routine)).script.duration_ms) < 50
 
@@ -261,7 +261,7 @@ def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(tmp_pa
 
 
 def test_a_hundred_exports_in_a_row_leave_no_temp_files_or_open_files(tmp_path):
-    from coach.export import export
+    from coach.export.session import export
 
     routine = tmp_path / "tiny.yaml"
     routine.write_text("title: Tiny\nsteps:\n  - exercise: Reach\n    hold: 3s\n",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coach.compiler import compile
-from coach.render import Layout, Mixer, render, render_blocks, samples_at, total_samples
-from coach.routine import parse_routine
-from coach.tones import tone_pcm
+from coach.routine.parser import parse_routine
+from coach.script.compiler import compile
+from coach.sound.render import Layout, Mixer, render, render_blocks, samples_at, total_samples
+from coach.sound.tones import tone_pcm
 
 RATE = 22_050
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from coach import yamlnodes
 from coach.errors import RoutineError
-from coach.routine import load_routine, parse_routine
-from coach.yamlnodes import MAX_FILE_BYTES
+from coach.routine import yamlnodes
+from coach.routine.parser import load_routine, parse_routine
+from coach.routine.yamlnodes import MAX_FILE_BYTES
 from tests.conftest import ROOT, coach_command
 
 CORPUS = ROOT / "tests" / "corpus" / "bad"
-BUILTIN = ROOT / "coach" / "routines" / "upper-back-release.yaml"
+BUILTIN = ROOT / "coach" / "routine" / "routines" / "upper-back-release.yaml"
 LINE = re.compile(r"^[^:\n]+:\d+:\d+: error: [^\n]+$")
 
 

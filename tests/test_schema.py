@@ -1,7 +1,7 @@
-"""coach/routine.schema.json says what the loader says: same keys, same limits, same grammar.
+"""The routine schema says what the loader says: same keys, same limits, same grammar.
 
-Editors check routines with the schema, coach checks them with coach/routine.py; a routine that
-one accepts and the other refuses is a bug in one of them.
+Editors check routines with coach/routine/routine.schema.json, coach checks them with
+coach/routine/parser.py; a routine that one accepts and the other refuses is a bug in one of them.
 """
 
 from __future__ import annotations
@@ -20,18 +20,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from coach import routine as loader
 from coach.cli import app
 from coach.errors import RoutineError
-from coach.library import schema_path
-from coach.routine import parse_routine
+from coach.routine import model as loader
+from coach.routine.library import schema_path
+from coach.routine.parser import parse_routine
 from coach.values import NAMED_PATTERNS, parse_duration, parse_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_FILE = ROOT / "coach" / "routine.schema.json"
+SCHEMA_FILE = ROOT / "coach" / "routine" / "routine.schema.json"
 SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
-BUILTIN = sorted((ROOT / "coach" / "routines").glob("*.yaml"))
+BUILTIN = sorted((ROOT / "coach" / "routine" / "routines").glob("*.yaml"))
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 _ROUTINE_BLOCK = re.compile(r"^```yaml routine[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -177,7 +177,7 @@ LIMITS = [
     ("exercise.tempo", lambda v: _step(exercise="x", reps=2, tempo=v), loader.TEMPO_MS),
     ("exercise.rest", lambda v: _step(exercise="x", sets=2, rest=v), loader.REST_MS),
     ("exercise.transition", lambda v: _step(exercise="x", transition=v), loader.TRANSITION_MS),
-    # a rest step lasts at least a second (coach/routine.py Parser._rest)
+    # a rest step lasts at least a second (coach/routine/parser.py Parser._rest)
     ("rest.rest", lambda v: _step(rest=v), (1000, loader.REST_MS[1])),
     ("breathe.duration", lambda v: _step(breathe="box", duration=v), loader.BREATHE_MS),
     ("repeat.rest", lambda v: _step(repeat=2, rest=v, steps=[{"say": "x"}]), loader.REST_MS),

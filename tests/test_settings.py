@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coach.errors import RoutineError, UsageError
-from coach.routine import parse_routine
+from coach.routine.parser import parse_routine
 from coach.settings import (
     BUILTIN_HOLD_MS,
     BUILTIN_RATE_WPM,

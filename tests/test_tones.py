@@ -11,8 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from coach import tones
-from coach.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, tone_length, tone_pcm
+from coach.script.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, tone_length
+from coach.sound import tones
+from coach.sound.tones import tone_pcm
 from tests.conftest import ROOT
 
 RATES = (22050, 24000, 44100, 48000)
@@ -146,7 +147,7 @@ def test_bad_arguments():
 
 
 def test_importing_tones_does_not_import_numpy():
-    code = "import sys, coach.tones, coach.cues; print('numpy' in sys.modules)"
+    code = "import sys, coach.sound.tones, coach.script.cues; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT)  # fmt: skip
     assert out.stdout.strip() == "False"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from coach.errors import EnvironmentFault
-from coach.voice import (
+from coach.sound.voice import (
     SPEECH_PEAK_DB,
     SpeechVoice,
     VoiceChoice,
@@ -96,7 +96,7 @@ def test_clear_empties_the_cache(folder):
 
 def test_the_engine_prints_nothing_on_stdout(folder, tmp_path):
     script = (
-        "from pathlib import Path\nfrom coach.voice import SpeechVoice, VoiceChoice\n"
+        "from pathlib import Path\nfrom coach.sound.voice import SpeechVoice, VoiceChoice\n"
         f"SpeechVoice(VoiceChoice(None, 'en', 165), Path({str(folder)!r})).pcm('Hello there.')\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -106,7 +106,8 @@ def test_the_engine_prints_nothing_on_stdout(folder, tmp_path):
 
 def test_concurrent_runs_share_the_cache_without_corrupting_it(folder):
     script = (
-        "import sys\nfrom pathlib import Path\nfrom coach.voice import SpeechVoice, VoiceChoice\n"
+        "import sys\nfrom pathlib import Path\n"
+        "from coach.sound.voice import SpeechVoice, VoiceChoice\n"
         "v = SpeechVoice(VoiceChoice(None, 'en', 165), Path(sys.argv[1]))\n"
         "for i in range(15): v.pcm(f'Phrase number {i}.')\n"
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from coach.errors import RoutineError
-from coach.routine import Routine, load_routine
+from coach.routine.model import Routine
+from coach.routine.parser import load_routine
 from tests.conftest import ROOT
 from tests.test_routine_errors import run_coach
 

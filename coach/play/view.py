@@ -11,7 +11,7 @@ import math
 import shutil
 from typing import TextIO
 
-from coach.player import Status
+from coach.play.session import Status
 from coach.values import format_clock
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from coach.cues import Cue, CueScript
-from coach.voice import Voice
+from coach.script.cues import Cue, CueScript
+from coach.sound.voice import Voice
 
 BLOCK_S = 10
 PAN = 0.7  # how far toward one ear a sided cue goes in stereo (0 centre, 1 fully one side)
@@ -33,7 +33,7 @@ def total_samples(script: CueScript, sample_rate: int) -> int:
 
 
 def _clip(cue: Cue, voice: Voice, sample_rate: int):
-    from coach.tones import tone_pcm
+    from coach.sound.tones import tone_pcm
 
     if cue.kind == "speech":
         return voice.pcm(cue.text)

@@ -1,6 +1,6 @@
 """Writing files so that nothing is ever half written: a temp file beside, then a rename.
 
-The audio sinks (coach.sinks.files) use the same pieces for their encoders.
+The audio encoders (coach.export) use the same pieces.
 """
 
 from __future__ import annotations

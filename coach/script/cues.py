@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.errors import Loc, Problem, RoutineError
+from coach.script.tones import TONE_MS
 from coach.settings import Pacing
-from coach.tones import TONE_MS
 from coach.values import format_clock
 
 FORMAT = "coach-cues"
@@ -105,7 +105,7 @@ def dumps(script: CueScript) -> str:
 
 def load_cue_script(path: Path, shown: str | None = None) -> CueScript:
     """Read a cue script file, or raise RoutineError with path:line:col for each problem."""
-    from coach.yamlnodes import read_text
+    from coach.routine.yamlnodes import read_text
 
     shown = shown if shown is not None else str(path)
     return loads(read_text(path, shown, what="cue script", max_bytes=MAX_SCRIPT_BYTES), shown)
@@ -219,7 +219,7 @@ class _Checker:
         return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
 
     def settings(self, raw: dict) -> Pacing | None:
-        from coach.routine import PACE, RATE_WPM
+        from coach.routine.model import PACE, RATE_WPM
         from coach.settings import SCALE
 
         where = ("settings",)

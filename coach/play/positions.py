@@ -15,14 +15,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coach.cues import CueScript
+from coach.script.cues import CueScript
 
 FILE_NAME = "positions.json"
 KEEP = 100  # the most recent positions kept; older ones are forgotten
 
 
 def _identity(ref: str) -> str:
-    from coach.library import find
+    from coach.routine.library import find
 
     source = find(ref)
     if source.builtin:
@@ -83,8 +83,8 @@ class Positions:
             self._write(None)
 
     def _write(self, record: dict | None) -> None:
+        from coach.atomic import write_text_atomic
         from coach.errors import CoachError
-        from coach.files import write_text_atomic
 
         data = self._all()
         data.pop(self.key, None)

@@ -1,6 +1,6 @@
 """`coach play`: a hands-free session, with controls that need no screen.
 
-The sound is the session `coach export` writes, streamed in segments (see sinks/speaker.py):
+The sound is the session `coach export` writes, streamed in segments (see coach/play/speaker.py):
 one segment from wherever the session (re)starts to its end, written a second ahead of the
 ear. A control stops the segment and starts the next one with a short spoken answer in front,
 so every control is confirmed by ear; within a segment every cue sounds at its sample offset.
@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from coach.cues import CueScript
 from coach.errors import UsageError
 from coach.interrupts import stop_on_signals
+from coach.script.cues import CueScript
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
@@ -101,7 +101,7 @@ class Session:
         view: Callable[[Status], None] | None = None,
         lead_s: float = LEAD_S,
     ) -> None:
-        from coach.render import Layout
+        from coach.sound.render import Layout
 
         self.voice = voice
         self.speaker = speaker
@@ -121,7 +121,7 @@ class Session:
     # -- the script and positions in it --------------------------------------------------
 
     def _use(self, script: CueScript) -> None:
-        from coach.render import total_samples
+        from coach.sound.render import total_samples
 
         self.script = script
         self.total = total_samples(script, self.layout.sample_rate)
@@ -140,7 +140,7 @@ class Session:
         return frame * 1000 // self.layout.sample_rate
 
     def _frame(self, ms: int) -> int:
-        from coach.render import samples_at
+        from coach.sound.render import samples_at
 
         return samples_at(ms, self.layout.sample_rate)
 
@@ -210,7 +210,7 @@ class Session:
 
     def _start(self, from_ms: int, answer=None, play_session: bool = True) -> None:
         """A new segment: the answer (if any), then the session from `from_ms` to its end."""
-        from coach.render import Mixer
+        from coach.sound.render import Mixer
 
         self._stop_segment()
         self._from = min(self._frame(from_ms), self.total)
@@ -332,7 +332,7 @@ class Session:
         return chosen[-1].text if chosen else None
 
     def _change_pace(self, ms: int, faster: bool) -> None:
-        from coach.routine import PACE
+        from coach.routine.model import PACE
 
         if self.recompile is None:
             self._start(self._snap(ms), self._answer("fixed"))
@@ -438,11 +438,11 @@ def play_routine(
 
     On q, Ctrl-C, SIGTERM or SIGHUP the sound stops and the position is saved for `resume`.
     """
-    from coach.library import load_spoken
-    from coach.positions import Positions
-    from coach.render import Layout
+    from coach.pipeline import load_spoken
+    from coach.play.positions import Positions
+    from coach.play.speaker import Speaker
     from coach.settings import Settings
-    from coach.sinks.speaker import Speaker
+    from coach.sound.render import Layout
 
     if resume and from_step is not None:
         raise UsageError("--resume", "cannot be used with --from; choose one")
@@ -463,7 +463,7 @@ def play_routine(
     layout = Layout(voice.sample_rate, 2 if stereo else 1)
     recompile = None
     if spoken.routine is not None:
-        from coach.compiler import compile
+        from coach.script.compiler import compile
 
         def recompile(pace: float) -> CueScript:
             changed = replace(settings or Settings(), pace=pace)

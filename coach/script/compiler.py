@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from coach.cues import Chapter, Cue, CueScript
 from coach.errors import Loc, Problem, RoutineError
-from coach.routine import Breathe, Exercise, Repeat, Rest, Routine, Say, Step
+from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say, Step
+from coach.script.cues import Chapter, Cue, CueScript
+from coach.script.tones import TONE_MS
 from coach.settings import Pacing, Settings, resolve
-from coach.tones import TONE_MS
 from coach.values import BreathPattern, spoken_duration
 
 Durations = Callable[[str], int]

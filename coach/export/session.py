@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.errors import UserError
-from coach.library import find, load_spoken
+from coach.pipeline import load_spoken
+from coach.routine.library import find
 
 DEFAULT_FOLDER = Path("audio")
 DEFAULT_FORMAT = "mp3"
@@ -43,10 +44,10 @@ def export(
     progress: Callable[[int, int], None] | None = None,
 ) -> Exported:
     """Render ROUTINE and write it (and its caption files) all at once or not at all."""
-    from coach.captions import captions as caption_text
-    from coach.files import write_text_atomic
-    from coach.render import Layout, Mixer
-    from coach.sinks.files import Blocks, Tags, format_for, write_audio
+    from coach.atomic import write_text_atomic
+    from coach.export.audio import Blocks, Tags, format_for, write_audio
+    from coach.script.captions import captions as caption_text
+    from coach.sound.render import Layout, Mixer
 
     if output is None:
         output = default_output(ref, fmt)

@@ -1,21 +1,52 @@
-"""Routine files: YAML text to a frozen `Routine`, or every problem in it at once.
+"""Routine files: YAML text to a frozen `Routine` (coach.routine.model), or every problem in it
+at once.
 
 This module must not import audio or speech: `coach validate` runs on it alone.
-The key tables below are the format's contract; `routine.schema.json` describes the same keys
-for editors, and a test keeps the two in step.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import yaml
 
-from coach.errors import Loc
+from coach.routine.model import (
+    ALL_STEP_KEYS,
+    BREATHE_MS,
+    BREATHS,
+    DEFAULTS_KEYS,
+    FAQ_KEYS,
+    HOLD_MS,
+    KINDS,
+    MAX_EXPANDED_STEPS,
+    MAX_REPEAT_DEPTH,
+    NEEDS,
+    PACE,
+    RATE_WPM,
+    REPS,
+    REST_MS,
+    SETS,
+    SIDES,
+    STEP_FIELDS,
+    STEP_KEYS,
+    TEMPO_MS,
+    TIMES,
+    TOP_KEYS,
+    TRANSITION_MS,
+    Breathe,
+    Defaults,
+    Exercise,
+    Faq,
+    Repeat,
+    Rest,
+    Routine,
+    Say,
+    Step,
+)
+from coach.routine.yamlnodes import BudgetExceeded, Reader, compose, number_tag, read_text
+from coach.routine.yamlnodes import describe as _describe
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
@@ -25,155 +56,6 @@ from coach.values import (
     parse_pattern,
     shorten,
 )
-from coach.yamlnodes import BudgetExceeded, Reader, compose, number_tag, read_text
-from coach.yamlnodes import describe as _describe
-
-SIDES = ("both", "left", "right")
-KINDS = ("exercise", "breathe", "repeat", "rest", "say")
-MAX_EXPANDED_STEPS = 10_000
-MAX_REPEAT_DEPTH = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Defaults:
-    """A routine's own defaults; None means the built-in default (see coach.settings)."""
-
-    hold_ms: int | None = None
-    rest_ms: int | None = None
-    transition_ms: int | None = None
-    tempo_ms: int | None = None
-    breath: BreathPattern | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Exercise:
-    """A movement or position, held (`hold_ms`), repeated (`reps`) or breathed (`breaths`).
-
-    At most one of the three is set; with none, the exercise is a hold of the default length.
-    """
-
-    name: str
-    say: tuple[str, ...]
-    loc: Loc
-    hold_ms: int | None = None
-    reps: int | None = None
-    breaths: int | None = None
-    tempo_ms: int | None = None
-    sides: str | None = None
-    sets: int = 1
-    rest_ms: int | None = None
-    breath: BreathPattern | None = None
-    cues: tuple[str, ...] = ()
-    caution: str | None = None
-    count: bool = False
-    transition_ms: int | None = None
-    brief: str | None = None  # the short wording: `--verbosity brief`, and repeats in full
-
-
-@dataclass(frozen=True, slots=True)
-class Rest:
-    duration_ms: int
-    say: tuple[str, ...]
-    loc: Loc
-
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    say: tuple[str, ...]
-    loc: Loc
-
-
-@dataclass(frozen=True, slots=True)
-class Breathe:
-    """A breathing block of whole cycles; `pattern` None means the routine's default."""
-
-    pattern: BreathPattern | None
-    say: tuple[str, ...]
-    loc: Loc
-    cycles: int | None = None
-    duration_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Repeat:
-    times: int
-    steps: tuple[Step, ...]
-    say: tuple[str, ...]
-    loc: Loc
-    rest_ms: int | None = None
-
-
-Step = Union[Exercise, Rest, Say, Breathe, Repeat]  # noqa: UP007 - also used at run time
-
-
-@dataclass(frozen=True, slots=True)
-class Faq:
-    question: str
-    answer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Routine:
-    title: str
-    steps: tuple[Step, ...]
-    path: str
-    description: str | None = None
-    language: str = "en"
-    voice: str | None = None
-    rate_wpm: int | None = None
-    pace: float | None = None
-    defaults: Defaults = Defaults()
-    safety: tuple[str, ...] = ()
-    # Shown by `coach show`, never spoken: for reading before or after a session.
-    source: str | None = None
-    tips: tuple[str, ...] = ()
-    alternatives: tuple[str, ...] = ()
-    faq: tuple[Faq, ...] = ()
-
-
-# -- the format's keys --------------------------------------------------------------------
-
-TOP_KEYS = (
-    "$schema", "title", "description", "language", "voice", "rate", "pace", "defaults",
-    "safety", "steps", "source", "tips", "alternatives", "faq",
-)  # fmt: skip
-FAQ_KEYS = ("question", "answer")
-DEFAULTS_KEYS = ("hold", "rest", "transition", "tempo", "breath")
-STEP_KEYS = {
-    "exercise": (
-        "exercise", "say", "brief", "hold", "reps", "breaths", "tempo", "sides", "sets", "rest",
-        "breath", "cues", "caution", "count", "transition",
-    ),
-    "rest": ("rest", "say"),
-    "say": ("say",),
-    "breathe": ("breathe", "cycles", "duration", "say"),
-    "repeat": ("repeat", "steps", "rest", "say"),
-}  # fmt: skip
-
-_ALL_STEP_KEYS = tuple(sorted({k for keys in STEP_KEYS.values() for k in keys}))
-# Step keys that are not kinds: in a step of the wrong kind, one belongs to another kind.
-_STEP_FIELDS = {k for k in _ALL_STEP_KEYS if k not in KINDS}
-# Exercise keys that need another key: (key, the key it needs, what it does).
-_NEEDS = (
-    ("tempo", "reps", "sets the time of one rep"),
-    ("count", "reps", "counts the reps aloud"),
-    ("cues", "hold", "gives reminders during a hold"),
-)
-
-# Limits: generous for any real routine, tight enough that a typo (an extra zero, minutes
-# for seconds) is caught instead of producing a ten-hour session.
-HOLD_MS = (1_000, 3_600_000)
-REST_MS = (0, 3_600_000)
-TRANSITION_MS = (0, 300_000)
-TEMPO_MS = (500, 60_000)
-BREATHE_MS = (1_000, 3_600_000)
-RATE_WPM = (80, 450)
-PACE = (0.25, 4.0)
-REPS = (1, 1000)
-BREATHS = (1, 500)
-SETS = (1, 100)
-TIMES = (1, 100)
-
 
 # -- loading ------------------------------------------------------------------------------
 
@@ -309,7 +191,7 @@ class Parser:
         for key, key_node, value_node in items:
             if key in allowed:
                 out[key] = (key_node, value_node)
-            elif where.endswith(" step") and key in _STEP_FIELDS:
+            elif where.endswith(" step") and key in STEP_FIELDS:
                 kinds = [k for k in KINDS if key in STEP_KEYS[k]]
                 self.r.error(key_node, f"'{key}' does not apply to {where}; it belongs in "
                              + " or ".join(_a(f"{k} step") for k in kinds))  # fmt: skip
@@ -434,7 +316,7 @@ class Parser:
         keys = [k for k, _, _ in items]
         kind = next((k for k in KINDS if k in keys), None)
         if kind is None:
-            self.known([i for i in items if i[0] not in _STEP_FIELDS], "a step", _ALL_STEP_KEYS)
+            self.known([i for i in items if i[0] not in STEP_FIELDS], "a step", ALL_STEP_KEYS)
             if not self.meant & set(KINDS):  # else a misspelt kind is reported already
                 found = ", ".join(f"'{shorten(k)}'" for k in keys) or "no keys"
                 r.error(node, "a step needs one of the keys exercise, breathe, repeat, rest or "
@@ -466,7 +348,7 @@ class Parser:
         hold = get("hold", lambda n: self.duration(n, "'hold'", HOLD_MS))
         reps = get("reps", lambda n: self.whole(n, "'reps'", REPS))
         breaths = get("breaths", lambda n: self.whole(n, "'breaths'", BREATHS))
-        for key, needs, does in _NEEDS:
+        for key, needs, does in NEEDS:
             if key in f and needs not in f and not (key == "cues" and not modes):
                 r.error(f[key][0], f"'{key}' {does}, so it applies only to an exercise with "
                         f"'{needs}'; remove it here")  # fmt: skip

@@ -1,8 +1,7 @@
 """Finding routines: a path, the name of one of the person's own routines (in their routines
-folder), or the name of a built-in routine shipped in `coach/routines/`.
+folder), or the name of a built-in routine shipped in `coach/routine/routines/`.
 
-Also the one place that turns a ROUTINE argument into a cue script, so `compile`, `show`,
-`export` and `play` all accept the same things.
+Turning what is found into a cue script is coach.pipeline's job.
 """
 
 from __future__ import annotations
@@ -11,14 +10,8 @@ import difflib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from coach.errors import Problem, RoutineError, UsageError
-
-if TYPE_CHECKING:
-    from coach.cues import CueScript
-    from coach.routine import Routine
-    from coach.voice import SpeechVoice
+from coach.errors import Problem, RoutineError
 
 SCRIPT_SUFFIX = ".json"
 
@@ -37,7 +30,7 @@ class Source:
 
 
 def builtin_dir() -> Path:
-    return Path(str(resources.files("coach") / "routines"))
+    return Path(str(resources.files("coach.routine") / "routines"))
 
 
 def builtin_names() -> list[str]:
@@ -70,7 +63,7 @@ def user_routines() -> dict[str, Path]:
 
 
 def schema_path() -> Path:
-    return Path(str(resources.files("coach") / "routine.schema.json"))
+    return Path(str(resources.files("coach.routine") / "routine.schema.json"))
 
 
 def find(ref: str) -> Source:
@@ -95,54 +88,6 @@ def find(ref: str) -> Source:
     )
 
 
-def load_script(ref: str, settings=None, durations=None):
-    """The cue script for ROUTINE: compiled from a routine, or read from a compiled .json."""
-    from coach.compiler import compile
-    from coach.cues import load_cue_script
-    from coach.routine import load_routine
-
-    source = find(ref)
-    if source.is_cue_script:
-        if settings is not None and settings.given():
-            raise UsageError(
-                "pacing options", "do not apply to a compiled cue script; compile the routine "
-                "again with the options instead"
-            )  # fmt: skip
-        return load_cue_script(source.path, source.shown)
-    routine = load_routine(source.path, _shown(source))
-    return compile(routine, settings, durations)
-
-
-@dataclass(frozen=True, slots=True)
-class Spoken:
-    """A cue script timed by the real voice, and that voice, ready to render."""
-
-    script: CueScript
-    voice: SpeechVoice
-    routine: Routine | None = None  # None for a compiled cue script, which cannot be re-timed
-
-
-def load_spoken(ref: str, settings=None) -> Spoken:
-    """ROUTINE compiled with phrase lengths measured by the voice that will speak it."""
-    from coach.compiler import compile
-    from coach.routine import load_routine
-    from coach.settings import Settings, resolve
-    from coach.voice import SpeechVoice, VoiceChoice
-
-    source = find(ref)
-    if source.is_cue_script:
-        script = load_script(ref, settings)
-        p = script.settings
-        choice = VoiceChoice(p.voice, script.language, p.rate_wpm, pitch=p.pitch)
-        return Spoken(script, SpeechVoice(choice))
-    routine = load_routine(source.path, _shown(source))
-    pacing = resolve(routine, settings or Settings())
-    voice = SpeechVoice(
-        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
-    )
-    return Spoken(compile(routine, settings, voice.duration_ms), voice, routine)
-
-
-def _shown(source: Source) -> str:
+def shown_path(source: Source) -> str:
     # Messages about a built-in routine point at the file, so its line numbers can be found.
     return str(source.path) if source.builtin else source.shown

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from coach.cues import CueScript
-from coach.routine import Routine
+from coach.routine.model import Routine
+from coach.script.cues import CueScript
 from coach.values import format_clock, format_duration
 
 

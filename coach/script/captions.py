@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coach.cues import CueScript
+from coach.script.cues import CueScript
 
 CAPTION_FORMATS = ("srt", "vtt", "lrc")
 

@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coach.atomic import create_temp, fsync_file, fsync_folder, write_fault
 from coach.errors import EnvironmentFault, UsageError, UserError
-from coach.files import create_temp, fsync_file, fsync_folder, write_fault
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from coach.cues import Chapter
+    from coach.script.cues import Chapter
 
 AUDIO_FORMATS = ("wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b")
 

@@ -1,0 +1,160 @@
+"""The routine model: frozen steps and routine, the format's key tables and its limits.
+
+These tables are the routine format's contract: the parser (coach.routine.parser) reads them,
+`routine.schema.json` describes the same keys for editors (a test keeps the two in step), and
+the settings table (coach.settings) takes the limits of the keys a routine shares with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from coach.errors import Loc
+from coach.values import BreathPattern
+
+SIDES = ("both", "left", "right")
+KINDS = ("exercise", "breathe", "repeat", "rest", "say")
+MAX_EXPANDED_STEPS = 10_000
+MAX_REPEAT_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """A routine's own defaults; None means the built-in default (see coach.settings)."""
+
+    hold_ms: int | None = None
+    rest_ms: int | None = None
+    transition_ms: int | None = None
+    tempo_ms: int | None = None
+    breath: BreathPattern | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exercise:
+    """A movement or position, held (`hold_ms`), repeated (`reps`) or breathed (`breaths`).
+
+    At most one of the three is set; with none, the exercise is a hold of the default length.
+    """
+
+    name: str
+    say: tuple[str, ...]
+    loc: Loc
+    hold_ms: int | None = None
+    reps: int | None = None
+    breaths: int | None = None
+    tempo_ms: int | None = None
+    sides: str | None = None
+    sets: int = 1
+    rest_ms: int | None = None
+    breath: BreathPattern | None = None
+    cues: tuple[str, ...] = ()
+    caution: str | None = None
+    count: bool = False
+    transition_ms: int | None = None
+    brief: str | None = None  # the short wording: `--verbosity brief`, and repeats in full
+
+
+@dataclass(frozen=True, slots=True)
+class Rest:
+    duration_ms: int
+    say: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    say: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True, slots=True)
+class Breathe:
+    """A breathing block of whole cycles; `pattern` None means the routine's default."""
+
+    pattern: BreathPattern | None
+    say: tuple[str, ...]
+    loc: Loc
+    cycles: int | None = None
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    times: int
+    steps: tuple[Step, ...]
+    say: tuple[str, ...]
+    loc: Loc
+    rest_ms: int | None = None
+
+
+Step = Union[Exercise, Rest, Say, Breathe, Repeat]  # noqa: UP007 - also used at run time
+
+
+@dataclass(frozen=True, slots=True)
+class Faq:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Routine:
+    title: str
+    steps: tuple[Step, ...]
+    path: str
+    description: str | None = None
+    language: str = "en"
+    voice: str | None = None
+    rate_wpm: int | None = None
+    pace: float | None = None
+    defaults: Defaults = Defaults()
+    safety: tuple[str, ...] = ()
+    # Shown by `coach show`, never spoken: for reading before or after a session.
+    source: str | None = None
+    tips: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    faq: tuple[Faq, ...] = ()
+
+
+# -- the format's keys --------------------------------------------------------------------
+
+TOP_KEYS = (
+    "$schema", "title", "description", "language", "voice", "rate", "pace", "defaults",
+    "safety", "steps", "source", "tips", "alternatives", "faq",
+)  # fmt: skip
+FAQ_KEYS = ("question", "answer")
+DEFAULTS_KEYS = ("hold", "rest", "transition", "tempo", "breath")
+STEP_KEYS = {
+    "exercise": (
+        "exercise", "say", "brief", "hold", "reps", "breaths", "tempo", "sides", "sets", "rest",
+        "breath", "cues", "caution", "count", "transition",
+    ),
+    "rest": ("rest", "say"),
+    "say": ("say",),
+    "breathe": ("breathe", "cycles", "duration", "say"),
+    "repeat": ("repeat", "steps", "rest", "say"),
+}  # fmt: skip
+
+ALL_STEP_KEYS = tuple(sorted({k for keys in STEP_KEYS.values() for k in keys}))
+# Step keys that are not kinds: in a step of the wrong kind, one belongs to another kind.
+STEP_FIELDS = {k for k in ALL_STEP_KEYS if k not in KINDS}
+# Exercise keys that need another key: (key, the key it needs, what it does).
+NEEDS = (
+    ("tempo", "reps", "sets the time of one rep"),
+    ("count", "reps", "counts the reps aloud"),
+    ("cues", "hold", "gives reminders during a hold"),
+)
+
+# Limits: generous for any real routine, tight enough that a typo (an extra zero, minutes
+# for seconds) is caught instead of producing a ten-hour session.
+HOLD_MS = (1_000, 3_600_000)
+REST_MS = (0, 3_600_000)
+TRANSITION_MS = (0, 300_000)
+TEMPO_MS = (500, 60_000)
+BREATHE_MS = (1_000, 3_600_000)
+RATE_WPM = (80, 450)
+PACE = (0.25, 4.0)
+REPS = (1, 1000)
+BREATHS = (1, 500)
+SETS = (1, 100)
+TIMES = (1, 100)

@@ -136,9 +136,10 @@ def bench_compile(runs: int) -> list[Figure]:
     compile_s = _median_s(lambda: compile(routine), runs)
     return [
         Figure("compile", "load a 1,000-step routine (YAML to Routine)", load_s * 1000, "ms"),
-        Figure("compile", "compile a 1,000-step routine (all step kinds)", compile_s * 1000,
-               "ms", 100),
-    ]  # fmt: skip
+        Figure(
+            "compile", "compile a 1,000-step routine (all step kinds)", compile_s * 1000, "ms", 100
+        ),
+    ]
 
 
 def bench_cold_start(runs: int) -> list[Figure]:
@@ -146,9 +147,13 @@ def bench_cold_start(runs: int) -> list[Figure]:
     validate_s = _median_s(lambda: _coach("validate", "upper-back-release"), runs)
     return [
         Figure("cold start", "coach --help (whole process)", help_s * 1000, "ms", 200),
-        Figure("cold start", "coach validate upper-back-release (whole process)",
-               validate_s * 1000, "ms"),
-    ]  # fmt: skip
+        Figure(
+            "cold start",
+            "coach validate upper-back-release (whole process)",
+            validate_s * 1000,
+            "ms",
+        ),
+    ]
 
 
 # -- export and the floor -----------------------------------------------------------------
@@ -179,18 +184,35 @@ def bench_export(minutes: float, work: Path, long_minutes: float, runs: int) -> 
     cold_s = time.perf_counter() - t0
     audio_s = _audio_seconds(out)
     label = f"a {audio_s / 60:.0f}-minute routine"
-    figures.append(Figure("export", f"{label} to WAV, empty phrase cache: wall time", cold_s,
-                          "s"))  # fmt: skip
-    figures.append(Figure("export", f"{label} to WAV, empty phrase cache: real-time factor",
-                          audio_s / cold_s, "x", 500, True))  # fmt: skip
+    figures.append(Figure("export", f"{label} to WAV, empty phrase cache: wall time", cold_s, "s"))
+    figures.append(
+        Figure(
+            "export",
+            f"{label} to WAV, empty phrase cache: real-time factor",
+            audio_s / cold_s,
+            "x",
+            500,
+            True,
+        )
+    )
     for fmt, target in (("wav", 2000), ("flac", None), ("mp3", 200)):
         out = work / f"out.{fmt}"
-        wall = _median_s(lambda out=out: _coach("export", str(routine), "-o", str(out),
-                                                 "--force", env=env), runs)  # fmt: skip
-        figures.append(Figure("export", f"{label} to {fmt.upper()}, warm cache: wall time",
-                              wall, "s"))  # fmt: skip
-        figures.append(Figure("export", f"{label} to {fmt.upper()}, warm cache: real-time "
-                              "factor", audio_s / wall, "x", target, True))  # fmt: skip
+        wall = _median_s(
+            lambda out=out: _coach("export", str(routine), "-o", str(out), "--force", env=env), runs
+        )
+        figures.append(
+            Figure("export", f"{label} to {fmt.upper()}, warm cache: wall time", wall, "s")
+        )
+        figures.append(
+            Figure(
+                "export",
+                f"{label} to {fmt.upper()}, warm cache: real-time factor",
+                audio_s / wall,
+                "x",
+                target,
+                True,
+            )
+        )
 
     # The floor: espeak-ng alone, synthesizing the same sentences to WAV files, one process
     # per sentence (the engine and nothing else: no mixing, no loudness, no cache).
@@ -199,29 +221,44 @@ def bench_export(minutes: float, work: Path, long_minutes: float, runs: int) -> 
     floor_dir.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     for i, text in enumerate(phrases):
-        subprocess.run(["espeak-ng", "-v", "en", "-s", str(rate), "-w",
-                        str(floor_dir / f"{i}.wav"), text], check=True)  # fmt: skip
+        subprocess.run(
+            ["espeak-ng", "-v", "en", "-s", str(rate), "-w", str(floor_dir / f"{i}.wav"), text],
+            check=True,
+        )
     floor_s = time.perf_counter() - t0
-    figures.append(Figure("anchors", f"the floor: espeak-ng alone, the same {len(phrases)} "
-                          "sentences to WAV files", floor_s, "s"))  # fmt: skip
-    figures.append(Figure("anchors", "overhead: coach's empty-cache export / the floor",
-                          cold_s / floor_s, "x", 3))  # fmt: skip
+    figures.append(
+        Figure(
+            "anchors",
+            f"the floor: espeak-ng alone, the same {len(phrases)} sentences to WAV files",
+            floor_s,
+            "s",
+        )
+    )
+    figures.append(
+        Figure(
+            "anchors", "overhead: coach's empty-cache export / the floor", cold_s / floor_s, "x", 3
+        )
+    )
 
     # Peak memory of a long export, whole process (warm cache: the same sentences, so the
     # mixing and the encoder are what is measured).
     long_routine = routine_of_minutes(long_minutes, work)
     _coach("show", str(long_routine), env=env)  # its sentences into the cache
     for fmt in ("wav", "mp3"):
-        proc = subprocess.Popen([str(COACH), "export", str(long_routine), "-o",
-                                 str(work / f"long.{fmt}"), "--force"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        proc = subprocess.Popen(
+            [str(COACH), "export", str(long_routine), "-o", str(work / f"long.{fmt}"), "--force"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         peak = peak_mib(proc)
         if proc.returncode != 0:
             raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
         long_audio = _audio_seconds(work / f"long.{fmt}") if fmt == "wav" else None
         what = f"a {long_audio / 3600:.1f}-hour" if long_audio else "the same"
-        figures.append(Figure("export", f"{what} routine to {fmt.upper()}: peak memory (RSS)",
-                              peak, "MiB"))  # fmt: skip
+        figures.append(
+            Figure("export", f"{what} routine to {fmt.upper()}: peak memory (RSS)", peak, "MiB")
+        )
     return figures
 
 
@@ -245,11 +282,17 @@ def bench_first_sound(runs: int, work: Path) -> list[Figure]:
             take = rec.take()
             time.sleep(0.3)
             t0 = time.monotonic()
-            proc = subprocess.Popen([str(COACH), "play", "upper-back-quick", "--quiet"],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)  # fmt: skip
-            at = take.wait_for_sound(take.position_at(t0) - frames(50), timeout_s=20,
-                                     ended=lambda p=proc: p.poll() is not None)  # fmt: skip
+            proc = subprocess.Popen(
+                [str(COACH), "play", "upper-back-quick", "--quiet"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            at = take.wait_for_sound(
+                take.position_at(t0) - frames(50),
+                timeout_s=20,
+                ended=lambda p=proc: p.poll() is not None,
+            )
             times.append(take.time_at(at) - t0)
             proc.send_signal(2)
             proc.wait(timeout=10)
@@ -280,14 +323,23 @@ def _error_figures(who: str, errors: list[float], minutes: float) -> list[Figure
     drift = float(np.mean(e[-tail:]) - np.mean(e[:tail]))
     a = np.abs(e)
     return [
-        Figure("timing", f"{who}: onset error, median ({len(e)} cues)", float(np.median(a)),
-               "ms"),
-        Figure("timing", f"{who}: onset error, p99", float(np.percentile(a, 99)), "ms",
-               20 if who == "coach" else None),
+        Figure("timing", f"{who}: onset error, median ({len(e)} cues)", float(np.median(a)), "ms"),
+        Figure(
+            "timing",
+            f"{who}: onset error, p99",
+            float(np.percentile(a, 99)),
+            "ms",
+            20 if who == "coach" else None,
+        ),
         Figure("timing", f"{who}: onset error, max", float(a.max()), "ms"),
-        Figure("timing", f"{who}: drift over {minutes:g} minutes (end minus start)", drift,
-               "ms", 5 if who == "coach" else None),
-    ]  # fmt: skip
+        Figure(
+            "timing",
+            f"{who}: drift over {minutes:g} minutes (end minus start)",
+            drift,
+            "ms",
+            5 if who == "coach" else None,
+        ),
+    ]
 
 
 QUICK_ROUTINE = """\
@@ -300,8 +352,9 @@ steps:
 """
 
 
-def bench_timing(minutes: float, work: Path, peer: bool = True,
-                 memory: bool = False) -> list[Figure]:  # fmt: skip
+def bench_timing(
+    minutes: float, work: Path, peer: bool = True, memory: bool = False
+) -> list[Figure]:
     """Play a routine through the null sink, record it, find every cue: coach, then the
     naive peer on the same cue script. `minutes=0`: a routine of a quarter of a minute."""
     from coach.pipeline import load_spoken
@@ -325,9 +378,12 @@ def bench_timing(minutes: float, work: Path, peer: bool = True,
     try:
         take = rec.take()
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen([str(COACH), "play", str(script_path), "--quiet"],
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err)  # fmt: skip
+            proc = subprocess.Popen(
+                [str(COACH), "play", str(script_path), "--quiet"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
             peak = peak_mib(proc)
             err.seek(0)
             if proc.returncode != 0:
@@ -337,19 +393,23 @@ def bench_timing(minutes: float, work: Path, peer: bool = True,
         at = find(recording, session[: frames(2000)], first - frames(200), first + frames(200)).at
         figures += _error_figures("coach", _onsets(recording, session, script, at), minutes)
         if memory:
-            figures.append(Figure("timing", f"coach play of {minutes:g} minutes: peak memory "
-                                  "(RSS)", peak, "MiB"))  # fmt: skip
+            figures.append(
+                Figure(
+                    "timing", f"coach play of {minutes:g} minutes: peak memory (RSS)", peak, "MiB"
+                )
+            )
 
         if not peer:
             return figures
         take = rec.take()
-        peer = subprocess.run([str(PYTHON), str(ROOT / "bench" / "naive_peer.py"),
-                               str(script_path)], capture_output=True)  # fmt: skip
+        peer = subprocess.run(
+            [str(PYTHON), str(ROOT / "bench" / "naive_peer.py"), str(script_path)],
+            capture_output=True,
+        )
         recording = take.collect(0.5)
         if peer.returncode != 0:
             raise RuntimeError(f"the naive peer failed: {peer.stderr.decode()}")
-        figures += _error_figures("naive peer", _naive_onsets(recording, script, voice),
-                                  minutes)  # fmt: skip
+        figures += _error_figures("naive peer", _naive_onsets(recording, script, voice), minutes)
     finally:
         rec.stop()
     return figures
@@ -373,8 +433,9 @@ def _naive_onsets(recording, script, voice) -> list[float]:
         plan = samples_at(cue.start_ms, 22_050)
         guess = prev_found + (plan - prev_plan) if i else first
         lo = max(0, guess - frames(300))
-        found = lo + _best_shape_match(recording[lo : guess + frames(3000)],
-                                       voice.pcm(cue.text)[: frames(150)])  # fmt: skip
+        found = lo + _best_shape_match(
+            recording[lo : guess + frames(3000)], voice.pcm(cue.text)[: frames(150)]
+        )
         errors.append(ms(found - first) - (cue.start_ms - speech[0].start_ms))
         prev_found, prev_plan = found, plan
     return errors
@@ -401,8 +462,15 @@ def table(figures: list[Figure]) -> list[str]:
     rows = [("", "figure", "value", "target", "verdict")]
     section = None
     for f in figures:
-        rows.append((f.section if f.section != section else "", f.name, f.shown(),
-                     f.target_shown, f.verdict + (f" ({f.note})" if f.note else "")))  # fmt: skip
+        rows.append(
+            (
+                f.section if f.section != section else "",
+                f.name,
+                f.shown(),
+                f.target_shown,
+                f.verdict + (f" ({f.note})" if f.note else ""),
+            )
+        )
         section = f.section
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
@@ -496,13 +564,22 @@ def long_run() -> int:
         figures = []
         for fmt in ("wav", "mp3"):
             out = work / f"long.{fmt}"
-            proc = subprocess.Popen([str(COACH), "export", str(routine), "-o", str(out)],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+            proc = subprocess.Popen(
+                [str(COACH), "export", str(routine), "-o", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             peak = peak_mib(proc)
             if proc.returncode != 0:
                 raise RuntimeError(f"long export failed: {proc.stderr.read().decode()}")
-            figures.append(Figure("export", f"{_audio_seconds(out) / 3600:.2f} hours to "
-                                  f"{fmt.upper()}: peak memory (RSS)", peak, "MiB"))  # fmt: skip
+            figures.append(
+                Figure(
+                    "export",
+                    f"{_audio_seconds(out) / 3600:.2f} hours to {fmt.upper()}: peak memory (RSS)",
+                    peak,
+                    "MiB",
+                )
+            )
         figures += bench_timing(LONG_MINUTES, work, peer=False, memory=True)
     print("\n".join(table(figures)))
     text = (
@@ -530,14 +607,16 @@ of the first tenth.
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true",
+        "--quick",
+        action="store_true",
         help="short versions; exit 1 when a figure is over twice its target",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--long", action="store_true",
+        "--long",
+        action="store_true",
         help=f"only the long run: a {LONG_MINUTES}-minute routine exported and played through "
         f"the null sink (memory, timing, drift); writes {LONG_DOC.relative_to(ROOT)}",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     if args.long:
         return long_run()
@@ -547,9 +626,11 @@ def main() -> int:
     why_not = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server")
     with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
         work = Path(tmp)
-        sections = [lambda: bench_compile(runs), lambda: bench_cold_start(runs),
-                    lambda: bench_export(30, work, 10 if args.quick else 120,
-                                         1 if args.quick else 3)]  # fmt: skip
+        sections = [
+            lambda: bench_compile(runs),
+            lambda: bench_cold_start(runs),
+            lambda: bench_export(30, work, 10 if args.quick else 120, 1 if args.quick else 3),
+        ]
         if audio:
             sections += [
                 lambda: bench_first_sound(3 if args.quick else 7, work),
@@ -561,9 +642,10 @@ def main() -> int:
             figures += section()
             print(f"({figures[-1].section}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         if not audio:
-            figures += [Figure("playback", "first sound", None, "s", 0.5, note=why_not),
-                        Figure("timing", "coach: onset error, p99", None, "ms", 20,
-                               note=why_not)]  # fmt: skip
+            figures += [
+                Figure("playback", "first sound", None, "s", 0.5, note=why_not),
+                Figure("timing", "coach: onset error, p99", None, "ms", 20, note=why_not),
+            ]
     print("\n".join(table(figures)))
     if not args.quick:
         DOC.write_text(markdown(figures, time.perf_counter() - started), encoding="utf-8")

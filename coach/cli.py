@@ -79,35 +79,108 @@ _PACING = "Pacing (command line > config file > routine > defaults)"
 _PACING_PARAMS = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
     for name, annotation in (
-        ("pace", Annotated[float | None, typer.Option(
-            help="Tempo multiplier: all times scale by 1/pace (1.25 is a quarter faster).",
-            rich_help_panel=_PACING)]),
-        ("hold", Annotated[str | None, typer.Option(
-            help="Every hold lasts this long, e.g. 45s or 1m.", rich_help_panel=_PACING)]),
-        ("hold_scale", Annotated[float | None, typer.Option(
-            help="Multiply every hold (and breath count) by this.", rich_help_panel=_PACING)]),
-        ("rest", Annotated[str | None, typer.Option(
-            help="Every rest lasts this long, e.g. 20s.", rich_help_panel=_PACING)]),
-        ("rest_scale", Annotated[float | None, typer.Option(
-            help="Multiply every rest by this.", rich_help_panel=_PACING)]),
-        ("breath", Annotated[str | None, typer.Option(
-            help="Breath pattern for every breath-paced part: 4-7-8, box, relax, calm, coherent.",
-            rich_help_panel=_PACING)]),
-        ("rate", Annotated[int | None, typer.Option(
-            help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING)]),
-        ("breath_cues", Annotated[str | None, typer.Option(
-            help="How breathing is cued: voice, tones or both (default both); with tones, "
-                 "countdowns are pips too.", rich_help_panel=_PACING)]),
-        ("pitch", Annotated[int | None, typer.Option(
-            help="Voice pitch, 0-99 (default 50).", rich_help_panel=_PACING)]),
-        ("verbosity", Annotated[str | None, typer.Option(
-            help="How much is said: full (each exercise explained the first time), brief "
-                 "(its name and key cue) or minimal (names and tones).",
-            rich_help_panel=_PACING)]),
-        ("voice", Annotated[str | None, typer.Option(
-            help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING)]),
+        (
+            "pace",
+            Annotated[
+                float | None,
+                typer.Option(
+                    help="Tempo multiplier: all times scale by 1/pace (1.25 is a quarter faster).",
+                    rich_help_panel=_PACING,
+                ),
+            ],
+        ),
+        (
+            "hold",
+            Annotated[
+                str | None,
+                typer.Option(
+                    help="Every hold lasts this long, e.g. 45s or 1m.", rich_help_panel=_PACING
+                ),
+            ],
+        ),
+        (
+            "hold_scale",
+            Annotated[
+                float | None,
+                typer.Option(
+                    help="Multiply every hold (and breath count) by this.", rich_help_panel=_PACING
+                ),
+            ],
+        ),
+        (
+            "rest",
+            Annotated[
+                str | None,
+                typer.Option(help="Every rest lasts this long, e.g. 20s.", rich_help_panel=_PACING),
+            ],
+        ),
+        (
+            "rest_scale",
+            Annotated[
+                float | None,
+                typer.Option(help="Multiply every rest by this.", rich_help_panel=_PACING),
+            ],
+        ),
+        (
+            "breath",
+            Annotated[
+                str | None,
+                typer.Option(
+                    help="Breath pattern for every breath-paced part: "
+                    "4-7-8, box, relax, calm, coherent.",
+                    rich_help_panel=_PACING,
+                ),
+            ],
+        ),
+        (
+            "rate",
+            Annotated[
+                int | None,
+                typer.Option(
+                    help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING
+                ),
+            ],
+        ),
+        (
+            "breath_cues",
+            Annotated[
+                str | None,
+                typer.Option(
+                    help="How breathing is cued: voice, tones or both (default both); with tones, "
+                    "countdowns are pips too.",
+                    rich_help_panel=_PACING,
+                ),
+            ],
+        ),
+        (
+            "pitch",
+            Annotated[
+                int | None,
+                typer.Option(help="Voice pitch, 0-99 (default 50).", rich_help_panel=_PACING),
+            ],
+        ),
+        (
+            "verbosity",
+            Annotated[
+                str | None,
+                typer.Option(
+                    help="How much is said: full (each exercise explained the first time), brief "
+                    "(its name and key cue) or minimal (names and tones).",
+                    rich_help_panel=_PACING,
+                ),
+            ],
+        ),
+        (
+            "voice",
+            Annotated[
+                str | None,
+                typer.Option(
+                    help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING
+                ),
+            ],
+        ),
     )
-]  # fmt: skip
+]
 
 
 def _with_pacing(command):
@@ -374,13 +447,20 @@ def export(
 
     with _progress(quiet) as progress:
         done = run_export(
-            routine, output, fmt, tuple(c.value for c in captions or ()), settings,
-            stereo=stereo, force=force, progress=progress,
-        )  # fmt: skip
+            routine,
+            output,
+            fmt,
+            tuple(c.value for c in captions or ()),
+            settings,
+            stereo=stereo,
+            force=force,
+            progress=progress,
+        )
     if not quiet:
         extra = "".join(f", {p}" for p in done.captions)
-        typer.echo(f"wrote {done.path}{extra} ({format_clock(done.duration_ms, tenths=False)})",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"wrote {done.path}{extra} ({format_clock(done.duration_ms, tenths=False)})", err=True
+        )
 
 
 class _progress:
@@ -467,9 +547,17 @@ def play(
         view.note(HELP)
     try:
         with keys if keys is not None else contextlib.nullcontext():
-            outcome = play_routine(routine, settings, output, stereo, resume=resume,
-                                   from_step=from_step, keys=keys, view=view,
-                                   note=note)  # fmt: skip
+            outcome = play_routine(
+                routine,
+                settings,
+                output,
+                stereo,
+                resume=resume,
+                from_step=from_step,
+                keys=keys,
+                view=view,
+                note=note,
+            )
     finally:
         if view is not None:
             view.close()

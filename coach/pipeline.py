@@ -28,9 +28,10 @@ def load_script(ref: str, settings=None, durations=None):
     if source.is_cue_script:
         if settings is not None and settings.given():
             raise UsageError(
-                "pacing options", "do not apply to a compiled cue script; compile the routine "
-                "again with the options instead"
-            )  # fmt: skip
+                "pacing options",
+                "do not apply to a compiled cue script; compile the routine "
+                "again with the options instead",
+            )
         return load_cue_script(source.path, source.shown)
     routine = load_routine(source.path, shown_path(source))
     return compile(routine, settings, durations)

@@ -102,8 +102,10 @@ class Pacing:
     @classmethod
     def from_json(cls, data: dict) -> Pacing:
         """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
-        values = {f.name: data.get(f.name, _ADDED.get(f.name)) if f.name in _ADDED
-                  else data[f.name] for f in fields(cls)}  # fmt: skip
+        values = {
+            f.name: data.get(f.name, _ADDED.get(f.name)) if f.name in _ADDED else data[f.name]
+            for f in fields(cls)
+        }
         for key in ("breath", "default_breath"):
             if values[key] is not None:
                 values[key] = pattern_from_json(values[key])
@@ -232,9 +234,18 @@ def _option_pattern(option, text):
 # -- the user's config file ---------------------------------------------------------------
 
 CONFIG_KEYS = (
-    "pace", "hold", "hold_scale", "rest", "rest_scale", "breath", "rate", "voice", "breath_cues",
-    "pitch", "verbosity",
-)  # fmt: skip
+    "pace",
+    "hold",
+    "hold_scale",
+    "rest",
+    "rest_scale",
+    "breath",
+    "rate",
+    "voice",
+    "breath_cues",
+    "pitch",
+    "verbosity",
+)
 
 
 def config_path() -> Path:

@@ -157,9 +157,7 @@ NAMED_PATTERNS = {
     "calm": (4, 0, 6, 0),
     "coherent": (5, 0, 5, 0),
 }
-PATTERN_EXAMPLES = "such as 4-7-8 (in-hold-out) or 4-4-4-4, or a name: " + ", ".join(
-    NAMED_PATTERNS
-)
+PATTERN_EXAMPLES = "such as 4-7-8 (in-hold-out) or 4-4-4-4, or a name: " + ", ".join(NAMED_PATTERNS)
 MAX_PHASE_MS = 60_000
 _PATTERN = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?){2,3}\s*$", re.ASCII)
 _NUMBERS = re.compile(r"^\s*\d+(?:\.\d+)?(?:\s*-\s*\d+(?:\.\d+)?)*\s*$", re.ASCII)
@@ -188,10 +186,7 @@ def parse_pattern(text: str) -> BreathPattern | str:
         parts.append(0)
     inhale, hold_in, exhale, hold_out = parts
     if inhale == 0 or exhale == 0:
-        return (
-            "needs a breath in and a breath out of more than 0 seconds, "
-            f"found '{shorten(text)}'"
-        )
+        return f"needs a breath in and a breath out of more than 0 seconds, found '{shorten(text)}'"
     return BreathPattern(text.strip(), inhale, hold_in, exhale, hold_out)
 
 

@@ -58,10 +58,18 @@ class Recorder:
         if not sink:
             raise RuntimeError("no test sink: run the tests with scripts/test")
         self._proc = subprocess.Popen(
-            ["parec", "--raw", f"--device={sink}.monitor", f"--rate={RATE}", "--channels=1",
-             "--format=s16le", f"--latency-msec={latency_ms}"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                "parec",
+                "--raw",
+                f"--device={sink}.monitor",
+                f"--rate={RATE}",
+                "--channels=1",
+                "--format=s16le",
+                f"--latency-msec={latency_ms}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self._data = bytearray()
         self._lock = threading.Lock()
         self.start_s = float("inf")
@@ -106,8 +114,9 @@ class Recorder:
         """When recording position `position` was rendered (monotonic time)."""
         return self.start_s + position / RATE
 
-    def wait_for_sound(self, after: int = 0, timeout_s: float = 30.0,
-                       ended: Callable[[], bool] | None = None) -> int:  # fmt: skip
+    def wait_for_sound(
+        self, after: int = 0, timeout_s: float = 30.0, ended: Callable[[], bool] | None = None
+    ) -> int:
         """The first position at or after `after` that is not silent; waits for it to come,
         for `timeout_s` at most, or until `ended()` is true (the player is gone)."""
         deadline = time.monotonic() + timeout_s
@@ -164,8 +173,9 @@ class Take:
     def time_at(self, position: int) -> float:
         return self.recorder.time_at(self.begin + position)
 
-    def wait_for_sound(self, after: int = 0, timeout_s: float = 30.0,
-                       ended: Callable[[], bool] | None = None) -> int:  # fmt: skip
+    def wait_for_sound(
+        self, after: int = 0, timeout_s: float = 30.0, ended: Callable[[], bool] | None = None
+    ) -> int:
         return self.recorder.wait_for_sound(self.begin + after, timeout_s, ended) - self.begin
 
     def sleep_until(self, position: int) -> None:
@@ -231,8 +241,15 @@ class Clip:
         return sum(s > 0.6 for s in self.scores) / max(1, len(self.scores))
 
 
-def find_clip(recording: np.ndarray, clip: np.ndarray, lo: int, hi: int, skip: int = 0,
-              piece_ms: float = 150, slack_ms: float = 25) -> Clip:  # fmt: skip
+def find_clip(
+    recording: np.ndarray,
+    clip: np.ndarray,
+    lo: int,
+    hi: int,
+    skip: int = 0,
+    piece_ms: float = 150,
+    slack_ms: float = 25,
+) -> Clip:
     """Where `clip` starts between `lo` and `hi`, and how whole it is heard.
 
     The start is found by the clip's first 2 pieces (after `skip` samples, which may be
@@ -278,12 +295,17 @@ class CueHeard:
         return ms(self.found - self.expected)
 
     def __str__(self) -> str:
-        return (f"cue {self.index} {self.text!r}: {self.error_ms:+.1f} ms, "
-                f"score {self.score:.2f}")  # fmt: skip
+        return f"cue {self.index} {self.text!r}: {self.error_ms:+.1f} ms, score {self.score:.2f}"
 
 
-def cues_heard(recording: np.ndarray, session: np.ndarray, script, at: int, from_ms: int = 0,
-               until_ms: int | None = None) -> list[CueHeard]:  # fmt: skip
+def cues_heard(
+    recording: np.ndarray,
+    session: np.ndarray,
+    script,
+    at: int,
+    from_ms: int = 0,
+    until_ms: int | None = None,
+) -> list[CueHeard]:
     """Each cue starting in [from_ms, until_ms), looked for where it should be if the session
     played from `from_ms` on starting at recording position `at`."""
     from coach.sound.render import samples_at

@@ -55,5 +55,3 @@ def with_ctrl_c(command: list[str]) -> list[str]:
 def fake_durations(text: str) -> int:
     """A stand-in voice: 60 ms per character, so tests do not depend on the estimate."""
     return 60 * len(text) + 100
-
-

@@ -178,8 +178,14 @@ def test_escaping_in_a_compiled_routine():
     assert "Say &lt;speak&gt; &amp; breathe." in vtt
     assert "NOTE Chapter 2: Reach <up> & over (" in vtt  # comments are not parsed
     body = vtt.split("\n")
-    assert not [line for line in body if "&" in line and not line.startswith("NOTE")
-                and "&amp;" not in line and "&lt;" not in line]  # fmt: skip
+    assert not [
+        line
+        for line in body
+        if "&" in line
+        and not line.startswith("NOTE")
+        and "&amp;" not in line
+        and "&lt;" not in line
+    ]
     assert "]Say <speak> & breathe.\n" in lrc
     assert lrc.startswith("[ti:Small & <simple>]\n[ar:coach]\n")
     for fmt, text in zip(CAPTION_FORMATS, (srt, vtt, lrc)):
@@ -232,19 +238,24 @@ def test_ffmpeg_reads_the_captions_and_sees_every_event(tmp_path, fmt):
         return
     assert len(got) == len(events) == len(s.speech())
     # ffmpeg reads the times we wrote, to the millisecond.
-    assert [(round(float(p["pts_time"]) * 1000), round(float(p["duration_time"]) * 1000))
-            for p in got] == [(e.start_ms, e.end_ms - e.start_ms) for e in events]  # fmt: skip
+    assert [
+        (round(float(p["pts_time"]) * 1000), round(float(p["duration_time"]) * 1000)) for p in got
+    ] == [(e.start_ms, e.end_ms - e.start_ms) for e in events]
 
 
 @needs_ffmpeg
-@pytest.mark.parametrize("fmt,shown", [("srt", "Say ‹speak› & breathe."),
-                                       ("vtt", "Say <speak> & breathe.")])  # fmt: skip
+@pytest.mark.parametrize(
+    "fmt,shown", [("srt", "Say ‹speak› & breathe."), ("vtt", "Say <speak> & breathe.")]
+)
 def test_ffmpeg_shows_escaped_text_as_written(tmp_path, fmt, shown):
     src = tmp_path / f"small.{fmt}"
     src.write_text(captions(compiled(), fmt), encoding="utf-8")
     ass = tmp_path / "small.ass"
     out = run("ffmpeg", "-v", "error", "-i", str(src), str(ass))
     assert out.returncode == 0, out.stderr
-    dialogue = [line.split(",", 9)[9] for line in ass.read_text(encoding="utf-8").splitlines()
-                if line.startswith("Dialogue:")]  # fmt: skip
+    dialogue = [
+        line.split(",", 9)[9]
+        for line in ass.read_text(encoding="utf-8").splitlines()
+        if line.startswith("Dialogue:")
+    ]
     assert shown in dialogue

@@ -153,16 +153,23 @@ def test_a_bad_config_file_is_reported_with_its_line(tmp_path, monkeypatch, tiny
     [
         (("--pace", "0"), "coach: error: --pace: must be between 0.25 and 4, found 0\n"),
         (("--hold", "2h"), "coach: error: --hold: must be between 1s and 1h, found '2h'\n"),
-        (("--rest", "soon"), "coach: error: --rest: must be a duration such as 45, 45s, 1m30s "
-                             "or 2m, found 'soon'\n"),
-        (("--breath", "boxx"), "coach: error: --breath: must be a breath pattern such as 4-7-8 "
-                               "(in-hold-out) or 4-4-4-4, or a name: box, relax, calm, coherent, "
-                               "found 'boxx'; did you mean 'box'?\n"),
+        (
+            ("--rest", "soon"),
+            "coach: error: --rest: must be a duration such as 45, 45s, 1m30s or 2m, found 'soon'\n",
+        ),
+        (
+            ("--breath", "boxx"),
+            "coach: error: --breath: must be a breath pattern such as 4-7-8 "
+            "(in-hold-out) or 4-4-4-4, or a name: box, relax, calm, coherent, "
+            "found 'boxx'; did you mean 'box'?\n",
+        ),
         (("--rate", "1000"), "coach: error: --rate: must be between 80 and 450, found 1000\n"),
-        (("--hold-scale", "0"),
-         "coach: error: --hold-scale: must be between 0.1 and 10, found 0\n"),
+        (
+            ("--hold-scale", "0"),
+            "coach: error: --hold-scale: must be between 0.1 and 10, found 0\n",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_option_values_exit_2_with_the_option_named(tiny, args, message):
     result = run("show", tiny, *args)
     assert result.exit_code == 2
@@ -232,8 +239,10 @@ def test_installed_coach_reports_bad_input_without_a_traceback(tmp_path):
 def test_python_dash_m_coach_runs_the_same_cli(tiny):
     proc = subprocess.run(
         [sys.executable, "-m", "coach", "compile", str(tiny), "--json"],
-        capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["title"] == "Tiny"
 
@@ -263,11 +272,17 @@ def test_play_refuses_bad_options_before_making_a_sound(tiny, args, message):
 
 
 def test_doctor_checks_the_set_up_through_the_executable():
-    proc = subprocess.run([*coach_command(), "doctor"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    proc = subprocess.run([*coach_command(), "doctor"], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr
-    names = ["TTS engine", "voice", "audio output", "ffmpeg", "phrase cache", "config",
-             "state folder"]  # fmt: skip
+    names = [
+        "TTS engine",
+        "voice",
+        "audio output",
+        "ffmpeg",
+        "phrase cache",
+        "config",
+        "state folder",
+    ]
     lines = proc.stdout.splitlines()
     for name in names:
         assert any(line[8:].startswith(name) for line in lines), (name, proc.stdout)
@@ -278,20 +293,36 @@ def test_doctor_checks_the_set_up_through_the_executable():
 
 def test_show_ends_with_what_the_routine_gives_to_read_not_to_hear(tmp_path):
     path = tmp_path / "notes.yaml"
-    path.write_text(TINY + """\
+    path.write_text(
+        TINY
+        + """\
 source: An article
 tips: [Stretch before and after.]
 alternatives: [Massage therapy, Heat therapy]
 faq:
   - question: Is it safe?
     answer: Stop if you feel any pain.
-""", encoding="utf-8")  # fmt: skip
+""",
+        encoding="utf-8",
+    )
     result = run("show", path)
     assert result.exit_code == 0, result.output
     tail = result.output.split("Total ")[1].splitlines()[1:]
-    assert tail == ["", "Source: An article", "", "Tips", "  - Stretch before and after.", "",
-                    "Alternatives", "  - Massage therapy", "  - Heat therapy", "", "Questions",
-                    "  Is it safe?", "    Stop if you feel any pain."]  # fmt: skip
+    assert tail == [
+        "",
+        "Source: An article",
+        "",
+        "Tips",
+        "  - Stretch before and after.",
+        "",
+        "Alternatives",
+        "  - Massage therapy",
+        "  - Heat therapy",
+        "",
+        "Questions",
+        "  Is it safe?",
+        "    Stop if you feel any pain.",
+    ]
     # None of it is spoken.
     script = spoken(path)
     assert not any("Massage" in (c.text or "") or "safe?" in (c.text or "") for c in script.cues)
@@ -321,8 +352,10 @@ def test_new_writes_a_starter_that_validates_and_plays_by_name(tmp_path, monkeyp
     assert run("validate", "my-morning").exit_code == 0
     listed = run("list")
     assert listed.exit_code == 0
-    assert any(line.startswith("my-morning") and line.endswith("My morning  [yours]")
-               for line in listed.output.splitlines()), listed.output  # fmt: skip
+    assert any(
+        line.startswith("my-morning") and line.endswith("My morning  [yours]")
+        for line in listed.output.splitlines()
+    ), listed.output
     # Not again without --force; elsewhere with --output.
     again = run("new", "my-morning")
     assert again.exit_code == 2 and "exists; use --force to replace it" in again.output

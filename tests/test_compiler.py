@@ -103,15 +103,15 @@ def test_breath_cues_follow_the_pattern_in_a_breathing_block():
     (start,) = tones(s, "hold_start")
     (end,) = tones(s, "hold_end")
     assert end.start_ms - start.start_ms == 2 * 19_000
-    got = [
-        (c.start_ms - start.start_ms, c.role)
-        for c in speech(s)
-        if c.role.startswith("breath_")
-    ]
+    got = [(c.start_ms - start.start_ms, c.role) for c in speech(s) if c.role.startswith("breath_")]
     assert got == [
-        (0, "breath_in"), (4000, "breath_hold"), (11_000, "breath_out"),
-        (19_000, "breath_in"), (23_000, "breath_hold"), (30_000, "breath_out"),
-    ]  # fmt: skip
+        (0, "breath_in"),
+        (4000, "breath_hold"),
+        (11_000, "breath_out"),
+        (19_000, "breath_in"),
+        (23_000, "breath_hold"),
+        (30_000, "breath_out"),
+    ]
     assert speech(s, "breath_in")[-1].text.startswith("Last breath")
 
 
@@ -193,15 +193,23 @@ steps:
 """
     s = script_of(text)
     assert [c.text for c in speech(s, "round")] == [
-        "Round 1 of 3.", "Round 2 of 3.", "Round 3 of 3.",
-    ]  # fmt: skip
+        "Round 1 of 3.",
+        "Round 2 of 3.",
+        "Round 3 of 3.",
+    ]
     titles = [ch.title for ch in s.chapters]
     assert titles == [
-        "Introduction", "Twist (round 1 of 3)", "Rest", "Twist (round 2 of 3)", "Rest",
+        "Introduction",
+        "Twist (round 1 of 3)",
+        "Rest",
+        "Twist (round 2 of 3)",
+        "Rest",
         "Twist (round 3 of 3)",
-    ]  # fmt: skip
-    assert [c.text for c in speech(s, "next")] == ["Next up: Twist (round 2 of 3).",
-                                                    "Next up: Twist (round 3 of 3)."]  # fmt: skip
+    ]
+    assert [c.text for c in speech(s, "next")] == [
+        "Next up: Twist (round 2 of 3).",
+        "Next up: Twist (round 3 of 3).",
+    ]
 
 
 def test_an_announcement_belongs_to_the_chapter_it_introduces():
@@ -392,8 +400,13 @@ def test_brief_says_the_name_and_the_key_cue():
     assert "Squeeze your shoulder blades together." not in s
     assert "Sit comfortably." not in s
     # Safety, cautions, sides and what to do in the rest are never dropped.
-    for kept in ("Stop if it hurts.", "Never force it.", "Start on the left side.",
-                 "Get a chair.", "Hold for 20 seconds on each side."):  # fmt: skip
+    for kept in (
+        "Stop if it hurts.",
+        "Never force it.",
+        "Start on the left side.",
+        "Get a chair.",
+        "Hold for 20 seconds on each side.",
+    ):
         assert kept in s
 
 
@@ -401,12 +414,24 @@ def test_minimal_says_names_and_lets_tones_do_the_rest():
     script = script_of(VERBOSE, Settings(verbosity="minimal"))
     s = said(script)
     assert "Neck tilts." in s and "Squeeze." in s
-    for gone in ("Sit tall.", "Ear toward shoulder.", "Hold for 20 seconds on each side.",
-                 "Let's warm up.", "Get a chair.", "Halfway.", "Three.", "1.",
-                 "Breathe in."):  # fmt: skip
+    for gone in (
+        "Sit tall.",
+        "Ear toward shoulder.",
+        "Hold for 20 seconds on each side.",
+        "Let's warm up.",
+        "Get a chair.",
+        "Halfway.",
+        "Three.",
+        "1.",
+        "Breathe in.",
+    ):
         assert gone not in s
-    for kept in ("Stop if it hurts.", "Never force it.", "Start on the left side.",
-                 "Switch sides. Now the right side."):  # fmt: skip
+    for kept in (
+        "Stop if it hurts.",
+        "Never force it.",
+        "Start on the left side.",
+        "Switch sides. Now the right side.",
+    ):
         assert kept in s
     tones = {c.tone for c in script.cues if c.kind == "tone"}
     assert {"countdown", "rep", "breath_in", "breath_out", "hold_start", "hold_end"} <= tones

@@ -27,8 +27,15 @@ def test_the_built_in_routine_round_trips(script, tmp_path):
 def test_top_level_fields(script):
     data = json.loads(cues.dumps(script))
     assert list(data) == [
-        "format", "version", "title", "language", "duration_ms", "settings", "chapters", "cues",
-    ]  # fmt: skip
+        "format",
+        "version",
+        "title",
+        "language",
+        "duration_ms",
+        "settings",
+        "chapters",
+        "cues",
+    ]
     assert data["format"] == "coach-cues" and data["version"] == 1
 
 

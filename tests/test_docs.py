@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 ROUTINE_FORMAT = ROOT / "docs" / "routine-format.md"
 CUE_SCRIPT = ROOT / "docs" / "cue-script.md"
-SCHEMA = json.loads((ROOT / "coach" / "routine" / "routine.schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads(
+    (ROOT / "coach" / "routine" / "routine.schema.json").read_text(encoding="utf-8")
+)
 
 # Every step kind and option, so that every role and tone the compiler has is emitted.
 KITCHEN_SINK = """\

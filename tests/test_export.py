@@ -35,15 +35,18 @@ def routine(tmp_path_factory):
 
 
 def coach(*args, cwd=None):
-    return subprocess.run([*coach_command(), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd)  # fmt: skip
+    return subprocess.run(
+        [*coach_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def ffprobe(path, *args):
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", *args, str(path)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -99,9 +102,21 @@ def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path)
     out = tmp_path / "r.wav"
     assert coach("export", "upper-back-release", "-o", out, "-q").returncode == 0
     proc = subprocess.run(
-        ["ffmpeg", "-nostats", "-hide_banner", "-i", str(out), "-af", "ebur128=peak=true",
-         "-f", "null", "-"], capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "ffmpeg",
+            "-nostats",
+            "-hide_banner",
+            "-i",
+            str(out),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    )
     summary = proc.stderr[proc.stderr.rindex("Summary:") :]
     lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
     peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
@@ -135,8 +150,11 @@ def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt):
     assert coach("export", routine, "-o", b, "-q").returncode == 0
     assert a.read_bytes() == b.read_bytes()
     if fmt in ("ogg", "opus"):  # and the rewritten pages still check out
-        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", str(a), "-f", "null", "-"],
-                                 capture_output=True, text=True)  # fmt: skip
+        decoded = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(a), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+        )
         assert decoded.returncode == 0 and decoded.stderr == ""
 
 
@@ -149,8 +167,10 @@ def test_an_empty_phrase_cache_exports_the_same_bytes(routine, tmp_path, monkeyp
     assert coach("export", routine, "-o", b, "-q").returncode == 0
     monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "other-first"))
     other = tmp_path / "other.yaml"
-    other.write_text("title: Other\nsteps:\n  - rest: 5s\n  - say: Sit tall and twist to the "
-                     "right.\n", encoding="utf-8")  # fmt: skip
+    other.write_text(
+        "title: Other\nsteps:\n  - rest: 5s\n  - say: Sit tall and twist to the right.\n",
+        encoding="utf-8",
+    )
     assert coach("show", other).returncode == 0
     assert coach("export", routine, "-o", c, "-q").returncode == 0
     assert a.read_bytes() == b.read_bytes() == c.read_bytes()

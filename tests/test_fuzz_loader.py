@@ -112,16 +112,77 @@ def check_script(text: str) -> None:
 # -- building blocks -----------------------------------------------------------------------
 
 ODD = [
-    "\x00", "\x07", "\x1b", "\t", "\r", "\x85", "\u2028", "\ufeff", "\u202e", "\ud800", "é",
-    "😀", "'", '"', ":", ": ", "- ", "#", "&a ", "*a", "!!python/object/apply:os.system ",
-    "!!int ", "!!bool ", "!foo ", "<<: ", "{", "}", "[", "]", ",", "?", "---\n", "...\n",
-    "|", ">", "%", "@", "`", "\\", "\\x07", "\\ud800", "\n", " ",
-]  # fmt: skip
+    "\x00",
+    "\x07",
+    "\x1b",
+    "\t",
+    "\r",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\u202e",
+    "\ud800",
+    "é",
+    "😀",
+    "'",
+    '"',
+    ":",
+    ": ",
+    "- ",
+    "#",
+    "&a ",
+    "*a",
+    "!!python/object/apply:os.system ",
+    "!!int ",
+    "!!bool ",
+    "!foo ",
+    "<<: ",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "?",
+    "---\n",
+    "...\n",
+    "|",
+    ">",
+    "%",
+    "@",
+    "`",
+    "\\",
+    "\\x07",
+    "\\ud800",
+    "\n",
+    " ",
+]
 NUMBERS = [
-    "0", "-1", "-5s", "1e400", "1.0e+400", "-1e400", "99999999999999999999", "9" * 5000,
-    ".nan", ".inf", "-.inf", "0x1F", "1:30", "017", "1_000", "2.5", "1e3", "45 sec", "1m30",
-    "4-7", "0-4-4", "4-70-8", "boxx", "1" + "0" * 400 + "s", "1" + "0" * 400 + "-1-1",
-]  # fmt: skip
+    "0",
+    "-1",
+    "-5s",
+    "1e400",
+    "1.0e+400",
+    "-1e400",
+    "99999999999999999999",
+    "9" * 5000,
+    ".nan",
+    ".inf",
+    "-.inf",
+    "0x1F",
+    "1:30",
+    "017",
+    "1_000",
+    "2.5",
+    "1e3",
+    "45 sec",
+    "1m30",
+    "4-7",
+    "0-4-4",
+    "4-70-8",
+    "boxx",
+    "1" + "0" * 400 + "s",
+    "1" + "0" * 400 + "-1-1",
+]
 STEP_KEYWORDS = sorted({k for keys in STEP_KEYS.values() for k in keys})
 KEYWORDS = [*TOP_KEYS, *STEP_KEYWORDS, "hodl", "titel", "<<"]
 
@@ -208,8 +269,10 @@ scalars = st.one_of(
 )
 yaml_values = st.recursive(
     scalars,
-    lambda kids: st.lists(kids, max_size=4)
-    | st.dictionaries(st.sampled_from(KEYWORDS) | st.text(max_size=8), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYWORDS) | st.text(max_size=8), kids, max_size=4)
+    ),
     max_leaves=12,
 )
 # Each key's own kind of value, nine times in ten, so that a good share of the routines are
@@ -221,17 +284,38 @@ _duration = st.integers(1, 600) | st.sampled_from(["20s", "1m", "1m30s", "45", "
 _pattern = st.sampled_from(["box", "calm", "relax", "coherent", "4-7-8", "4-4-4-4", "4-0-6"])
 _whole = st.integers(1, 12)
 _PLAUSIBLE = {
-    "title": _text, "description": _text, "voice": _text, "exercise": _text, "caution": _text,
-    "say": _texts, "cues": _texts, "safety": _texts, "$schema": _text,
-    "hold": _duration, "rest": _duration, "transition": _duration, "duration": _duration,
-    "tempo": st.sampled_from(["2s", "3s", 1, 4]), "breath": _pattern, "breathe": _pattern,
-    "reps": _whole, "breaths": _whole, "sets": _whole, "cycles": _whole, "repeat": _whole,
-    "sides": st.sampled_from(["both", "left", "right"]), "count": st.booleans(),
-    "language": st.sampled_from(["en", "de", "en-GB"]), "pace": st.floats(0.25, 4),
-    "rate": st.integers(80, 450), "brief": _text, "source": _text, "tips": _texts,
+    "title": _text,
+    "description": _text,
+    "voice": _text,
+    "exercise": _text,
+    "caution": _text,
+    "say": _texts,
+    "cues": _texts,
+    "safety": _texts,
+    "$schema": _text,
+    "hold": _duration,
+    "rest": _duration,
+    "transition": _duration,
+    "duration": _duration,
+    "tempo": st.sampled_from(["2s", "3s", 1, 4]),
+    "breath": _pattern,
+    "breathe": _pattern,
+    "reps": _whole,
+    "breaths": _whole,
+    "sets": _whole,
+    "cycles": _whole,
+    "repeat": _whole,
+    "sides": st.sampled_from(["both", "left", "right"]),
+    "count": st.booleans(),
+    "language": st.sampled_from(["en", "de", "en-GB"]),
+    "pace": st.floats(0.25, 4),
+    "rate": st.integers(80, 450),
+    "brief": _text,
+    "source": _text,
+    "tips": _texts,
     "alternatives": _texts,
     "faq": st.lists(st.fixed_dictionaries({"question": _text, "answer": _text}), max_size=2),
-}  # fmt: skip
+}
 
 
 def mostly(likely: st.SearchStrategy, other: st.SearchStrategy) -> st.SearchStrategy:
@@ -258,14 +342,18 @@ steps = st.recursive(
     max_leaves=8,
 )
 routine_data = st.fixed_dictionaries(
-    {"title": field("title"),
-     "steps": st.lists(mostly(steps, yaml_values), min_size=1, max_size=6)},
+    {
+        "title": field("title"),
+        "steps": st.lists(mostly(steps, yaml_values), min_size=1, max_size=6),
+    },
     optional={key: field(key) for key in TOP_KEYS if key not in ("title", "steps", "defaults")}
-    | {"defaults": mostly(st.fixed_dictionaries({}, optional={k: field(k)
-                                                            for k in DEFAULTS_KEYS}),
-                          yaml_values),
-       "hodl": scalars},
-)  # fmt: skip
+    | {
+        "defaults": mostly(
+            st.fixed_dictionaries({}, optional={k: field(k) for k in DEFAULTS_KEYS}), yaml_values
+        ),
+        "hodl": scalars,
+    },
+)
 
 
 # -- routines ------------------------------------------------------------------------------
@@ -298,12 +386,17 @@ def test_token_soup(tokens):
 # -- cue scripts ---------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
     | st.sampled_from([10**30, -1, 2**63, "speech", "tone", "exercise", "left", "hold_start"]),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3)
+    ),
     max_leaves=8,
-)  # fmt: skip
+)
 
 
 @st.composite

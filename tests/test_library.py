@@ -33,8 +33,11 @@ from coach.settings import Settings
 from tests.conftest import coach_command, fake_durations
 
 RELEASE, DESK, QUICK, FULL = (
-    "upper-back-release", "upper-back-desk", "upper-back-quick", "upper-back-full",
-)  # fmt: skip
+    "upper-back-release",
+    "upper-back-desk",
+    "upper-back-quick",
+    "upper-back-full",
+)
 BUILTINS = sorted([RELEASE, DESK, QUICK, FULL])
 VERBOSITIES = ("full", "brief", "minimal")
 
@@ -190,8 +193,10 @@ def foam_roller(t: Technique) -> None:
 def tennis_ball(t: Technique) -> None:
     titles = [t.script.chapters[i].title for i in t.steps]
     assert [re.sub(r"^Tennis ball, ", "", x) for x in titles] == [
-        "up and down", "side to side", "circles",
-    ], titles  # fmt: skip
+        "up and down",
+        "side to side",
+        "circles",
+    ], titles
     assert len(t.windows) == 3
     for w in t.windows:
         in_range(w.seconds, 15, 40, "tennis ball, seconds of each movement")
@@ -262,59 +267,151 @@ class Seed:
 TWIST_CAUTION = r"(never|avoid) forc"
 SEEDS = [
     # "How To Crack Upper Back At Home: A Complete Guide"
-    Seed("shoulder blade squeezes", "Shoulder blade squeezes", (RELEASE, QUICK, FULL),
-         (r"squeeze your shoulder blades together", r"let them go"), squeezes),
-    Seed("arm circles", "Arm circles.*", (RELEASE, DESK, FULL),
-         (r"arms out to the sides at shoulder height", r"circles"), arm_circles),
-    Seed("neck tilts", "Neck tilts", (RELEASE, FULL),
-         (r"tilt your head", r"ear toward your shoulder", r"gentle stretch", r"neck"),
-         neck_tilts),
-    Seed("foam roller", "Foam roller", (RELEASE, FULL),
-         (r"foam roller, so that it is under your upper back", r"roll slowly back and forth",
-          r"tight"),
-         foam_roller, caution=r"upper back, never under your lower back or your neck",
-         prepared_by=r"foam roller"),
-    Seed("tennis ball", "Tennis ball, .*", (RELEASE, FULL),
-         (r"tennis ball between your upper back and the wall", r"lean back into the ball",
-          r"up and down", r"side to side", r"circles"),
-         tennis_ball, caution=r"spine", prepared_by=r"tennis ball.*wall"),
-    Seed("seated twist", "Seated twist", (RELEASE, FULL),
-         (r"legs crossed", r"right hand on your left knee",
-          r"left hand on the floor behind you", r"twist your upper body to the left",
-          r"hold for a few seconds", r"twist to the right"),
-         few_seconds_reps(2, 5), caution=TWIST_CAUTION),
-    Seed("breathing twist, step by step", "Breathing twist", (RELEASE, FULL),
-         (r"legs crossed, and your hands on your shoulders",
-          r"breathe in, raise your arms over your head, and clasp your hands",
-          r"elbows straight", r"shoulders relaxed",
-          r"breathe out, twist your upper body to the left, keeping your hips and legs still",
-          r"hold the twist", r"next breath in, come back to the centre"),
-         breathing_twist, caution=TWIST_CAUTION),
-    Seed("closing stretch", "Closing stretch", (RELEASE, FULL),
-         (r"stretch your upper back again", r"feel the stretch"), closing_stretch),
+    Seed(
+        "shoulder blade squeezes",
+        "Shoulder blade squeezes",
+        (RELEASE, QUICK, FULL),
+        (r"squeeze your shoulder blades together", r"let them go"),
+        squeezes,
+    ),
+    Seed(
+        "arm circles",
+        "Arm circles.*",
+        (RELEASE, DESK, FULL),
+        (r"arms out to the sides at shoulder height", r"circles"),
+        arm_circles,
+    ),
+    Seed(
+        "neck tilts",
+        "Neck tilts",
+        (RELEASE, FULL),
+        (r"tilt your head", r"ear toward your shoulder", r"gentle stretch", r"neck"),
+        neck_tilts,
+    ),
+    Seed(
+        "foam roller",
+        "Foam roller",
+        (RELEASE, FULL),
+        (
+            r"foam roller, so that it is under your upper back",
+            r"roll slowly back and forth",
+            r"tight",
+        ),
+        foam_roller,
+        caution=r"upper back, never under your lower back or your neck",
+        prepared_by=r"foam roller",
+    ),
+    Seed(
+        "tennis ball",
+        "Tennis ball, .*",
+        (RELEASE, FULL),
+        (
+            r"tennis ball between your upper back and the wall",
+            r"lean back into the ball",
+            r"up and down",
+            r"side to side",
+            r"circles",
+        ),
+        tennis_ball,
+        caution=r"spine",
+        prepared_by=r"tennis ball.*wall",
+    ),
+    Seed(
+        "seated twist",
+        "Seated twist",
+        (RELEASE, FULL),
+        (
+            r"legs crossed",
+            r"right hand on your left knee",
+            r"left hand on the floor behind you",
+            r"twist your upper body to the left",
+            r"hold for a few seconds",
+            r"twist to the right",
+        ),
+        few_seconds_reps(2, 5),
+        caution=TWIST_CAUTION,
+    ),
+    Seed(
+        "breathing twist, step by step",
+        "Breathing twist",
+        (RELEASE, FULL),
+        (
+            r"legs crossed, and your hands on your shoulders",
+            r"breathe in, raise your arms over your head, and clasp your hands",
+            r"elbows straight",
+            r"shoulders relaxed",
+            r"breathe out, twist your upper body to the left, keeping your hips and legs still",
+            r"hold the twist",
+            r"next breath in, come back to the centre",
+        ),
+        breathing_twist,
+        caution=TWIST_CAUTION,
+    ),
+    Seed(
+        "closing stretch",
+        "Closing stretch",
+        (RELEASE, FULL),
+        (r"stretch your upper back again", r"feel the stretch"),
+        closing_stretch,
+    ),
     # "Unlocking Your Upper Back - A DIY Guide to Self-Relief and Pain Relief"
-    Seed("upper back stretch", "Upper back stretch", (DESK, FULL),
-         (r"stand up straight, with your feet shoulder-width apart",
-          r"hands on your lower back, with your fingers pointing down",
-          r"gently arch your back, pushing your hands away"),
-         upper_back_stretch),
-    Seed("doorway stretch", "Doorway stretch", (DESK, FULL),
-         (r"one side of an open doorway", r"raise your arms",
-          r"hands on the door frame", r"lean forward until you feel a stretch in your upper back",
-          r"other side of the doorway"),
-         doorway_stretch, prepared_by=r"doorway"),
-    Seed("thoracic rotation lying down", "Thoracic rotation lying down", (DESK, FULL),
-         (r"lie on your back with your knees bent, and your feet flat on the floor",
-          r"cross your left knee over your right", r"knees up toward your chest",
-          r"use your arms to gently pull your knees closer to your chest",
-          r"hold for a few seconds", r"cross your right knee over your left"),
-         few_seconds_reps(5, 10), caution=TWIST_CAUTION, prepared_by=r"lie on your back"),
-    Seed("seated thoracic rotation", "Seated thoracic rotation", (DESK, QUICK, FULL),
-         (r"sit up straight", r"feet flat on the floor", r"cross your left leg over your right",
-          r"gently twist your upper body to the left", r"hold for a few seconds",
-          r"cross your right leg over your left, and twist to the right"),
-         few_seconds_reps(5, 10), caution=TWIST_CAUTION),
-]  # fmt: skip
+    Seed(
+        "upper back stretch",
+        "Upper back stretch",
+        (DESK, FULL),
+        (
+            r"stand up straight, with your feet shoulder-width apart",
+            r"hands on your lower back, with your fingers pointing down",
+            r"gently arch your back, pushing your hands away",
+        ),
+        upper_back_stretch,
+    ),
+    Seed(
+        "doorway stretch",
+        "Doorway stretch",
+        (DESK, FULL),
+        (
+            r"one side of an open doorway",
+            r"raise your arms",
+            r"hands on the door frame",
+            r"lean forward until you feel a stretch in your upper back",
+            r"other side of the doorway",
+        ),
+        doorway_stretch,
+        prepared_by=r"doorway",
+    ),
+    Seed(
+        "thoracic rotation lying down",
+        "Thoracic rotation lying down",
+        (DESK, FULL),
+        (
+            r"lie on your back with your knees bent, and your feet flat on the floor",
+            r"cross your left knee over your right",
+            r"knees up toward your chest",
+            r"use your arms to gently pull your knees closer to your chest",
+            r"hold for a few seconds",
+            r"cross your right knee over your left",
+        ),
+        few_seconds_reps(5, 10),
+        caution=TWIST_CAUTION,
+        prepared_by=r"lie on your back",
+    ),
+    Seed(
+        "seated thoracic rotation",
+        "Seated thoracic rotation",
+        (DESK, QUICK, FULL),
+        (
+            r"sit up straight",
+            r"feet flat on the floor",
+            r"cross your left leg over your right",
+            r"gently twist your upper body to the left",
+            r"hold for a few seconds",
+            r"cross your right leg over your left, and twist to the right",
+        ),
+        few_seconds_reps(5, 10),
+        caution=TWIST_CAUTION,
+    ),
+]
 CASES = [(seed, name) for seed in SEEDS for name in seed.routines]
 
 
@@ -345,8 +442,11 @@ def test_every_technique_case_is_in_its_routine_and_every_built_in_has_technique
         mine = [s.id for s, n in CASES if n == name]
         covered = {i for s in SEEDS if name in s.routines for i in technique(name, s.title).steps}
         # every exercise of the routine is one of the seed techniques or a warm-up
-        rest = [script(name).chapters[i].title for i in exercise_chapters(script(name))
-                if i not in covered]  # fmt: skip
+        rest = [
+            script(name).chapters[i].title
+            for i in exercise_chapters(script(name))
+            if i not in covered
+        ]
         assert set(rest) <= {"Shoulder rolls"}, (name, mine, rest)
 
 
@@ -400,8 +500,9 @@ def test_every_long_hold_reminds_to_breathe_and_not_to_force(name, hold_scale):
             reminders = " ".join(c.text for c in w.spoken("reminder"))
             assert re.search(r"breath|breathing", reminders, re.I), (s.chapters[i].title, w)
             assert re.search(r"force|only as (hard|far) as|don't press", reminders, re.I), (
-                s.chapters[i].title, reminders,
-            )  # fmt: skip
+                s.chapters[i].title,
+                reminders,
+            )
     if hold_scale and name != QUICK:
         assert long_holds, "the check above checked something"
 
@@ -419,8 +520,9 @@ def authored_texts(r: Routine) -> list[tuple[str, str]]:
                 out.append(("exercise", step.name))
                 out.extend(("say", t) for t in step.say)
                 out.extend(("cues", t) for t in step.cues)
-                out.extend((k, t) for k, t in (("brief", step.brief), ("caution", step.caution))
-                           if t)  # fmt: skip
+                out.extend(
+                    (k, t) for k, t in (("brief", step.brief), ("caution", step.caution)) if t
+                )
             elif isinstance(step, (Rest, Say, Breathe)):
                 out.extend(("say", t) for t in step.say)
             elif isinstance(step, Repeat):
@@ -481,10 +583,15 @@ def test_the_routines_name_their_source_and_give_what_the_articles_advise():
         comment = find(name).path.read_text(encoding="utf-8").splitlines()[2].lower()
         assert any(a.lower() in comment for a in articles) or "both seed articles" in comment
         if crack in articles:
-            assert "\n".join(r.alternatives) == "\n".join([
-                "Massage therapy.", "Acupuncture.", "Physical therapy.", "Heat therapy.",
-                "Yoga or Pilates.",
-            ])  # fmt: skip
+            assert "\n".join(r.alternatives) == "\n".join(
+                [
+                    "Massage therapy.",
+                    "Acupuncture.",
+                    "Physical therapy.",
+                    "Heat therapy.",
+                    "Yoga or Pilates.",
+                ]
+            )
     questions = [f.question for f in routine(FULL).faq]
     assert questions == [
         "Is it safe to crack your upper back?",
@@ -495,8 +602,15 @@ def test_the_routines_name_their_source_and_give_what_the_articles_advise():
     assert [f.question for f in routine(RELEASE).faq] == questions[:3]
     assert [f.question for f in routine(DESK).faq] == questions[3:]
     tips = " ".join(routine(FULL).tips).lower()
-    for advice in ("stretch before and after", "props", "warm up", "consistent", "force",
-                   "doctor or chiropractor", "healthcare professional"):  # fmt: skip
+    for advice in (
+        "stretch before and after",
+        "props",
+        "warm up",
+        "consistent",
+        "force",
+        "doctor or chiropractor",
+        "healthcare professional",
+    ):
         assert advice in tips, advice
 
 
@@ -532,9 +646,11 @@ def test_brief_and_minimal_are_shorter_and_keep_the_safety_lines(name):
 
 def _ffprobe_seconds(path: Path) -> float:
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-         str(path)], capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout)
 
 
@@ -542,8 +658,11 @@ def _ffprobe_seconds(path: Path) -> float:
 @pytest.mark.parametrize("name", BUILTINS)
 def test_each_routine_exports_with_the_real_voice_as_long_as_show_says(name, tmp_path):
     out = tmp_path / f"{name}.wav"
-    proc = subprocess.run([*coach_command(), "export", name, "-o", str(out), "--quiet"],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [*coach_command(), "export", name, "-o", str(out), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     seconds = _ffprobe_seconds(out)
     shown = subprocess.run([*coach_command(), "show", name], capture_output=True, text=True)

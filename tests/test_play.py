@@ -138,8 +138,11 @@ class Expected:
 
     def cue(self, step: int, role: str, text: str = ""):
         """The first cue of this step and role whose text starts with `text`."""
-        return next(c for c in self.script.cues if c.step == step and c.role == role
-                    and (c.text or "").startswith(text))  # fmt: skip
+        return next(
+            c
+            for c in self.script.cues
+            if c.step == step and c.role == role and (c.text or "").startswith(text)
+        )
 
     def at(self, ms_: int) -> int:
         return samples_at(ms_, RATE)
@@ -162,16 +165,17 @@ class Play:
         if terminal:
             self.master, self.slave = os.openpty()
             self.settings_before = termios.tcgetattr(self.slave)
-            self.proc = subprocess.Popen(command, stdin=self.slave, stdout=self.slave,
-                                         stderr=subprocess.PIPE)  # fmt: skip
+            self.proc = subprocess.Popen(
+                command, stdin=self.slave, stdout=self.slave, stderr=subprocess.PIPE
+            )
             # Read the terminal all along: a child writing to a full terminal would block.
             self._reader = threading.Thread(target=self._drain, daemon=True)
             self._reader.start()
         else:
             self.master = self.slave = None
-            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)  # fmt: skip
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
 
     def _drain(self) -> None:
         while not self._stopping.is_set():
@@ -281,8 +285,13 @@ def answer(recording, pcm, pressed: int, what: str) -> Clip:
     soon after the key and be heard whole and alone (nothing mixed in). simpleaudio plays out
     what it has queued (100 ms) when it is stopped; coach lets that end before it answers, so
     the sound it interrupts is not heard under the answer."""
-    said = find_clip(recording, pcm, pressed - frames(100), pressed + frames(ANSWER_WITHIN_MS),
-                     skip=frames(OVERLAP_MS))  # fmt: skip
+    said = find_clip(
+        recording,
+        pcm,
+        pressed - frames(100),
+        pressed + frames(ANSWER_WITHIN_MS),
+        skip=frames(OVERLAP_MS),
+    )
     assert said.whole >= 0.9, (
         f"{what!r} not heard within {ANSWER_WITHIN_MS} ms of the key: piece by piece "
         + " ".join(f"{x:.2f}" for x in said.scores)
@@ -290,13 +299,15 @@ def answer(recording, pcm, pressed: int, what: str) -> Clip:
     return said
 
 
-def starts_with(recording, expected: Expected, first: int, from_ms: int, span_ms: int,
-                what: str) -> int:  # fmt: skip
+def starts_with(
+    recording, expected: Expected, first: int, from_ms: int, span_ms: int, what: str
+) -> int:
     """The session from `from_ms` is what is heard from the first sound on, cue by cue;
     returns where `from_ms` is in the recording. The first sound may come up to CLIPPED_MS
     after it: the recording can miss the first milliseconds of a stream that starts."""
-    heard = cues_heard(recording, expected.session, expected.script, first, from_ms,
-                       from_ms + span_ms)  # fmt: skip
+    heard = cues_heard(
+        recording, expected.session, expected.script, first, from_ms, from_ms + span_ms
+    )
     assert heard, f"no cue to check {what}"
     assert expected.script.cues[heard[0].index].start_ms == from_ms, "a silent first cue?"
     lead = heard[0].error_ms
@@ -307,15 +318,17 @@ def starts_with(recording, expected: Expected, first: int, from_ms: int, span_ms
     return first + frames(lead)
 
 
-def goes_on(recording, expected: Expected, said: Clip, from_ms: int, span_ms: int,
-            what: str) -> None:  # fmt: skip
+def goes_on(
+    recording, expected: Expected, said: Clip, from_ms: int, span_ms: int, what: str
+) -> None:
     """After the answer and ANSWER_GAP_MS of silence, the session from `from_ms` is heard."""
     after = said.end + GAP
     assert not len(loud(recording, said.end + frames(20), after - frames(20))), (
         f"no silence between {what!r} and the session"
     )
-    heard = cues_heard(recording, expected.session, expected.script, after, from_ms,
-                       from_ms + span_ms)  # fmt: skip
+    heard = cues_heard(
+        recording, expected.session, expected.script, after, from_ms, from_ms + span_ms
+    )
     assert_on_time(heard, f"the session after {what!r}")
 
 
@@ -346,8 +359,12 @@ def test_every_cue_is_heard_at_its_time_and_the_whole_session_is_played(
     offset = first + frames(latency)
     last = int(loud(expected.session)[-1])
     tail = expected.session[last - frames(CUE_WINDOW_MS) : last]
-    heard_tail = find(recording, tail, offset + last - len(tail) - frames(ON_TIME_MS),
-                      offset + last - len(tail) + frames(ON_TIME_MS))  # fmt: skip
+    heard_tail = find(
+        recording,
+        tail,
+        offset + last - len(tail) - frames(ON_TIME_MS),
+        offset + last - len(tail) + frames(ON_TIME_MS),
+    )
     assert heard_tail.score > HEARD, "the end of the session was not heard"
     end = offset + expected.at(expected.script.duration_ms)
     assert len(recording) > end
@@ -385,8 +402,13 @@ def test_through_simpleaudio_every_cue_is_heard_in_order_and_none_early(tmp_path
 @needs_server
 @pytest.mark.parametrize(
     ("sig", "output"),
-    [(signal.SIGINT, "simpleaudio"), (signal.SIGINT, "paplay"), (signal.SIGINT, "aplay"),
-     (signal.SIGTERM, None), (signal.SIGHUP, None)],
+    [
+        (signal.SIGINT, "simpleaudio"),
+        (signal.SIGINT, "paplay"),
+        (signal.SIGINT, "aplay"),
+        (signal.SIGTERM, None),
+        (signal.SIGHUP, None),
+    ],
     ids=["ctrl-c-simpleaudio", "ctrl-c-paplay", "ctrl-c-aplay", "sigterm", "sighup"],
 )
 def test_a_signal_stops_the_sound_at_once_and_saves_the_step(tmp_path, sig, output, recorder, play):
@@ -446,8 +468,9 @@ def test_space_pauses_then_resumes_from_the_start_of_the_cue_that_was_sounding(
     assert coach.wait() == 0, coach.stderr
     recording = recorder.collect()
 
-    before = cues_heard(recording, expected.session, expected.script, first, reach.start_ms,
-                        says.start_ms + 1)  # fmt: skip
+    before = cues_heard(
+        recording, expected.session, expected.script, first, reach.start_ms, says.start_ms + 1
+    )
     assert_on_time(before, "the start of the step, before the pause")
     paused = answer(recording, paused_pcm, paused_at, "Paused.")
     resumed = answer(recording, resuming_pcm, resumed_at, "Resuming.")
@@ -619,11 +642,20 @@ def test_from_starts_at_the_step_given_by_number_or_name(controls, step, recorde
 
 
 def test_no_audio_output_is_an_environment_error_that_suggests_export(routine):
-    env = {**os.environ, "PULSE_SERVER": "unix:/nonexistent/socket", "PATH": "/nonexistent",
-           "ALSA_CONFIG_PATH": "/nonexistent"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PULSE_SERVER": "unix:/nonexistent/socket",
+        "PATH": "/nonexistent",
+        "ALSA_CONFIG_PATH": "/nonexistent",
+    }
     exe = coach_command()
-    proc = subprocess.run([*exe, "play", str(routine), "--output", "paplay"],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    proc = subprocess.run(
+        [*exe, "play", str(routine), "--output", "paplay"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert "no audio output could be opened" in proc.stderr
     assert "coach export" in proc.stderr

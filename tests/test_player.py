@@ -131,8 +131,13 @@ def make(presses=(), pace: float | None = None, recompile: bool = True):
     def again(new_pace: float):
         return compile(routine, replace(settings, pace=new_pace), voice.duration_ms)
 
-    session = Session(script, voice, speaker, keys=ScriptedKeys(clock, list(presses)),
-                      recompile=again if recompile else None)  # fmt: skip
+    session = Session(
+        script,
+        voice,
+        speaker,
+        keys=ScriptedKeys(clock, list(presses)),
+        recompile=again if recompile else None,
+    )
     return session, speaker, voice, script
 
 
@@ -192,8 +197,13 @@ def test_next_goes_to_the_start_of_the_next_step():
     session, speaker, voice, script = make([(3.0, "next")])
     first = session.chapter_at(3000)
     session.run()
-    assert_plays(speaker.segments[1], voice, script, script.chapters[first + 1].start_ms,
-                 answer(voice, "next"))  # fmt: skip
+    assert_plays(
+        speaker.segments[1],
+        voice,
+        script,
+        script.chapters[first + 1].start_ms,
+        answer(voice, "next"),
+    )
 
 
 def test_next_on_the_last_step_says_so_and_goes_on():
@@ -203,8 +213,13 @@ def test_next_on_the_last_step_says_so_and_goes_on():
     session, speaker, voice, script = make([(at, "next")])
     outcome = session.run()
     assert outcome.finished
-    assert_plays(speaker.segments[1], voice, script,
-                 cue_at(script, last.start_ms + 300).start_ms, answer(voice, "last"))  # fmt: skip
+    assert_plays(
+        speaker.segments[1],
+        voice,
+        script,
+        cue_at(script, last.start_ms + 300).start_ms,
+        answer(voice, "last"),
+    )
 
 
 def test_back_goes_to_the_start_of_the_step_or_the_one_before_early_in_it():
@@ -242,8 +257,9 @@ def test_faster_recompiles_the_rest_at_a_higher_pace_from_the_same_place_in_the_
     assert session.script == faster
     # The last segment starts in the same step as the press, after the spoken answer.
     last = speaker.segments[-1]
-    np.testing.assert_array_equal(last.audio[: len(answer(voice, "faster"))],
-                                  answer(voice, "faster"))  # fmt: skip
+    np.testing.assert_array_equal(
+        last.audio[: len(answer(voice, "faster"))], answer(voice, "faster")
+    )
 
 
 def test_slower_stops_at_the_slowest_pace_and_says_so():
@@ -313,15 +329,23 @@ def test_keys_become_controls(typed, controls):
 
 
 def status(**changes):
-    base = Status(step=3, steps=17, title="Neck tilts", side="left", next_title="Rest",
-                  hold_left_ms=11_200, left_ms=461_000, paused=False, pace=1.0)  # fmt: skip
+    base = Status(
+        step=3,
+        steps=17,
+        title="Neck tilts",
+        side="left",
+        next_title="Rest",
+        hold_left_ms=11_200,
+        left_ms=461_000,
+        paused=False,
+        pace=1.0,
+    )
     return replace(base, **changes)
 
 
 def test_the_status_line_reads_at_a_glance():
     assert status_line(status()) == "[3/16] Neck tilts, left · hold 0:12 · next: Rest · 7:41 left"
-    line = status_line(status(paused=True, side=None, hold_left_ms=None, next_title=None,
-                              pace=1.2))  # fmt: skip
+    line = status_line(status(paused=True, side=None, hold_left_ms=None, next_title=None, pace=1.2))
     assert line == "paused: [3/16] Neck tilts · 7:41 left · pace 1.2"
 
 

@@ -29,14 +29,20 @@ BOUNDED_MIB = 300  # peak memory of a two-hour export or play (a whole session w
 
 
 def coach(*args, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*coach_command(), *map(str, args)], capture_output=True, text=True,
-                          env=env, **kw)  # fmt: skip
+    return subprocess.run(
+        [*coach_command(), *map(str, args)], capture_output=True, text=True, env=env, **kw
+    )
 
 
 def start(*args, env=None) -> subprocess.Popen:
-    return subprocess.Popen(with_ctrl_c([*coach_command(), *map(str, args)]),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        with_ctrl_c([*coach_command(), *map(str, args)]),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -71,14 +77,18 @@ def long_routine(folder: Path, minutes: int, unique: int = 0) -> Path:
         )
     else:  # a round is a minute's hold and the words around it: over a minute
         tens, ones = divmod(minutes, 10)
-        inner = ("      - repeat: 10\n        steps:\n          - exercise: Reach\n"
-                 "            say: Reach up high, then let the arms come down slowly.\n"
-                 "            hold: 60s\n")  # fmt: skip
+        inner = (
+            "      - repeat: 10\n        steps:\n          - exercise: Reach\n"
+            "            say: Reach up high, then let the arms come down slowly.\n"
+            "            hold: 60s\n"
+        )
         steps = f"  - repeat: {tens}\n    steps:\n{inner}" if tens else ""
         if ones:
-            steps += (f"  - repeat: {ones}\n    steps:\n      - exercise: Reach\n"
-                      "        say: Reach up high, then let the arms come down slowly.\n"
-                      "        hold: 60s\n")  # fmt: skip
+            steps += (
+                f"  - repeat: {ones}\n    steps:\n      - exercise: Reach\n"
+                "        say: Reach up high, then let the arms come down slowly.\n"
+                "        hold: 60s\n"
+            )
     path = folder / "long.yaml"
     path.write_text(f"title: Long\nsteps:\n{steps}", encoding="utf-8")
     return path
@@ -97,8 +107,11 @@ def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig):
     out = tmp_path / "out"
     out.mkdir()
     proc = start("export", routine, "-o", out / "long.mp3")
-    wait_until(lambda: any(p.suffix == ".part" and p.stat().st_size > 100_000
-                           for p in out.iterdir()), "temp file being written", proc)  # fmt: skip
+    wait_until(
+        lambda: any(p.suffix == ".part" and p.stat().st_size > 100_000 for p in out.iterdir()),
+        "temp file being written",
+        proc,
+    )
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 130
     err = proc.stderr.read()
@@ -153,18 +166,32 @@ def test_a_missing_speech_library_is_an_environment_fault_with_the_fix(tmp_path)
     out = tmp_path / "x.wav"
     script = f'mount --bind /dev/null "{library}" && exec "$@"'
     proc = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script, "sh", *coach_command(), "export",
-         "upper-back-quick", "-o", str(out)],
-        capture_output=True, text=True,
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *coach_command(),
+            "export",
+            "upper-back-quick",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
         env={**os.environ, "COACH_CACHE_DIR": str(tmp_path / "empty-cache")},
-    )  # fmt: skip
+    )
     if "mount" in proc.stderr and "permission denied" in proc.stderr.lower():
         pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[0].startswith("coach: error: no text-to-speech engine could be started")
-    assert lines[1] == ("coach:   fix: install espeak-ng: sudo apt-get install espeak-ng "
-                        "(scripts/coach installs it when run as root)")  # fmt: skip
+    assert lines[1] == (
+        "coach:   fix: install espeak-ng: sudo apt-get install espeak-ng "
+        "(scripts/coach installs it when run as root)"
+    )
     assert len(lines) == 2
     assert not out.exists()
 
@@ -182,8 +209,12 @@ def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path):
             (fake / item.name).symlink_to(item)
     os.mkfifo(fake / "de_dict")
     out = tmp_path / "x.wav"
-    env = {**os.environ, "ESPEAK_DATA_PATH": str(fake.parent), "COACH_TTS_TIMEOUT_S": "2",
-           "COACH_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+    env = {
+        **os.environ,
+        "ESPEAK_DATA_PATH": str(fake.parent),
+        "COACH_TTS_TIMEOUT_S": "2",
+        "COACH_CACHE_DIR": str(tmp_path / "cache"),
+    }
     started = time.monotonic()
     proc = coach("export", "upper-back-quick", "--voice", "de", "-o", out, env=env, timeout=60)
     assert time.monotonic() - started < 30
@@ -219,9 +250,13 @@ def test_an_unwritable_cache_still_exports(tmp_path):
 def _peak_mib(args, env=None, stop_after_s: float | None = None) -> tuple[int, float, str]:
     """Run coach; (exit code, peak memory in MiB, stderr). SIGINT after `stop_after_s`."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(with_ctrl_c([*coach_command(), *map(str, args)]),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err, env=env)  # fmt: skip
+        proc = subprocess.Popen(
+            with_ctrl_c([*coach_command(), *map(str, args)]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+        )
         peak = peak_mib(proc, stop_after_s)
         err.seek(0)
         return proc.returncode, peak, err.read()
@@ -234,9 +269,12 @@ def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(tmp_pat
     code, peak_mib, err = _peak_mib(["export", routine, "-o", out])
     assert code == 0, err
     assert 20 < peak_mib < BOUNDED_MIB, f"peak memory {peak_mib:.0f} MiB"
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                            "-of", "csv=p=0", str(out)], capture_output=True, text=True,
-                           check=True)  # fmt: skip
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = float(probe.stdout)
     assert seconds > 115 * 60
     from coach.pipeline import load_spoken
@@ -253,27 +291,30 @@ def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(tmp_pa
     assert code == 130, err
     short = tmp_path / "short"
     short.mkdir()
-    code, short_mib, err = _peak_mib(["play", long_routine(short, 2), "--quiet"],
-                                     stop_after_s=5)  # fmt: skip
+    code, short_mib, err = _peak_mib(["play", long_routine(short, 2), "--quiet"], stop_after_s=5)
     assert code == 130, err
     assert short_mib > 20 and long_mib < BOUNDED_MIB and long_mib < short_mib + 40, (
-        long_mib, short_mib)  # fmt: skip
+        long_mib,
+        short_mib,
+    )
 
 
 def test_a_hundred_exports_in_a_row_leave_no_temp_files_or_open_files(tmp_path):
     from coach.export.session import export
 
     routine = tmp_path / "tiny.yaml"
-    routine.write_text("title: Tiny\nsteps:\n  - exercise: Reach\n    hold: 3s\n",
-                       encoding="utf-8")  # fmt: skip
+    routine.write_text("title: Tiny\nsteps:\n  - exercise: Reach\n    hold: 3s\n", encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
     formats = ["wav", "flac", "mp3", "ogg", "opus"] + (["m4a"] if shutil.which("ffmpeg") else [])
     export(str(routine), out / "warm.wav")  # imports, the engine and the cache warmed up
 
     def open_files() -> list[str]:
-        return sorted(os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
-                      if os.path.exists(f"/proc/self/fd/{fd}"))  # fmt: skip
+        return sorted(
+            os.readlink(f"/proc/self/fd/{fd}")
+            for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")
+        )
 
     def temp_files() -> set[str]:
         return set(os.listdir(tempfile.gettempdir()))
@@ -298,7 +339,7 @@ def test_markup_in_a_routine_is_spoken_as_text_through_the_cli(tmp_path):
     routine = tmp_path / "markup.yaml"
     routine.write_text(
         'title: "<speak>Markup</speak> & co"\nsteps:\n'
-        '  - exercise: \'Reach <break time="3s"/> up\'\n'
+        "  - exercise: 'Reach <break time=\"3s\"/> up'\n"
         "    say: 'Say \"this\" & <emphasis>that</emphasis>.'\n    hold: 3s\n",
         encoding="utf-8",
     )
@@ -310,7 +351,7 @@ def test_markup_in_a_routine_is_spoken_as_text_through_the_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     captions = out.with_suffix(".vtt").read_text(encoding="utf-8")
     # WebVTT escapes what would otherwise be read as its own markup.
-    assert "Say \"this\" &amp; &lt;emphasis&gt;that&lt;/emphasis&gt;." in captions
+    assert 'Say "this" &amp; &lt;emphasis&gt;that&lt;/emphasis&gt;.' in captions
 
 
 if sys.platform != "linux":  # pragma: no cover - faults staged and memory read the Linux way

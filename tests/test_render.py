@@ -68,9 +68,10 @@ def test_a_tone_is_placed_sample_for_sample(script):
     tone = tone_pcm("hold_start", RATE)
     window = pcm[start : start + len(tone)]
     overlapping = [
-        c for c in script.cues
+        c
+        for c in script.cues
         if c is not cue and c.start_ms < cue.end_ms and c.end_ms > cue.start_ms
-    ]  # fmt: skip
+    ]
     assert not overlapping  # the first hold of "Twist" starts in silence
     assert np.allclose(window, tone, atol=1e-7)
     assert not pcm[start - 50 : start].any()

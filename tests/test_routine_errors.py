@@ -82,9 +82,7 @@ def test_missing_file(tmp_path):
 
 
 def test_directory(tmp_path):
-    assert problems(tmp_path, "routines") == [
-        "routines: error: is a directory, not a routine file"
-    ]
+    assert problems(tmp_path, "routines") == ["routines: error: is a directory, not a routine file"]
 
 
 def test_file_over_one_mib_is_refused_before_it_is_read(tmp_path):
@@ -263,6 +261,7 @@ def test_cli_validate_good_and_bad_files_together(tmp_path):
     result = run_coach("validate", "good.yaml", "bad.yaml", cwd=tmp_path)
     assert result.returncode == 2
     assert re.fullmatch(r"good\.yaml: ok, \d+ steps, \d+:\d\d\n", result.stdout)
-    expected = [line.replace("tempo-on-hold.yaml", "bad.yaml", 1)
-                for line in EXPECTED["tempo-on-hold.yaml"]]  # fmt: skip
+    expected = [
+        line.replace("tempo-on-hold.yaml", "bad.yaml", 1) for line in EXPECTED["tempo-on-hold.yaml"]
+    ]
     assert result.stderr == "".join(line + "\n" for line in expected)

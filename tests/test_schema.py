@@ -170,8 +170,11 @@ def _seconds(ms: int):
 LIMITS = [
     ("defaults.hold", lambda v: {**_step(say="x"), "defaults": {"hold": v}}, loader.HOLD_MS),
     ("defaults.rest", lambda v: {**_step(say="x"), "defaults": {"rest": v}}, loader.REST_MS),
-    ("defaults.transition", lambda v: {**_step(say="x"), "defaults": {"transition": v}},
-     loader.TRANSITION_MS),
+    (
+        "defaults.transition",
+        lambda v: {**_step(say="x"), "defaults": {"transition": v}},
+        loader.TRANSITION_MS,
+    ),
     ("defaults.tempo", lambda v: {**_step(say="x"), "defaults": {"tempo": v}}, loader.TEMPO_MS),
     ("exercise.hold", lambda v: _step(exercise="x", hold=v), loader.HOLD_MS),
     ("exercise.tempo", lambda v: _step(exercise="x", reps=2, tempo=v), loader.TEMPO_MS),
@@ -181,7 +184,7 @@ LIMITS = [
     ("rest.rest", lambda v: _step(rest=v), (1000, loader.REST_MS[1])),
     ("breathe.duration", lambda v: _step(breathe="box", duration=v), loader.BREATHE_MS),
     ("repeat.rest", lambda v: _step(repeat=2, rest=v, steps=[{"say": "x"}]), loader.REST_MS),
-]  # fmt: skip
+]
 WHOLE_LIMITS = [
     ("rate", lambda v: {**_step(say="x"), "rate": v}, loader.RATE_WPM),
     ("exercise.reps", lambda v: _step(exercise="x", reps=v), loader.REPS),
@@ -219,8 +222,10 @@ def test_the_limits_cases_include_both_answers():
 
 
 def _check_routine(where: str, text: str) -> None:
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
-              for e in VALIDATOR.iter_errors(yaml.safe_load(text))]  # fmt: skip
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:200]}"
+        for e in VALIDATOR.iter_errors(yaml.safe_load(text))
+    ]
     assert not errors, f"{where} does not validate against the schema: {errors}"
     parse_routine(text, where)  # raises RoutineError with line:col on a problem
 
@@ -286,10 +291,18 @@ ACCEPTED = [
     _step(breathe=None),
     _step(breathe="Box", duration="2m", say="Eyes closed."),
     _step(repeat=2, rest="30s", say="Twice.", steps=[{"repeat": 2, "steps": [{"rest": 5}]}]),
-    {**_step(say="x"), "language": "en-GB", "rate": 150, "pace": 1.5, "voice": "v",
-     "description": "d", "safety": "Gently.", "$schema": "./routine.schema.json",
-     "defaults": {"hold": "20s", "rest": 0, "transition": "5s", "tempo": 3, "breath": "calm"}},
-]  # fmt: skip
+    {
+        **_step(say="x"),
+        "language": "en-GB",
+        "rate": 150,
+        "pace": 1.5,
+        "voice": "v",
+        "description": "d",
+        "safety": "Gently.",
+        "$schema": "./routine.schema.json",
+        "defaults": {"hold": "20s", "rest": 0, "transition": "5s", "tempo": 3, "breath": "calm"},
+    },
+]
 
 
 @pytest.mark.parametrize("data", REFUSED)
@@ -307,13 +320,49 @@ def test_both_accept(data):
 # -- (d) durations and breath patterns: the same grammar -----------------------------------------
 
 GOOD_DURATIONS = [
-    "45", "45s", "1m30s", "2m", "1.5m", "1h", "1h5m", "1h2m3s", "1h30s", " 45 s ", "1 m 30 s",
-    "0.5", "90s", "007", "1.25s", "2m0s",
-]  # fmt: skip
+    "45",
+    "45s",
+    "1m30s",
+    "2m",
+    "1.5m",
+    "1h",
+    "1h5m",
+    "1h2m3s",
+    "1h30s",
+    " 45 s ",
+    "1 m 30 s",
+    "0.5",
+    "90s",
+    "007",
+    "1.25s",
+    "2m0s",
+]
 BAD_DURATIONS = [
-    "", " ", "s", "m", "h", "45x", "45sec", "1.s", ".5s", "1s30m", "30s1m", "1m 30", "-5", "+5",
-    "5-", "1,5s", "1e3", "1hh", "1m1m", "1 2s", "45 seconds", "1:30", "ms", "5ms",
-]  # fmt: skip
+    "",
+    " ",
+    "s",
+    "m",
+    "h",
+    "45x",
+    "45sec",
+    "1.s",
+    ".5s",
+    "1s30m",
+    "30s1m",
+    "1m 30",
+    "-5",
+    "+5",
+    "5-",
+    "1,5s",
+    "1e3",
+    "1hh",
+    "1m1m",
+    "1 2s",
+    "45 seconds",
+    "1:30",
+    "ms",
+    "5ms",
+]
 
 
 def duration_ok(text: str) -> bool:
@@ -334,15 +383,48 @@ def test_duration_grammar_agrees_on_any_text(text):
 
 
 GOOD_PATTERNS = [
-    "4-7-8", "4-4-4-4", "4-0-6", "4-0-6-0", "5-0-5", " 4 - 7 - 8 ", "4.5-0-6.5", "0.5-0-0.5",
-    "60-60-60-60", "60.0-0-4", "007-0-8", "box", "relax", "calm", "coherent", "Box", " CALM ",
+    "4-7-8",
+    "4-4-4-4",
+    "4-0-6",
+    "4-0-6-0",
+    "5-0-5",
+    " 4 - 7 - 8 ",
+    "4.5-0-6.5",
+    "0.5-0-0.5",
+    "60-60-60-60",
+    "60.0-0-4",
+    "007-0-8",
+    "box",
+    "relax",
+    "calm",
+    "coherent",
+    "Box",
+    " CALM ",
     "4-7-8-0",
-]  # fmt: skip
+]
 BAD_PATTERNS = [
-    "", "4", "4-7", "4-7-8-9-1", "0-4-4", "4-4-0", "0.0-1-1", "4-61-8", "61-0-4", "60.5-0-4",
-    "4-7-8-", "-4-7-8", "4--7-8", "4-7-8s", "4_7_8", "boxx", "square", "4 7 8", "4.-7-8",
-    ".5-0-4", "4-0-100",
-]  # fmt: skip
+    "",
+    "4",
+    "4-7",
+    "4-7-8-9-1",
+    "0-4-4",
+    "4-4-0",
+    "0.0-1-1",
+    "4-61-8",
+    "61-0-4",
+    "60.5-0-4",
+    "4-7-8-",
+    "-4-7-8",
+    "4--7-8",
+    "4-7-8s",
+    "4_7_8",
+    "boxx",
+    "square",
+    "4 7 8",
+    "4.-7-8",
+    ".5-0-4",
+    "4-0-100",
+]
 
 
 def pattern_ok(text) -> bool:
@@ -392,8 +474,13 @@ def test_coach_schema_prints_the_file_through_python_m_coach():
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
-    done = subprocess.run([sys.executable, "-m", "coach", "schema"], cwd=ROOT, env=env,
-                          capture_output=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "coach", "schema"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout == SCHEMA_FILE.read_bytes()
     assert done.stderr == b""

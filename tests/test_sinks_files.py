@@ -117,8 +117,10 @@ def test_format_reads_back_with_chapters_and_tags(tmp_path, fmt, channels):
     pcm = decode(path, channels)
     rate = int(audio["sample_rate"])
     assert abs(len(pcm) / rate - 3.0) <= FRAME_S[fmt] + 1e-6, len(pcm)
-    rms = [float(np.sqrt(np.mean(pcm[round(a * rate) : round(b * rate), 0] ** 2)))
-           for a, b in ((0.1, 0.9), (1.1, 1.9), (2.1, 2.9))]  # fmt: skip
+    rms = [
+        float(np.sqrt(np.mean(pcm[round(a * rate) : round(b * rate), 0] ** 2)))
+        for a, b in ((0.1, 0.9), (1.1, 1.9), (2.1, 2.9))
+    ]
     assert rms[0] == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
     assert rms[1] < 0.01
     assert rms[2] == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
@@ -134,8 +136,9 @@ def test_format_reads_back_with_chapters_and_tags(tmp_path, fmt, channels):
     assert abs(ends[2] - 3.0) <= FRAME_S[fmt] + 1e-3
 
     # Tags: Ogg keeps them on the stream, the others on the file.
-    tags = {k.lower(): v for k, v in {**info["format"].get("tags", {}),
-                                      **audio.get("tags", {})}.items()}  # fmt: skip
+    tags = {
+        k.lower(): v for k, v in {**info["format"].get("tags", {}), **audio.get("tags", {})}.items()
+    }
     assert tags["title"] == TAGS.title
     assert tags["artist"] == "coach"
     assert tags["album"] == TAGS.album
@@ -213,8 +216,9 @@ def test_wav_cue_points_seen_by_libsndfile_soxi_and_ffprobe(tmp_path):
     data = path.read_bytes()
     assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
     if shutil.which("soxi"):
-        assert subprocess.run(["soxi", "-s", str(path)], capture_output=True, text=True,
-                              check=True).stdout.strip() == str(3 * SR)  # fmt: skip
+        assert subprocess.run(
+            ["soxi", "-s", str(path)], capture_output=True, text=True, check=True
+        ).stdout.strip() == str(3 * SR)
     if shutil.which("ffprobe"):
         chapters = ffprobe(path)["chapters"]
         assert [int(c["start"]) for c in chapters] == [0, 22050, 44100]  # time base 1/22050
@@ -230,8 +234,15 @@ def test_int16_conversion_clips_and_rounds(tmp_path):
 def test_progress_reports_every_block_up_to_the_total(tmp_path):
     calls = []
     pcm = signal(seconds=2.5 * BLOCK_SECONDS)
-    write_audio(tmp_path / "p.flac", pcm, SR, "flac", CHAPTERS, TAGS,
-                progress=lambda done, total: calls.append((done, total)))  # fmt: skip
+    write_audio(
+        tmp_path / "p.flac",
+        pcm,
+        SR,
+        "flac",
+        CHAPTERS,
+        TAGS,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     step = BLOCK_SECONDS * SR
     assert calls == [(step, len(pcm)), (2 * step, len(pcm)), (len(pcm), len(pcm))]
 
@@ -250,8 +261,11 @@ def test_format_for():
     assert str(e.value) == (
         "--format: unknown audio format 'aiff'; known: wav, flac, mp3, ogg, opus, m4a, m4b"
     )
-    with pytest.raises(UserError, match=r"x\.aiff: cannot tell the audio format from the "
-                       r"extension '\.aiff'.*--format \(wav, flac"):  # fmt: skip
+    with pytest.raises(
+        UserError,
+        match=r"x\.aiff: cannot tell the audio format from the "
+        r"extension '\.aiff'.*--format \(wav, flac",
+    ):
         format_for("x.aiff", None)
     with pytest.raises(UserError, match="from no extension"):
         format_for("routine", None)
@@ -371,8 +385,11 @@ def _mount_tmpfs(folder: Path, options: str) -> None:
     if sys.platform != "linux" or os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root on Linux")
     folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
@@ -477,8 +494,15 @@ def test_thirty_minutes_to_ogg_vorbis_in_blocks(tmp_path):
     pcm = np.tile(signal(), n // (3 * SR))
     calls = []
     started = time.perf_counter()
-    write_audio(tmp_path / "long.ogg", pcm, SR, "ogg", CHAPTERS, TAGS,
-                progress=lambda done, total: calls.append(done))  # fmt: skip
+    write_audio(
+        tmp_path / "long.ogg",
+        pcm,
+        SR,
+        "ogg",
+        CHAPTERS,
+        TAGS,
+        progress=lambda done, total: calls.append(done),
+    )
     elapsed = time.perf_counter() - started
     assert calls == sorted(calls) and calls[-1] == n
     assert len(calls) == -(-n // (BLOCK_SECONDS * SR))

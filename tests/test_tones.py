@@ -110,8 +110,9 @@ def test_switch_alternates_two_notes():
     rate = 48000
     x = tone_pcm("switch", rate)
     note = round(0.12 * rate)
-    got = [dominant_hz(x[i * note + note // 8 : (i + 1) * note - note // 8], rate)
-           for i in range(4)]  # fmt: skip
+    got = [
+        dominant_hz(x[i * note + note // 8 : (i + 1) * note - note // 8], rate) for i in range(4)
+    ]
     assert got == pytest.approx([783.99, 1046.5, 783.99, 1046.5], abs=10)
 
 
@@ -148,8 +149,9 @@ def test_bad_arguments():
 
 def test_importing_tones_does_not_import_numpy():
     code = "import sys, coach.sound.tones, coach.script.cues; print('numpy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=ROOT)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -178,6 +180,7 @@ def test_a_wav_of_a_tone_has_its_length_by_a_real_tool(tmp_path, rate, tool):
         pytest.skip(f"{tool} is not installed")
     path = tmp_path / "finish.wav"
     soundfile.write(path, tone_pcm("finish", rate), rate, subtype="FLOAT")
-    out = subprocess.run([*LENGTH_TOOLS[tool], str(path)], capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [*LENGTH_TOOLS[tool], str(path)], capture_output=True, text=True, check=True
+    )
     assert float(out.stdout) == pytest.approx(TONE_MS["finish"] / 1000, abs=0.5 / rate)

@@ -44,10 +44,32 @@ def test_parse_duration(text, ms):
 
 @pytest.mark.parametrize(
     "text",
-    ["", " ", "abc", "45 sec", "1m30", "-5s", "-5", "s", "m", "1.5.5s", "1s1m", "45S", "1e3",
-     "4-7-8", "1h 2h", ".5s", "5.s", "inf", "nan", "45\n\n45",
-     "0\x1f", "1\x1cs", "\u0663s"],  # once a ValueError: \s took U+001F, float() did not
-)  # fmt: skip
+    [
+        "",
+        " ",
+        "abc",
+        "45 sec",
+        "1m30",
+        "-5s",
+        "-5",
+        "s",
+        "m",
+        "1.5.5s",
+        "1s1m",
+        "45S",
+        "1e3",
+        "4-7-8",
+        "1h 2h",
+        ".5s",
+        "5.s",
+        "inf",
+        "nan",
+        "45\n\n45",
+        "0\x1f",
+        "1\x1cs",
+        "\u0663s",
+    ],  # once a ValueError: \s took U+001F, float() did not
+)
 def test_not_a_duration(text):
     assert parse_duration(text) is None
 
@@ -147,21 +169,29 @@ EXAMPLES = "such as 4-7-8 (in-hold-out) or 4-4-4-4, or a name: box, relax, calm,
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("4-7", f"must be a breath pattern {EXAMPLES}, found '4-7'; a pattern has 3 numbers "
-                "(in-hold-out) or 4 (in-hold-out-hold)"),
-        ("4-4-4-4-4", f"must be a breath pattern {EXAMPLES}, found '4-4-4-4-4'; a pattern has "
-                      "3 numbers (in-hold-out) or 4 (in-hold-out-hold)"),
+        (
+            "4-7",
+            f"must be a breath pattern {EXAMPLES}, found '4-7'; a pattern has 3 numbers "
+            "(in-hold-out) or 4 (in-hold-out-hold)",
+        ),
+        (
+            "4-4-4-4-4",
+            f"must be a breath pattern {EXAMPLES}, found '4-4-4-4-4'; a pattern has "
+            "3 numbers (in-hold-out) or 4 (in-hold-out-hold)",
+        ),
         ("boxx", f"must be a breath pattern {EXAMPLES}, found 'boxx'; did you mean 'box'?"),
         ("slow", f"must be a breath pattern {EXAMPLES}, found 'slow'"),
         ("4-x-8", f"must be a breath pattern {EXAMPLES}, found '4-x-8'"),
         ("0-4-4", "needs a breath in and a breath out of more than 0 seconds, found '0-4-4'"),
         ("4-4-0", "needs a breath in and a breath out of more than 0 seconds, found '4-4-0'"),
         ("4-70-8", "has a phase longer than 60 seconds, found '4-70-8'"),
-        ("1" + "0" * 400 + "-1-1", "has a phase longer than 60 seconds, "
-                                  "found '1000000000000000000000000000000000000...'"),
+        (
+            "1" + "0" * 400 + "-1-1",
+            "has a phase longer than 60 seconds, found '1000000000000000000000000000000000000...'",
+        ),
         ("4-7-8\nx", f"must be a breath pattern {EXAMPLES}, found '4-7-8\\nx'"),
     ],
-)  # fmt: skip
+)
 def test_pattern_problems(text, message):
     assert parse_pattern(text) == message
 

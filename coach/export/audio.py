@@ -732,13 +732,37 @@ def _write_ffmpeg(
         )
         log_path = Path(work) / "ffmpeg.log"
         cmd = [
-            ffmpeg, "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-            "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
-            "-f", "ffmetadata", "-i", str(meta),
-            "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1",
-            "-c:a", "aac", "-b:a", f"{_AAC_KBPS_PER_CHANNEL * channels}k",
-            "-movflags", "+faststart",
-        ]  # fmt: skip
+            ffmpeg,
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(sample_rate),
+            "-ac",
+            str(channels),
+            "-i",
+            "pipe:0",
+            "-f",
+            "ffmetadata",
+            "-i",
+            str(meta),
+            "-map",
+            "0:a",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+            "-c:a",
+            "aac",
+            "-b:a",
+            f"{_AAC_KBPS_PER_CHANNEL * channels}k",
+            "-movflags",
+            "+faststart",
+        ]
         if fmt == "m4b":
             cmd += ["-brand", "M4B "]  # the audiobook brand, as iTunes writes it
         cmd += ["-f", "ipod", str(tmp)]  # ipod: the muxer ffmpeg itself uses for .m4a/.m4b

@@ -70,9 +70,9 @@ def export(
         f"; holds x{p.hold_scale:g}; rests x{p.rest_scale:g}"
     )
     tags = Tags(title=script.title, artist="coach", album=script.title, comment=comment)
-    write_audio(output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force,
-                progress=progress)  # fmt: skip
+    write_audio(
+        output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force, progress=progress
+    )
     for path, kind in zip(caption_paths, dict.fromkeys(captions)):
         write_text_atomic(path, caption_text(script, kind))
-    return Exported(output, caption_paths, script.duration_ms, voice.sample_rate,
-                    voice.synthesized)  # fmt: skip
+    return Exported(output, caption_paths, script.duration_ms, voice.sample_rate, voice.synthesized)

@@ -74,8 +74,12 @@ class Positions:
         if not chapters:
             return
         step = min(max(step, 0), len(chapters) - 1)
-        record = {"routine": self.routine, "step": step, "title": chapters[step].title,
-                  "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z")}  # fmt: skip
+        record = {
+            "routine": self.routine,
+            "step": step,
+            "title": chapters[step].title,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         self._write(record)
 
     def clear(self) -> None:

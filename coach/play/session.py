@@ -43,8 +43,19 @@ ANSWERS = {
 # Spoken cues that tell the person what to do, and so are worth saying again on "repeat";
 # counts, breaths and countdowns are not.
 _HOW_TO = ("instruction", "say", "caution")
-_REPEATABLE = (*_HOW_TO, "announce", "safety", "side", "switch", "rest", "next", "reminder",
-               "round", "start", "finish")  # fmt: skip
+_REPEATABLE = (
+    *_HOW_TO,
+    "announce",
+    "safety",
+    "side",
+    "switch",
+    "rest",
+    "next",
+    "reminder",
+    "round",
+    "start",
+    "finish",
+)
 
 
 class Quit(Exception):
@@ -325,8 +336,11 @@ class Session:
             self._change_pace(ms, faster=key == "faster")
 
     def _last_instruction(self, ms: int, step: int) -> str | None:
-        earlier = [c for c in self.script.cues[: bisect.bisect_right(self._cue_starts, ms)]
-                   if c.kind == "speech" and c.role in _REPEATABLE]  # fmt: skip
+        earlier = [
+            c
+            for c in self.script.cues[: bisect.bisect_right(self._cue_starts, ms)]
+            if c.kind == "speech" and c.role in _REPEATABLE
+        ]
         how_to = [c for c in earlier if c.step == step and c.role in _HOW_TO]
         chosen = how_to or earlier
         return chosen[-1].text if chosen else None
@@ -408,8 +422,11 @@ def start_ms(script: CueScript, step: str) -> int:
         n = int(step)
         if n < len(chapters):
             return chapters[n].start_ms
-        raise UsageError("--from", f"there is no step {n}; steps are numbered 0 to "
-                         f"{len(chapters) - 1} (coach show lists them)")  # fmt: skip
+        raise UsageError(
+            "--from",
+            f"there is no step {n}; steps are numbered 0 to "
+            f"{len(chapters) - 1} (coach show lists them)",
+        )
     wanted = step.strip().casefold()
     titles = [c.title.casefold() for c in chapters]
     for match in (lambda t: t == wanted, lambda t: t.startswith(wanted), lambda t: wanted in t):
@@ -417,8 +434,11 @@ def start_ms(script: CueScript, step: str) -> int:
             if wanted and match(title):
                 return ch.start_ms
     close = difflib.get_close_matches(wanted, titles, n=1, cutoff=0.5)
-    hint = f"did you mean '{chapters[titles.index(close[0])].title}'?" if close else (
-        "coach show lists the steps")  # fmt: skip
+    hint = (
+        f"did you mean '{chapters[titles.index(close[0])].title}'?"
+        if close
+        else ("coach show lists the steps")
+    )
     raise UsageError("--from", f"no step is called '{step}'; {hint}")
 
 
@@ -456,8 +476,10 @@ def play_routine(
         saved = positions.load(script)
         if saved is None:
             if note:
-                note("no saved position for this routine with these settings; "
-                     "starting from the beginning")  # fmt: skip
+                note(
+                    "no saved position for this routine with these settings; "
+                    "starting from the beginning"
+                )
         else:
             start = script.chapters[saved].start_ms
     layout = Layout(voice.sample_rate, 2 if stereo else 1)
@@ -469,8 +491,15 @@ def play_routine(
             changed = replace(settings or Settings(), pace=pace)
             return compile(spoken.routine, changed, voice.duration_ms)
 
-    session = Session(script, voice, Speaker(voice.sample_rate, layout.channels, output),
-                      layout=layout, recompile=recompile, keys=keys, view=view)  # fmt: skip
+    session = Session(
+        script,
+        voice,
+        Speaker(voice.sample_rate, layout.channels, output),
+        layout=layout,
+        recompile=recompile,
+        keys=keys,
+        view=view,
+    )
     outcome = None
     try:
         with stop_on_signals():
@@ -485,6 +514,8 @@ def play_routine(
             if note and session.script.chapters:
                 given = settings is not None and settings.given()
                 again = f"coach play {ref} --resume" + (" (with the same options)" * given)
-                note(f"stopped at step {step} ({session.script.chapters[step].title}); "
-                     f"to go on from there: {again}")  # fmt: skip
+                note(
+                    f"stopped at step {step} ({session.script.chapters[step].title}); "
+                    f"to go on from there: {again}"
+                )
     return outcome

@@ -151,13 +151,35 @@ class _SimpleaudioSegment(Segment):
 
 
 _PIPE_COMMANDS = {
-    "paplay": lambda sr, ch: ["paplay", "--raw", f"--rate={sr}", f"--channels={ch}",
-                              "--format=s16le", f"--latency-msec={LATENCY_MS}"],
-    "pw-play": lambda sr, ch: ["pw-play", f"--rate={sr}", f"--channels={ch}", "--format=s16",
-                               f"--latency={LATENCY_MS}ms", "-"],
-    "aplay": lambda sr, ch: ["aplay", "-q", "-t", "raw", "-f", "S16_LE", f"-r{sr}", f"-c{ch}",
-                             f"--buffer-time={LATENCY_MS * 1000}", "-"],
-}  # fmt: skip
+    "paplay": lambda sr, ch: [
+        "paplay",
+        "--raw",
+        f"--rate={sr}",
+        f"--channels={ch}",
+        "--format=s16le",
+        f"--latency-msec={LATENCY_MS}",
+    ],
+    "pw-play": lambda sr, ch: [
+        "pw-play",
+        f"--rate={sr}",
+        f"--channels={ch}",
+        "--format=s16",
+        f"--latency={LATENCY_MS}ms",
+        "-",
+    ],
+    "aplay": lambda sr, ch: [
+        "aplay",
+        "-q",
+        "-t",
+        "raw",
+        "-f",
+        "S16_LE",
+        f"-r{sr}",
+        f"-c{ch}",
+        f"--buffer-time={LATENCY_MS * 1000}",
+        "-",
+    ],
+}
 
 
 class _PipeSegment(Segment):
@@ -167,9 +189,11 @@ class _PipeSegment(Segment):
         try:
             self._proc = subprocess.Popen(
                 _PIPE_COMMANDS[name](sample_rate, channels),
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
                 start_new_session=True,  # Ctrl-C and Ctrl-Z go to coach, which stops it
-            )  # fmt: skip
+            )
         except OSError as e:
             raise _Unavailable(str(e)) from None
         with contextlib.suppress(Exception):  # Linux: room for a few seconds, so writes never wait
@@ -249,9 +273,11 @@ class _FileSegment(Segment):
         self._file.close()
         try:
             self._proc = subprocess.Popen(
-                [self.output, str(self._tmp)], stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, start_new_session=True,
-            )  # fmt: skip
+                [self.output, str(self._tmp)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except OSError as e:
             self._cleanup()
             raise EnvironmentFault(f"{self.output} could not start: {e}", _NO_DEVICE_HINT) from None
@@ -333,8 +359,9 @@ class Speaker:
                 continue
             self.output = name
             return segment
-        raise EnvironmentFault("no audio output could be opened (" + "; ".join(tried) + ")",
-                               _NO_DEVICE_HINT)  # fmt: skip
+        raise EnvironmentFault(
+            "no audio output could be opened (" + "; ".join(tried) + ")", _NO_DEVICE_HINT
+        )
 
 
 def _open(name: str, frames: int, sample_rate: int, channels: int, first) -> Segment:

@@ -119,21 +119,46 @@ class Routine:
 # -- the format's keys --------------------------------------------------------------------
 
 TOP_KEYS = (
-    "$schema", "title", "description", "language", "voice", "rate", "pace", "defaults",
-    "safety", "steps", "source", "tips", "alternatives", "faq",
-)  # fmt: skip
+    "$schema",
+    "title",
+    "description",
+    "language",
+    "voice",
+    "rate",
+    "pace",
+    "defaults",
+    "safety",
+    "steps",
+    "source",
+    "tips",
+    "alternatives",
+    "faq",
+)
 FAQ_KEYS = ("question", "answer")
 DEFAULTS_KEYS = ("hold", "rest", "transition", "tempo", "breath")
 STEP_KEYS = {
     "exercise": (
-        "exercise", "say", "brief", "hold", "reps", "breaths", "tempo", "sides", "sets", "rest",
-        "breath", "cues", "caution", "count", "transition",
+        "exercise",
+        "say",
+        "brief",
+        "hold",
+        "reps",
+        "breaths",
+        "tempo",
+        "sides",
+        "sets",
+        "rest",
+        "breath",
+        "cues",
+        "caution",
+        "count",
+        "transition",
     ),
     "rest": ("rest", "say"),
     "say": ("say",),
     "breathe": ("breathe", "cycles", "duration", "say"),
     "repeat": ("repeat", "steps", "rest", "say"),
-}  # fmt: skip
+}
 
 ALL_STEP_KEYS = tuple(sorted({k for keys in STEP_KEYS.values() for k in keys}))
 # Step keys that are not kinds: in a step of the wrong kind, one belongs to another kind.

@@ -111,19 +111,24 @@ class Parser:
         if text.strip().startswith("-") and parse_duration(text.strip()[1:]) is not None:
             return self._ms_in_range(node, what, -1, limits)  # a negative duration
         hint = duration_hint(text) if text else None
-        r.error(node, f"{what} must be a duration {DURATION_EXAMPLES}, found {_describe(node)}"
-                + (f"; did you mean '{hint}'?" if hint else ""))  # fmt: skip
+        r.error(
+            node,
+            f"{what} must be a duration {DURATION_EXAMPLES}, found {_describe(node)}"
+            + (f"; did you mean '{hint}'?" if hint else ""),
+        )
         return None
 
     def _ms_in_range(self, node, what: str, ms: float, limits: tuple[int, int]) -> int | None:
         lo, hi = limits
         if ms < lo:
-            self.r.error(node, f"{what} must be at least {format_duration(lo)}, "
-                         f"found {shorten(node.value)}")  # fmt: skip
+            self.r.error(
+                node, f"{what} must be at least {format_duration(lo)}, found {shorten(node.value)}"
+            )
             return None
         if ms > hi:
-            self.r.error(node, f"{what} must be at most {format_duration(hi)}, "
-                         f"found {shorten(node.value)}")  # fmt: skip
+            self.r.error(
+                node, f"{what} must be at most {format_duration(hi)}, found {shorten(node.value)}"
+            )
             return None
         return round(ms)
 
@@ -138,8 +143,9 @@ class Parser:
     def _in_range(self, node, what, value, limits):
         lo, hi = limits
         if not lo <= value <= hi:
-            self.r.error(node, f"{what} must be between {lo:g} and {hi:g}, "
-                         f"found {shorten(node.value)}")  # fmt: skip
+            self.r.error(
+                node, f"{what} must be between {lo:g} and {hi:g}, found {shorten(node.value)}"
+            )
             return None
         return value
 
@@ -160,8 +166,9 @@ class Parser:
         if text not in choices:
             close = difflib.get_close_matches(text.lower(), choices, n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            self.r.error(node, f"{what} must be one of {', '.join(choices)}, "
-                         f"found '{shorten(text)}'{hint}")  # fmt: skip
+            self.r.error(
+                node, f"{what} must be one of {', '.join(choices)}, found '{shorten(text)}'{hint}"
+            )
             return None
         return text
 
@@ -171,8 +178,10 @@ class Parser:
             return None
         parts = text.replace("_", "-").split("-")
         if not (parts[0].isalpha() and 2 <= len(parts[0]) <= 3 and all(p.isalnum() for p in parts)):
-            self.r.error(node, f"{what} must be a language code such as en, de or en-GB, "
-                         f"found '{shorten(text)}'")  # fmt: skip
+            self.r.error(
+                node,
+                f"{what} must be a language code such as en, de or en-GB, found '{shorten(text)}'",
+            )
             return None
         return text
 
@@ -193,8 +202,11 @@ class Parser:
                 out[key] = (key_node, value_node)
             elif where.endswith(" step") and key in STEP_FIELDS:
                 kinds = [k for k in KINDS if key in STEP_KEYS[k]]
-                self.r.error(key_node, f"'{key}' does not apply to {where}; it belongs in "
-                             + " or ".join(_a(f"{k} step") for k in kinds))  # fmt: skip
+                self.r.error(
+                    key_node,
+                    f"'{key}' does not apply to {where}; it belongs in "
+                    + " or ".join(_a(f"{k} step") for k in kinds),
+                )
             else:
                 close = self.r.unknown_key(key, key_node, where, allowed)
                 if close is not None:
@@ -208,8 +220,11 @@ class Parser:
                 hint = ""
                 if isinstance(root, yaml.SequenceNode):
                     hint = "; put the steps under 'steps:', below a 'title:'"
-                r.error(root, "a routine must be a mapping with 'title' and 'steps' keys, "
-                        f"found {_describe(root)}{hint}")  # fmt: skip
+                r.error(
+                    root,
+                    "a routine must be a mapping with 'title' and 'steps' keys, "
+                    f"found {_describe(root)}{hint}",
+                )
             return None
         f = self.fields(root, "the routine", TOP_KEYS)
         if f is None:  # a tag on the whole file, already reported
@@ -270,9 +285,12 @@ class Parser:
             for key in FAQ_KEYS:
                 if key not in f and key not in self.meant:
                     article = "an" if key == "answer" else "a"
-                    self.r.error(item, f"a 'faq' entry needs {article} '{key}'; write "
-                                 "each entry as '- question: ...' with 'answer: ...' "
-                                 "under it")  # fmt: skip
+                    self.r.error(
+                        item,
+                        f"a 'faq' entry needs {article} '{key}'; write "
+                        "each entry as '- question: ...' with 'answer: ...' "
+                        "under it",
+                    )
             if question is not None and answer is not None:
                 out.append(Faq(question, answer))
         return tuple(out)
@@ -307,8 +325,11 @@ class Parser:
     def step(self, node: yaml.Node, depth: int = 0) -> Step | None:
         r = self.r
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str"):
-            r.error(node, f"a step must be a mapping of keys to values, found {_describe(node)}; "
-                    "to speak it, write it as '- say: ...'")  # fmt: skip
+            r.error(
+                node,
+                f"a step must be a mapping of keys to values, found {_describe(node)}; "
+                "to speak it, write it as '- say: ...'",
+            )
             return None
         items = r.mapping(node, "a step")
         if items is None:
@@ -319,14 +340,20 @@ class Parser:
             self.known([i for i in items if i[0] not in STEP_FIELDS], "a step", ALL_STEP_KEYS)
             if not self.meant & set(KINDS):  # else a misspelt kind is reported already
                 found = ", ".join(f"'{shorten(k)}'" for k in keys) or "no keys"
-                r.error(node, "a step needs one of the keys exercise, breathe, repeat, rest or "
-                        f"say, to say what kind of step it is; found {found}")  # fmt: skip
+                r.error(
+                    node,
+                    "a step needs one of the keys exercise, breathe, repeat, rest or "
+                    f"say, to say what kind of step it is; found {found}",
+                )
             return None
         others = [k for k in keys if k in KINDS and k != kind and k not in STEP_KEYS[kind]]
         if others:
             other_node = next(kn for k, kn, _ in items if k == others[0])
-            r.error(other_node, f"a step has one kind, but this one is both '{kind}' and "
-                    f"'{others[0]}'; split it into two steps")  # fmt: skip
+            r.error(
+                other_node,
+                f"a step has one kind, but this one is both '{kind}' and "
+                f"'{others[0]}'; split it into two steps",
+            )
             return None
         f = self.known(items, _a(f"{kind} step"), STEP_KEYS[kind])
         self.expanded_steps += 1
@@ -342,19 +369,28 @@ class Parser:
         name = get("exercise", lambda n: r.text(n, "'exercise'", max_chars=100))
         modes = [k for k in ("hold", "reps", "breaths") if k in f]
         if len(modes) > 1:
-            r.error(f[modes[1]][0], "an exercise is held, repeated or breathed: use one of "
-                    "'hold', 'reps' and 'breaths', not both "
-                    f"'{modes[0]}' and '{modes[1]}'")  # fmt: skip
+            r.error(
+                f[modes[1]][0],
+                "an exercise is held, repeated or breathed: use one of "
+                "'hold', 'reps' and 'breaths', not both "
+                f"'{modes[0]}' and '{modes[1]}'",
+            )
         hold = get("hold", lambda n: self.duration(n, "'hold'", HOLD_MS))
         reps = get("reps", lambda n: self.whole(n, "'reps'", REPS))
         breaths = get("breaths", lambda n: self.whole(n, "'breaths'", BREATHS))
         for key, needs, does in NEEDS:
             if key in f and needs not in f and not (key == "cues" and not modes):
-                r.error(f[key][0], f"'{key}' {does}, so it applies only to an exercise with "
-                        f"'{needs}'; remove it here")  # fmt: skip
+                r.error(
+                    f[key][0],
+                    f"'{key}' {does}, so it applies only to an exercise with "
+                    f"'{needs}'; remove it here",
+                )
         if "breath" in f and "reps" in f:
-            r.error(f["breath"][0], "'breath' paces the breathing of a hold, so it applies only "
-                    "to an exercise with 'hold' or 'breaths'; remove it here")  # fmt: skip
+            r.error(
+                f["breath"][0],
+                "'breath' paces the breathing of a hold, so it applies only "
+                "to an exercise with 'hold' or 'breaths'; remove it here",
+            )
         sets = get("sets", lambda n: self.whole(n, "'sets'", SETS))
         exercise = Exercise(
             name=name or "",
@@ -398,8 +434,10 @@ class Parser:
             pattern = self.pattern(pattern_node, "'breathe'")
             bad_pattern = pattern is None
         if "cycles" in f and "duration" in f:
-            r.error(f["duration"][0], "a breathing block takes 'cycles' or 'duration', not "
-                    "both; remove one of them")  # fmt: skip
+            r.error(
+                f["duration"][0],
+                "a breathing block takes 'cycles' or 'duration', not both; remove one of them",
+            )
         step = Breathe(
             pattern=pattern,
             say=self._say_list(get),
@@ -419,8 +457,11 @@ class Parser:
             r.error(node, "a repeat step needs 'steps': the list of steps to do each round")
             return None
         if depth + 1 > MAX_REPEAT_DEPTH:
-            r.error(node, f"repeats are nested more than {MAX_REPEAT_DEPTH} deep; "
-                    "put fewer repeats inside one another")  # fmt: skip
+            r.error(
+                node,
+                f"repeats are nested more than {MAX_REPEAT_DEPTH} deep; "
+                "put fewer repeats inside one another",
+            )
             return None
         before = self.expanded_steps
         steps = self.steps(f["steps"][1], "'steps'", depth + 1)
@@ -428,8 +469,11 @@ class Parser:
             inner = self.expanded_steps - before
             self.expanded_steps = before + inner * times
             if self.expanded_steps > MAX_EXPANDED_STEPS:
-                r.error(node, f"the routine expands to more than {MAX_EXPANDED_STEPS} steps "
-                        "with its repeats; use fewer rounds")  # fmt: skip
+                r.error(
+                    node,
+                    f"the routine expands to more than {MAX_EXPANDED_STEPS} steps "
+                    "with its repeats; use fewer rounds",
+                )
                 raise BudgetExceeded
         if times is None or steps is None:
             return None

@@ -101,8 +101,9 @@ def read_text(
             raise fail(f"is a directory, not a {what} file")
         size = path.stat().st_size
         if size > max_bytes:
-            raise fail(f"file is {_mib(size, up=True)}; a {what} file may be at most "
-                       f"{_mib(max_bytes)}")  # fmt: skip
+            raise fail(
+                f"file is {_mib(size, up=True)}; a {what} file may be at most {_mib(max_bytes)}"
+            )
         with path.open("rb") as f:  # read one byte past the limit: /dev/zero has no size
             data = f.read(max_bytes + 1)
     except FileNotFoundError:
@@ -181,52 +182,99 @@ def compose(text: str, path: str) -> yaml.Node | None:
 # opening quote - rather than where PyYAML noticed it). The message may use the pattern's
 # groups as {0} and the context mark's line as {line}; problems not listed keep PyYAML's words.
 _SYNTAX = [
-    (r"found character '\\t' that cannot start any token",
-     "a tab character here; YAML indents with spaces only, so replace it with spaces", False),
-    (r"found character '(.)' that cannot start any token",
-     "a value cannot start with '{0}'; put the value in quotes", False),
-    (r"found unexpected (end of stream|document separator)$",
-     "this quoted text is never closed; add the closing quote", True),
-    (r"expected <block end>, but found '<scalar>'",
-     "unexpected text after the end of a value; check this line's indentation, or put the "
-     "whole value in quotes (inside single quotes, write ' as '')", False),
-    (r"expected <block end>, but found '-'",
-     "a '- ' list item where a key was expected; check this line's indentation", False),
-    (r"expected <block end>, but found",
-     "this line is indented differently from the lines above it; line it up with the block "
-     "that starts at line {line}", False),
-    (r"mapping values are not allowed here",
-     "a ': ' inside a value, or a line indented too far; put the value in quotes "
-     "(title: 'Stretch: part 1'), or line the key up with the keys above it", False),
-    (r"could not find expected ':'",
-     "this key has no ':' after it; write it as 'key: value'", True),
-    (r"expected ',' or '\]', but got",
-     "this list in '[ ]' is not closed; add the ']' at its end, or a ',' between its items",
-     True),
-    (r"expected ',' or '\}', but got",
-     "this mapping in '{{ }}' is not closed; add the '}}' at its end, or a ',' between its "
-     "items", True),
-    (r"found undefined alias '(.*)'",
-     "'*{0}' refers to an anchor '&{0}' that is not defined before it; define it first, or "
-     "write the value out", False),
-    (r"second occurrence",
-     "this anchor is defined twice (first at line {line}); give one of them another name",
-     False),
-    (r"expected '<document start>', but found '(?!<stream end>)",
-     "unexpected text after the end of the document; remove it, or check its indentation",
-     False),
-    (r"expected the node content, but found '(.*)'",
-     "expected a value here, found '{0}'; remove it, or put the value in quotes", False),
-    (r"expected chomping or indentation indicators",
-     "text cannot follow '|' or '>' on the same line; start it on the next line, indented",
-     False),
-    (r"found unknown escape character (?:'(.*)'|\"(.*)\")",
-     "'\\{0}' is not an escape that double-quoted text allows; write '\\\\' for a backslash, "
-     "or use single quotes", False),
-    (r"sequence entries are not allowed here",
-     "a '- ' list item cannot start here; check this line's indentation, or put the value in "
-     "quotes", False),
-]  # fmt: skip
+    (
+        r"found character '\\t' that cannot start any token",
+        "a tab character here; YAML indents with spaces only, so replace it with spaces",
+        False,
+    ),
+    (
+        r"found character '(.)' that cannot start any token",
+        "a value cannot start with '{0}'; put the value in quotes",
+        False,
+    ),
+    (
+        r"found unexpected (end of stream|document separator)$",
+        "this quoted text is never closed; add the closing quote",
+        True,
+    ),
+    (
+        r"expected <block end>, but found '<scalar>'",
+        "unexpected text after the end of a value; check this line's indentation, or put the "
+        "whole value in quotes (inside single quotes, write ' as '')",
+        False,
+    ),
+    (
+        r"expected <block end>, but found '-'",
+        "a '- ' list item where a key was expected; check this line's indentation",
+        False,
+    ),
+    (
+        r"expected <block end>, but found",
+        "this line is indented differently from the lines above it; line it up with the block "
+        "that starts at line {line}",
+        False,
+    ),
+    (
+        r"mapping values are not allowed here",
+        "a ': ' inside a value, or a line indented too far; put the value in quotes "
+        "(title: 'Stretch: part 1'), or line the key up with the keys above it",
+        False,
+    ),
+    (
+        r"could not find expected ':'",
+        "this key has no ':' after it; write it as 'key: value'",
+        True,
+    ),
+    (
+        r"expected ',' or '\]', but got",
+        "this list in '[ ]' is not closed; add the ']' at its end, or a ',' between its items",
+        True,
+    ),
+    (
+        r"expected ',' or '\}', but got",
+        "this mapping in '{{ }}' is not closed; add the '}}' at its end, or a ',' between its "
+        "items",
+        True,
+    ),
+    (
+        r"found undefined alias '(.*)'",
+        "'*{0}' refers to an anchor '&{0}' that is not defined before it; define it first, or "
+        "write the value out",
+        False,
+    ),
+    (
+        r"second occurrence",
+        "this anchor is defined twice (first at line {line}); give one of them another name",
+        False,
+    ),
+    (
+        r"expected '<document start>', but found '(?!<stream end>)",
+        "unexpected text after the end of the document; remove it, or check its indentation",
+        False,
+    ),
+    (
+        r"expected the node content, but found '(.*)'",
+        "expected a value here, found '{0}'; remove it, or put the value in quotes",
+        False,
+    ),
+    (
+        r"expected chomping or indentation indicators",
+        "text cannot follow '|' or '>' on the same line; start it on the next line, indented",
+        False,
+    ),
+    (
+        r"found unknown escape character (?:'(.*)'|\"(.*)\")",
+        "'\\{0}' is not an escape that double-quoted text allows; write '\\\\' for a backslash, "
+        "or use single quotes",
+        False,
+    ),
+    (
+        r"sequence entries are not allowed here",
+        "a '- ' list item cannot start here; check this line's indentation, or put the value in "
+        "quotes",
+        False,
+    ),
+]
 
 
 def _syntax_message(e: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
@@ -283,10 +331,14 @@ def _check_aliases(root: yaml.Node, path: str) -> None:
 
 def _too_big(through_aliases: bool) -> str:
     if through_aliases:
-        return (f"aliases expand this value to more than {MAX_EXPANDED_VALUES} values; "
-                "write it out with fewer aliases ('*name')")  # fmt: skip
-    return (f"this value holds more than {MAX_EXPANDED_VALUES} values, far more than a routine "
-            "needs; check that this is the right file")  # fmt: skip
+        return (
+            f"aliases expand this value to more than {MAX_EXPANDED_VALUES} values; "
+            "write it out with fewer aliases ('*name')"
+        )
+    return (
+        f"this value holds more than {MAX_EXPANDED_VALUES} values, far more than a routine "
+        "needs; check that this is the right file"
+    )
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -320,11 +372,16 @@ class Reader:
         if node.tag in _ALLOWED_TAGS:
             return True
         if node.tag == _STD + "merge":
-            self.error(node, "merge keys ('<<') are not supported; write the keys out, "
-                       "or put shared values under 'defaults'")  # fmt: skip
+            self.error(
+                node,
+                "merge keys ('<<') are not supported; write the keys out, "
+                "or put shared values under 'defaults'",
+            )
         else:
-            self.error(node, f"YAML tags such as '{_short_tag(node.tag)}' are not supported; "
-                       "remove the tag")  # fmt: skip
+            self.error(
+                node,
+                f"YAML tags such as '{_short_tag(node.tag)}' are not supported; remove the tag",
+            )
         return False
 
     def raise_if_any(self) -> None:
@@ -335,9 +392,12 @@ class Reader:
             if len(unique) > MAX_PROBLEMS:
                 more = len(unique) - MAX_PROBLEMS
                 unique[MAX_PROBLEMS:] = [
-                    Problem(f"{more} more problems from here on are not shown; fix the ones "
-                            "above first (is this the right file?)", loc=unique[MAX_PROBLEMS].loc)
-                ]  # fmt: skip
+                    Problem(
+                        f"{more} more problems from here on are not shown; fix the ones "
+                        "above first (is this the right file?)",
+                        loc=unique[MAX_PROBLEMS].loc,
+                    )
+                ]
             raise RoutineError(unique)
 
     # -- shapes -------------------------------------------------------------------------
@@ -348,12 +408,15 @@ class Reader:
             return None
         if not isinstance(node, yaml.MappingNode):
             hint = ""
-            if isinstance(node, yaml.SequenceNode) and node.value and all(
-                isinstance(item, yaml.MappingNode) for item in node.value
+            if (
+                isinstance(node, yaml.SequenceNode)
+                and node.value
+                and all(isinstance(item, yaml.MappingNode) for item in node.value)
             ):
                 hint = "; remove the '- ' in front of its keys"
-            self.error(node, f"{what} must be a mapping of keys to values, "
-                       f"found {describe(node)}{hint}")  # fmt: skip
+            self.error(
+                node, f"{what} must be a mapping of keys to values, found {describe(node)}{hint}"
+            )
             return None
         seen: dict[str, yaml.Node] = {}
         items = []
@@ -366,8 +429,11 @@ class Reader:
             key = key_node.value
             if key in seen:
                 first = seen[key].start_mark.line + 1
-                self.error(key_node, f"duplicate key '{shorten(key)}' (first set at line "
-                           f"{first}); remove one of them")  # fmt: skip
+                self.error(
+                    key_node,
+                    f"duplicate key '{shorten(key)}' (first set at line "
+                    f"{first}); remove one of them",
+                )
                 continue
             seen[key] = key_node
             items.append((key, key_node, value_node))
@@ -403,8 +469,11 @@ class Reader:
             return None
         bad = _INVISIBLE.search(node.value)
         if bad:
-            self.error(node, f"{what} contains the character U+{ord(bad[0]):04X}, which cannot "
-                       "be shown or spoken; remove it")  # fmt: skip
+            self.error(
+                node,
+                f"{what} contains the character U+{ord(bad[0]):04X}, which cannot "
+                "be shown or spoken; remove it",
+            )
             return None
         return node.value
 
@@ -417,8 +486,11 @@ class Reader:
             self.error(node, f"{what} must not be empty")
             return None
         if len(value) > max_chars:
-            self.error(node, f"{what} is {len(value)} characters long; it may be at most "
-                       f"{max_chars}, so shorten it")  # fmt: skip
+            self.error(
+                node,
+                f"{what} is {len(value)} characters long; it may be at most "
+                f"{max_chars}, so shorten it",
+            )
             return None
         return value
 
@@ -434,8 +506,11 @@ class Reader:
             out = [self.text(item, f"each item of {what}") for item in items]
             return None if any(t is None for t in out) else tuple(out)  # type: ignore[arg-type]
         if isinstance(node, yaml.MappingNode) and self.visit(node):
-            self.error(node, f"{what} must be text or a list of texts, found a mapping; "
-                       "put text with a ': ' in it in quotes")  # fmt: skip
+            self.error(
+                node,
+                f"{what} must be text or a list of texts, found a mapping; "
+                "put text with a ': ' in it in quotes",
+            )
             return None
         value = self.text(node, what)
         return None if value is None else (value,)

@@ -223,9 +223,16 @@ class _Compiler:
         for item, next_title in zip(items, _next_titles(items, self.p.breath)):
             getattr(self, "_" + item.kind)(item, next_title)
             if self.t > MAX_DURATION_MS:
-                raise RoutineError([Problem(
-                    f"the routine lasts more than {MAX_DURATION_MS // 3_600_000} hours at this "
-                    "pacing; shorten it or raise the pace", loc=item.loc)])  # fmt: skip
+                raise RoutineError(
+                    [
+                        Problem(
+                            f"the routine lasts more than {MAX_DURATION_MS // 3_600_000} hours "
+                            "at this "
+                            "pacing; shorten it or raise the pace",
+                            loc=item.loc,
+                        )
+                    ]
+                )
         self.speak("That is the end of the routine. Well done.", "finish")
         self.tone_at(self.t, "finish", "finish")
         duration = self.t + TONE_MS["finish"] + TAIL_MS
@@ -252,8 +259,9 @@ class _Compiler:
         cues = []
         for i, (start, end, kind, role, step, words, tone, side) in enumerate(self.cues):
             moved = shift if i > intro else 0
-            cues.append(Cue(start + moved, end + moved, kind, role, min(step, last), words, tone,
-                            side))  # fmt: skip
+            cues.append(
+                Cue(start + moved, end + moved, kind, role, min(step, last), words, tone, side)
+            )
         cues.sort(key=lambda c: (c.start_ms, c.kind != "tone"))
         duration += shift
         starts = [start + (shift if start else 0) for _, start, _, _ in self.chapters]

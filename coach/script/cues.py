@@ -71,8 +71,13 @@ class CueScript:
 
 def to_json(script: CueScript) -> dict:
     def cue(c: Cue) -> dict:
-        out = {"start_ms": c.start_ms, "end_ms": c.end_ms, "kind": c.kind, "role": c.role,
-               "step": c.step}  # fmt: skip
+        out = {
+            "start_ms": c.start_ms,
+            "end_ms": c.end_ms,
+            "kind": c.kind,
+            "role": c.role,
+            "step": c.step,
+        }
         for key in ("text", "tone", "side"):
             if getattr(c, key) is not None:
                 out[key] = getattr(c, key)
@@ -169,8 +174,11 @@ class _Checker:
             )
             return None
         if isinstance(value, str) and not _encodable(value):
-            self.fail((*where, key), f"'{key}' holds a lone surrogate (an escape such as "
-                      "\\ud800 that is not a character); remove it")  # fmt: skip
+            self.fail(
+                (*where, key),
+                f"'{key}' holds a lone surrogate (an escape such as "
+                "\\ud800 that is not a character); remove it",
+            )
             return None
         return value
 
@@ -184,8 +192,11 @@ class _Checker:
             return None
         version = data.get("version")
         if version != VERSION:
-            self.fail(("version",), f"cue script version {version!r} is not supported; "
-                      f"this coach reads version {VERSION}")  # fmt: skip
+            self.fail(
+                ("version",),
+                f"cue script version {version!r} is not supported; "
+                f"this coach reads version {VERSION}",
+            )
             return None
         title = self.get(data, "title", (), str)
         language = self.get(data, "language", (), str)
@@ -239,29 +250,49 @@ class _Checker:
                 or not isinstance(value, (int, float))
                 or not lo <= value <= hi
             ):
-                self.fail((*where, key), f"'{key}' must be a number from {lo:g} to {hi:g}, "
-                          f"found {_json_kind(value)}")  # fmt: skip
-        for key in ("hold_ms", "rest_ms", "default_hold_ms", "default_rest_ms",
-                    "default_transition_ms", "default_tempo_ms"):  # fmt: skip
+                self.fail(
+                    (*where, key),
+                    f"'{key}' must be a number from {lo:g} to {hi:g}, found {_json_kind(value)}",
+                )
+        for key in (
+            "hold_ms",
+            "rest_ms",
+            "default_hold_ms",
+            "default_rest_ms",
+            "default_transition_ms",
+            "default_tempo_ms",
+        ):
             value = raw[key]
             if value is None and key in ("hold_ms", "rest_ms"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.fail((*where, key), f"'{key}' must be a whole number of milliseconds, "
-                          f"found {_json_kind(value)}")  # fmt: skip
+                self.fail(
+                    (*where, key),
+                    f"'{key}' must be a whole number of milliseconds, found {_json_kind(value)}",
+                )
         pitch = raw["pitch"]
         if isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 99:
-            self.fail((*where, "pitch"), f"'pitch' must be a whole number from 0 to 99, "
-                      f"found {_json_kind(pitch)}")  # fmt: skip
+            self.fail(
+                (*where, "pitch"),
+                f"'pitch' must be a whole number from 0 to 99, found {_json_kind(pitch)}",
+            )
         if raw["breath_cues"] not in ("voice", "tones", "both"):
-            self.fail((*where, "breath_cues"), "'breath_cues' must be voice, tones or both, "
-                      f"found {_json_kind(raw['breath_cues'])}")  # fmt: skip
+            self.fail(
+                (*where, "breath_cues"),
+                "'breath_cues' must be voice, tones or both, "
+                f"found {_json_kind(raw['breath_cues'])}",
+            )
         if settings.verbosity not in ("full", "brief", "minimal"):
-            self.fail((*where, "verbosity"), "'verbosity' must be full, brief or minimal, "
-                      f"found {_json_kind(settings.verbosity)}")  # fmt: skip
+            self.fail(
+                (*where, "verbosity"),
+                "'verbosity' must be full, brief or minimal, "
+                f"found {_json_kind(settings.verbosity)}",
+            )
         if raw["voice"] is not None and not isinstance(raw["voice"], str):
-            self.fail((*where, "voice"), f"'voice' must be a string or null, found "
-                      f"{_json_kind(raw['voice'])}")  # fmt: skip
+            self.fail(
+                (*where, "voice"),
+                f"'voice' must be a string or null, found {_json_kind(raw['voice'])}",
+            )
         return settings
 
     def chapter(self, data, where) -> Chapter | None:

@@ -65,8 +65,9 @@ def notes_lines(routine: Routine) -> list[str]:
     import textwrap
 
     def wrapped(text: str, first: str, rest: str) -> list[str]:
-        return textwrap.wrap(" ".join(text.split()), 92, initial_indent=first,
-                             subsequent_indent=rest)  # fmt: skip
+        return textwrap.wrap(
+            " ".join(text.split()), 92, initial_indent=first, subsequent_indent=rest
+        )
 
     lines: list[str] = []
     if routine.description:

@@ -27,8 +27,9 @@ def tone_pcm(name: str, sample_rate: int) -> numpy.ndarray:
     if name not in _GENERATORS:
         raise ValueError(f"unknown tone {name!r}; known: {', '.join(TONE_MS)}")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 8000:
-        raise ValueError(f"sample_rate must be a whole number of Hz, 8000 or more, "
-                         f"found {sample_rate!r}")  # fmt: skip
+        raise ValueError(
+            f"sample_rate must be a whole number of Hz, 8000 or more, found {sample_rate!r}"
+        )
     return _tone(name, sample_rate)
 
 
@@ -72,8 +73,15 @@ def _edges(n: int, sample_rate: int, tail_ms: float):
     return env
 
 
-def _note(t, onset_s: float, freq_hz: float, decay_s: float, partials=((1, 1.0),),
-          attack_s: float = 0.006, partial_decay: float = 0.5):  # fmt: skip
+def _note(
+    t,
+    onset_s: float,
+    freq_hz: float,
+    decay_s: float,
+    partials=((1, 1.0),),
+    attack_s: float = 0.006,
+    partial_decay: float = 0.5,
+):
     """A struck note from `onset_s`: a raised-cosine attack, then exponential decay.
 
     `partials` are (multiple of freq_hz, amplitude); higher partials die away faster
@@ -117,8 +125,7 @@ _BELL = ((1, 1.0), (2, 0.45), (3, 0.2), (4, 0.08))
 
 def _start(t):
     # Rising major arpeggio C5-E5-G5: "here we go".
-    return sum(_note(t, on, f, 0.45, _CHIME)
-               for on, f in ((0.0, _C5), (0.14, _E5), (0.28, _G5)))  # fmt: skip
+    return sum(_note(t, on, f, 0.45, _CHIME) for on, f in ((0.0, _C5), (0.14, _E5), (0.28, _G5)))
 
 
 def _finish(t):
@@ -148,8 +155,9 @@ def _rep(t):
 
 def _switch(t):
     # Four short notes alternating G5 and C6, back and forth: "swap".
-    return sum(_note(t, i * 0.12, (_G5, _C6)[i % 2], 0.06, _CHIME, attack_s=0.005)
-               for i in range(4))  # fmt: skip
+    return sum(
+        _note(t, i * 0.12, (_G5, _C6)[i % 2], 0.06, _CHIME, attack_s=0.005) for i in range(4)
+    )
 
 
 def _rest(t):

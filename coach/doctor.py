@@ -158,7 +158,7 @@ def _check_voice() -> _Result:
 def _did_you_mean(voices, wanted: str) -> str:
     import difflib
 
-    names = {}
+    names: dict[str, str] = {}
     for v in voices:
         for name in (v.id.rsplit("/", 1)[-1], v.name):
             names.setdefault(name.lower(), name)

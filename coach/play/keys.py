@@ -13,6 +13,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 # What each key does. Arrow keys arrive as escape sequences.
 CONTROLS = {
@@ -58,11 +59,12 @@ class TerminalKeys:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self._saved = None
+        self._saved: list | None = None
         self._pending: list[str] = []
         self._gone = False
-        self._old_tstp = None
-        self._old_cont = None
+        # What SIGTSTP and SIGCONT did before us, put back on the way out.
+        self._old_tstp: signal.Handlers | int | Callable | None = None
+        self._old_cont: signal.Handlers | int | Callable | None = None
 
     def __enter__(self) -> TerminalKeys:
         import termios

@@ -101,7 +101,7 @@ class _SimpleaudioSegment(Segment):
         self.sample_rate = sample_rate
         size = max(1, frames) * channels * 2
         self._map = mmap.mmap(-1, size)  # anonymous: zero pages cost nothing until written
-        self._samples = np.frombuffer(self._map, dtype="<i2")
+        self._samples: np.ndarray | None = np.frombuffer(self._map, dtype="<i2")
         self._written = 0  # samples (not frames) written so far
         self._released = 0  # bytes given back to the system behind the ear
         self._simpleaudio = simpleaudio
@@ -121,6 +121,7 @@ class _SimpleaudioSegment(Segment):
 
     def write(self, pcm) -> None:
         data = _int16(pcm).reshape(-1)
+        assert self._samples is not None, "written after it failed to start"
         end = min(len(self._samples), self._written + len(data))
         self._samples[self._written : end] = data[: end - self._written]
         self._written = end
@@ -196,10 +197,12 @@ class _PipeSegment(Segment):
             )
         except OSError as e:
             raise _Unavailable(str(e)) from None
+        assert self._proc.stdin is not None and self._proc.stderr is not None  # both are pipes
+        self._stdin, self._stderr = self._proc.stdin, self._proc.stderr
         with contextlib.suppress(Exception):  # Linux: room for a few seconds, so writes never wait
             import fcntl
 
-            fcntl.fcntl(self._proc.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
+            fcntl.fcntl(self._stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
         super().__init__()
 
     def start(self) -> None:
@@ -212,12 +215,12 @@ class _PipeSegment(Segment):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=wait_s)
         if self._proc.poll() not in (None, 0):
-            err = self._proc.stderr.read().decode(errors="replace").strip()
+            err = self._stderr.read().decode(errors="replace").strip()
             raise _Unavailable(err or f"exit {self._proc.returncode}")
 
     def write(self, pcm) -> None:
         try:
-            self._proc.stdin.write(_int16(pcm).tobytes())
+            self._stdin.write(_int16(pcm).tobytes())
         except (BrokenPipeError, ValueError):
             why = "it exited"
             try:
@@ -232,7 +235,7 @@ class _PipeSegment(Segment):
 
     def finish(self) -> None:
         with contextlib.suppress(OSError, ValueError):
-            self._proc.stdin.close()
+            self._stdin.close()
 
     def playing(self) -> bool:
         return self._proc.poll() is None
@@ -244,7 +247,7 @@ class _PipeSegment(Segment):
                 self._proc.wait(timeout=2)
         with contextlib.suppress(Exception):
             self._proc.kill()
-            self._proc.stdin.close()
+            self._stdin.close()
 
 
 class _FileSegment(Segment):
@@ -263,7 +266,7 @@ class _FileSegment(Segment):
         self._file = soundfile.SoundFile(
             str(self._tmp), "w", sample_rate, channels, "PCM_16", format="WAV"
         )
-        self._proc = None
+        self._proc: subprocess.Popen[bytes] | None = None
         super().__init__()
 
     def write(self, pcm) -> None:
@@ -365,6 +368,7 @@ class Speaker:
 
 
 def _open(name: str, frames: int, sample_rate: int, channels: int, first) -> Segment:
+    segment: Segment
     if name == "simpleaudio":
         segment = _SimpleaudioSegment(frames, sample_rate, channels)
     elif not shutil.which(name):
@@ -435,4 +439,5 @@ def probe(output: str | None = None) -> str:
     speaker = Speaker(22_050, 1, output)
     speaker.open(441, np.zeros(441, dtype=np.float32))
     speaker.close()
+    assert speaker.output is not None  # open() raised if no output could be opened
     return speaker.output

@@ -74,6 +74,7 @@ def parse_routine(text: str, path: str) -> Routine:
         has = "only comments" if text.strip() else "nothing in it"
         r.error(None, f"the file has {has}; a routine needs at least 'title' and 'steps'")
         r.raise_if_any()
+    assert root is not None  # an empty file was reported just above
     try:
         routine = Parser(r).routine(root)
     except BudgetExceeded:

@@ -55,7 +55,7 @@ class _BoundedLoader(yaml.SafeLoader):
 
     _depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -419,7 +419,7 @@ class Reader:
             )
             return None
         seen: dict[str, yaml.Node] = {}
-        items = []
+        items: list[tuple[str, yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
             if not self.visit(key_node):
                 continue
@@ -565,7 +565,7 @@ def number_tag(node: yaml.Node) -> str | None:
     return None
 
 
-def _as_plain(node: yaml.ScalarNode) -> str | None:
+def _as_plain(node: yaml.Node) -> str | None:
     """The number tag `node`'s text would have without its quotes, if it would be a number."""
     tag = _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
     return number_tag(yaml.ScalarNode(tag, node.value))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from coach.errors import UsageError
 from coach.interrupts import stop_on_signals
-from coach.script.cues import CueScript
+from coach.script.cues import CueKind, CueScript, role_use
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
@@ -40,22 +40,6 @@ ANSWERS = {
     "slowest": "That is the slowest pace.",
     "fixed": "The pace of a compiled cue script is fixed.",
 }
-# Spoken cues that tell the person what to do, and so are worth saying again on "repeat";
-# counts, breaths and countdowns are not.
-_HOW_TO = ("instruction", "say", "caution")
-_REPEATABLE = (
-    *_HOW_TO,
-    "announce",
-    "safety",
-    "side",
-    "switch",
-    "rest",
-    "next",
-    "reminder",
-    "round",
-    "start",
-    "finish",
-)
 
 
 class Quit(Exception):
@@ -136,16 +120,8 @@ class Session:
 
         self.script = script
         self.total = total_samples(script, self.layout.sample_rate)
-        self._chapter_starts = [c.start_ms for c in script.chapters]
         self._cue_starts = [c.start_ms for c in script.cues]
-        windows = []
-        opened: dict[int, int] = {}
-        for c in script.cues:
-            if c.role == "hold_start":
-                opened[c.step] = c.start_ms
-            elif c.role == "hold_end" and c.step in opened:
-                windows.append((opened.pop(c.step), c.start_ms))
-        self._holds = sorted(windows)
+        self._holds = sorted((w.start_ms, w.end_ms) for w in script.hold_windows())
 
     def _ms(self, frame: int) -> int:
         return frame * 1000 // self.layout.sample_rate
@@ -156,7 +132,7 @@ class Session:
         return samples_at(ms, self.layout.sample_rate)
 
     def chapter_at(self, ms: int) -> int:
-        return max(0, bisect.bisect_right(self._chapter_starts, ms) - 1)
+        return self.script.chapter_at(ms)
 
     def _snap(self, ms: int) -> int:
         """Never start in the middle of a cue: back to the start of any cue sounding at `ms`."""
@@ -339,9 +315,9 @@ class Session:
         earlier = [
             c
             for c in self.script.cues[: bisect.bisect_right(self._cue_starts, ms)]
-            if c.kind == "speech" and c.role in _REPEATABLE
+            if c.kind == CueKind.SPEECH and role_use(c.role).said_again
         ]
-        how_to = [c for c in earlier if c.step == step and c.role in _HOW_TO]
+        how_to = [c for c in earlier if c.step == step and role_use(c.role).how_to]
         chosen = how_to or earlier
         return chosen[-1].text if chosen else None
 

@@ -26,7 +26,7 @@ class Caption:
 
 def caption_events(script: CueScript) -> tuple[Caption, ...]:
     """When each speech cue's caption is shown, by the rule in the module docstring."""
-    speech = [c for c in script.cues if c.kind == "speech"]
+    speech = script.speech()
     out = []
     for i, cue in enumerate(speech):
         lines = _lines(cue.text or "")

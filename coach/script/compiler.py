@@ -17,12 +17,12 @@ The rules it keeps (tests check each one):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coach.errors import Loc, Problem, RoutineError
 from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say, Step
-from coach.script.cues import Chapter, Cue, CueScript
-from coach.script.tones import TONE_MS
+from coach.script.cues import Chapter, ChapterKind, Cue, CueKind, CueRole, CueScript
+from coach.script.tones import TONE_MS, Tone
 from coach.settings import Pacing, Settings, resolve
 from coach.values import BreathPattern, spoken_duration
 
@@ -39,10 +39,11 @@ TAIL_MS = 500  # silence after the finish tone
 MAX_DURATION_MS = 12 * 3600 * 1000
 _COUNT_WORDS = {3: "Three.", 2: "Two.", 1: "One."}
 _BREATH_WORDS = {
-    "in": (("Breathe in.", "In."), "breath_in"),
-    "hold": (("Hold.",), "breath_hold"),
-    "out": (("Breathe out.", "Out."), "breath_out"),
+    "in": (("Breathe in.", "In."), CueRole.BREATH_IN),
+    "hold": (("Hold.",), CueRole.BREATH_HOLD),
+    "out": (("Breathe out.", "Out."), CueRole.BREATH_OUT),
 }
+_BREATH_TONES = {"in": Tone.BREATH_IN, "out": Tone.BREATH_OUT}
 
 
 def estimated_durations(rate_wpm: int) -> Durations:
@@ -150,8 +151,9 @@ class _Compiler:
         self.p = pacing
         self.durations = durations
         self.t = 0
-        self.cues: list[list] = []  # Cue fields, made into Cues once timing is settled
-        self.chapters: list[list] = []  # [title, start_ms, kind, line]
+        # Shifted by the introduction's length once the whole timeline is known (see _script).
+        self.cues: list[Cue] = []
+        self.chapters: list[Chapter] = []  # each ends where the next starts: set in _script
         self.pending_start: int | None = None  # an announcement opened the next chapter
         # Verbosity: full explains an exercise the first time it comes (by name) and says its
         # short wording after that; brief always says the short wording; minimal says names
@@ -186,39 +188,43 @@ class _Compiler:
     def step(self) -> int:
         return len(self.chapters) if self.pending_start is not None else len(self.chapters) - 1
 
-    def speech_at(self, at_ms: int, text: str, role: str, side: str | None = None) -> int:
+    def speech_at(self, at_ms: int, text: str, role: CueRole, side: str | None = None) -> int:
         """Place words at `at_ms`; returns when they end."""
         end = at_ms + max(1, self.durations(text))
-        self.cues.append([at_ms, end, "speech", role, self.step, text, None, side])
+        self.cues.append(Cue(at_ms, end, CueKind.SPEECH, role, self.step, text=text, side=side))
         return end
 
-    def speak(self, text: str, role: str, side: str | None = None) -> None:
+    def speak(self, text: str, role: CueRole, side: str | None = None) -> None:
         self.t = self.speech_at(self.t, text, role, side) + GAP_MS
 
-    def tone_at(self, at_ms: int, name: str, role: str, side: str | None = None) -> None:
-        self.cues.append([at_ms, at_ms + TONE_MS[name], "tone", role, self.step, None, name, side])
+    def tone_at(self, at_ms: int, tone: Tone, side: str | None = None) -> None:
+        # A tone cue's role is its tone's name (docs/cue-script.md).
+        end = at_ms + TONE_MS[tone]
+        self.cues.append(
+            Cue(at_ms, end, CueKind.TONE, CueRole(tone), self.step, tone=tone, side=side)
+        )
 
     def announce_chapter(self) -> None:
         if self.pending_start is None:
             self.pending_start = self.t
 
-    def begin_chapter(self, title: str, kind: str, line: int | None) -> None:
+    def begin_chapter(self, title: str, kind: ChapterKind, line: int | None) -> None:
         start = self.pending_start if self.pending_start is not None else self.t
         self.pending_start = None
-        self.chapters.append([title, start, kind, line])
+        self.chapters.append(Chapter(title, start, start, kind, line))
 
     # -- the whole routine --------------------------------------------------------------
 
     def run(self) -> CueScript:
         r = self.routine
         items = _flatten(r.steps)
-        self.chapters.append(["Introduction", 0, "intro", None])
-        self.tone_at(0, "start", "start")
-        self.t = TONE_MS["start"] + GAP_MS
+        self.chapters.append(Chapter("Introduction", 0, 0, ChapterKind.INTRO))
+        self.tone_at(0, Tone.START)
+        self.t = TONE_MS[Tone.START] + GAP_MS
         intro = len(self.cues)
-        self.speak(f"{r.title}.", "start")
+        self.speak(f"{r.title}.", CueRole.START)
         for sentence in r.safety:
-            self.speak(sentence, "safety")
+            self.speak(sentence, CueRole.SAFETY)
         self.t += STEP_GAP_MS - GAP_MS
         for item, next_title in zip(items, _next_titles(items, self.p.breath)):
             getattr(self, "_" + item.kind)(item, next_title)
@@ -233,9 +239,9 @@ class _Compiler:
                         )
                     ]
                 )
-        self.speak("That is the end of the routine. Well done.", "finish")
-        self.tone_at(self.t, "finish", "finish")
-        duration = self.t + TONE_MS["finish"] + TAIL_MS
+        self.speak("That is the end of the routine. Well done.", CueRole.FINISH)
+        self.tone_at(self.t, Tone.FINISH)
+        duration = self.t + TONE_MS[Tone.FINISH] + TAIL_MS
         return self._script(duration, intro)
 
     def _script(self, duration: int, intro: int) -> CueScript:
@@ -243,7 +249,7 @@ class _Compiler:
         # relative to its end, so a longer sentence shifts the rest by its extra length;
         # settle that length (rounded to minutes, it converges at once) instead of compiling
         # the routine a second time.
-        said = self.cues[intro][5]
+        said = self.cues[intro].text
         base_ms = self.durations(said)
         text, shift = said, 0
         for _ in range(3):
@@ -253,21 +259,27 @@ class _Compiler:
             if new_shift == shift:
                 break
             shift = new_shift
-        self.cues[intro][5] = text
-        self.cues[intro][1] += shift
+        intro_cue = self.cues[intro]
+        self.cues[intro] = replace(intro_cue, text=text, end_ms=intro_cue.end_ms + shift)
         last = len(self.chapters) - 1
         cues = []
-        for i, (start, end, kind, role, step, words, tone, side) in enumerate(self.cues):
+        for i, c in enumerate(self.cues):
             moved = shift if i > intro else 0
             cues.append(
-                Cue(start + moved, end + moved, kind, role, min(step, last), words, tone, side)
+                replace(
+                    c,
+                    start_ms=c.start_ms + moved,
+                    end_ms=c.end_ms + moved,
+                    step=min(c.step, last),
+                )
             )
-        cues.sort(key=lambda c: (c.start_ms, c.kind != "tone"))
+        cues.sort(key=lambda c: (c.start_ms, c.kind != CueKind.TONE))
         duration += shift
-        starts = [start + (shift if start else 0) for _, start, _, _ in self.chapters]
+        # Only the introduction starts at 0, and it does not move.
+        starts = [ch.start_ms + (shift if ch.start_ms else 0) for ch in self.chapters]
         chapters = tuple(
-            Chapter(title, starts[i], starts[i + 1] if i < last else duration, kind, line)
-            for i, (title, _, kind, line) in enumerate(self.chapters)
+            replace(ch, start_ms=starts[i], end_ms=starts[i + 1] if i < last else duration)
+            for i, ch in enumerate(self.chapters)
         )
         return CueScript(
             title=self.routine.title,
@@ -285,19 +297,19 @@ class _Compiler:
             return
         self.announce_chapter()
         for text in item.texts:
-            self.speak(text, "say")
+            self.speak(text, CueRole.SAY)
         self.t += STEP_GAP_MS - GAP_MS
 
     def _round(self, item: _Item, next_title) -> None:
         self.announce_chapter()
         for text in item.texts:
-            self.speak(text, "round")
+            self.speak(text, CueRole.ROUND)
 
     def _rest(self, item: _Item, next_title) -> None:
-        self.begin_chapter("Rest", "rest", item.loc.line)
+        self.begin_chapter("Rest", ChapterKind.REST, item.loc.line)
         ms = self.rest_ms(item.rest_ms)
         if self.words:
-            self.speak(f"Rest for {spoken_duration(ms)}.", "rest")
+            self.speak(f"Rest for {spoken_duration(ms)}.", CueRole.REST)
         nxt = f"Next up: {next_title}." if next_title else None
         self.rest_window(ms, item.texts if self.words else (), nxt)
         self.t += STEP_GAP_MS - GAP_MS
@@ -305,30 +317,30 @@ class _Compiler:
     def rest_window(self, ms: int, texts: tuple[str, ...], next_text: str | None) -> None:
         """A rest of exactly `ms` from its tone, unless what must be said in it is longer."""
         start = self.t
-        self.tone_at(start, "rest", "rest")
+        self.tone_at(start, Tone.REST)
         end = start + ms
-        self.t = start + TONE_MS["rest"] + GAP_MS
+        self.t = start + TONE_MS[Tone.REST] + GAP_MS
         for text in texts:
-            self.speak(text, "rest")
+            self.speak(text, CueRole.REST)
         if next_text:
             lead = self.durations(next_text) + NEXT_UP_LEAD_MS
             self.t = max(self.t, end - lead)
-            self.speak(next_text, "next")
+            self.speak(next_text, CueRole.NEXT)
         self.t = max(self.t, end)
 
     def _exercise(self, item: _Item, next_title) -> None:
         ex: Exercise = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item, None), "exercise", ex.loc.line)
+        self.begin_chapter(_title(item, None), ChapterKind.EXERCISE, ex.loc.line)
         if ex.caution:
-            self.speak(ex.caution, "caution")
-        self.speak(f"{ex.name}.", "announce")
+            self.speak(ex.caution, CueRole.CAUTION)
+        self.speak(f"{ex.name}.", CueRole.ANNOUNCE)
         first_time = ex.name.casefold() not in self.explained
         self.explained.add(ex.name.casefold())
         if self.verbosity == "full" and first_time:
             for text in ex.say:
-                self.speak(text, "instruction")
+                self.speak(text, CueRole.INSTRUCTION)
         elif self.words and (ex.brief or ex.say):
-            self.speak(ex.brief or ex.say[0], "instruction")
+            self.speak(ex.brief or ex.say[0], CueRole.INSTRUCTION)
         sides = {"both": ("left", "right"), "left": ("left",), "right": ("right",)}.get(
             ex.sides or "", (None,)
         )
@@ -347,27 +359,27 @@ class _Compiler:
         if ex.sets > 1:
             what += f", {ex.sets} sets"
         if self.words:
-            self.speak(what + ".", "announce")
+            self.speak(what + ".", CueRole.ANNOUNCE)
         if sides[0] is not None:
             first = (
                 "Start on the left side."
                 if ex.sides == "both"
                 else f"{sides[0].capitalize()} side."
             )
-            self.speak(first, "side", sides[0])
+            self.speak(first, CueRole.SIDE, sides[0])
         transition = self.paced(
             ex.transition_ms if ex.transition_ms is not None else self.p.default_transition_ms
         )
         self.t += transition
         for n, side in enumerate(sides):
             if n:
-                self.tone_at(self.t, "switch", "switch", side)
-                self.t += TONE_MS["switch"] + GAP_MS
-                self.speak(f"Switch sides. Now the {side} side.", "switch", side)
+                self.tone_at(self.t, Tone.SWITCH, side)
+                self.t += TONE_MS[Tone.SWITCH] + GAP_MS
+                self.speak(f"Switch sides. Now the {side} side.", CueRole.SWITCH, side)
                 self.t += transition
             for s in range(ex.sets):
                 if s:
-                    self.speak("Rest.", "rest", side)
+                    self.speak("Rest.", CueRole.REST, side)
                     self.rest_window(self.rest_ms(ex.rest_ms), (), f"Set {s + 1} of {ex.sets}.")
                 if ex.reps:
                     self.reps_window(ex.reps, tempo, ex.count and self.words, side)
@@ -379,7 +391,7 @@ class _Compiler:
 
     def _breathe(self, item: _Item, next_title) -> None:
         b: Breathe = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item, self.p.breath), "breathe", b.loc.line)
+        self.begin_chapter(_title(item, self.p.breath), ChapterKind.BREATHE, b.loc.line)
         pattern = self.pattern(b.pattern)
         if b.cycles:
             cycles = b.cycles
@@ -387,14 +399,14 @@ class _Compiler:
             cycles = max(1, round(self.paced(b.duration_ms) / pattern.cycle_ms))
         else:
             cycles = 5
-        self.speak(f"{_breathing_name(self.p.breath or b.pattern)}.", "announce")
+        self.speak(f"{_breathing_name(self.p.breath or b.pattern)}.", CueRole.ANNOUNCE)
         if self.words:
-            self.speak(_describe_pattern(pattern), "instruction")
+            self.speak(_describe_pattern(pattern), CueRole.INSTRUCTION)
         if self.verbosity == "full":
             for text in b.say:
-                self.speak(text, "instruction")
+                self.speak(text, CueRole.INSTRUCTION)
         if self.words:
-            self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", "announce")
+            self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", CueRole.ANNOUNCE)
         self.t += BREATHE_SETTLE_MS
         self.breath_window(pattern, cycles, None)
         self.t += STEP_GAP_MS - GAP_MS
@@ -403,16 +415,16 @@ class _Compiler:
 
     def _window(self, length_ms: int, side, place: Callable[[_Slots], None]) -> None:
         start = self.t
-        self.tone_at(start, "hold_start", "hold_start", side)
+        self.tone_at(start, Tone.HOLD_START, side)
         end = start + length_ms
         slots = _Slots(start, end, self.durations)
         place(slots)
         for at, text, role in slots.placed:
             self.speech_at(at, text, role, side)
-        for at, name in slots.tones:
-            self.tone_at(at, name, name, side)
-        self.tone_at(end, "hold_end", "hold_end", side)
-        self.t = end + TONE_MS["hold_end"] + GAP_MS
+        for at, tone in slots.tones:
+            self.tone_at(at, tone, side)
+        self.tone_at(end, Tone.HOLD_END, side)
+        self.t = end + TONE_MS[Tone.HOLD_END] + GAP_MS
 
     def hold_window(self, hold: int, ex: Exercise, side) -> None:
         def place(slots: _Slots) -> None:
@@ -423,16 +435,17 @@ class _Compiler:
                 pips = self.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
                 for k in (3, 2, 1):
                     if pips:
-                        slots.tones.append((slots.end - k * 1000, "countdown"))
+                        slots.tones.append((slots.end - k * 1000, Tone.COUNTDOWN))
                     else:
-                        slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], "countdown")
+                        slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], CueRole.COUNTDOWN)
             if ex.breath is not None or self.p.breath is not None:
                 pattern = self.pattern(ex.breath)
                 _breath_cues(slots, pattern, None, self.breath_cues)
             if hold >= HALFWAY_MIN_HOLD_MS and self.words:
-                slots.flexible(slots.start + hold // 2, "Halfway.", "halfway")
+                slots.flexible(slots.start + hold // 2, "Halfway.", CueRole.HALFWAY)
             for i, text in enumerate(ex.cues if self.verbosity == "full" else ()):
-                slots.flexible(slots.start + hold * (i + 1) // (len(ex.cues) + 1), text, "reminder")
+                at = slots.start + hold * (i + 1) // (len(ex.cues) + 1)
+                slots.flexible(at, text, CueRole.REMINDER)
 
         self._window(hold, side, place)
 
@@ -441,9 +454,9 @@ class _Compiler:
             for i in range(reps):
                 at = slots.start + i * tempo
                 if count:
-                    slots.fixed(at, f"{i + 1}.", "rep_count")
+                    slots.fixed(at, f"{i + 1}.", CueRole.REP_COUNT)
                 elif i:
-                    slots.tones.append((at, "rep"))
+                    slots.tones.append((at, Tone.REP))
 
         self._window(reps * tempo, side, place)
 
@@ -468,7 +481,7 @@ def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None, mode
             if cycles is not None and cycle == cycles - 1 and phase == "in" and cycles > 1:
                 words = ("Last breath. Breathe in.", *words)
             room = min(ms, slots.end - at) - 100
-            tone = {"in": "breath_in", "out": "breath_out"}.get(phase)
+            tone = _BREATH_TONES.get(phase)
             if mode != "voice" and tone and TONE_MS[tone] <= room:
                 slots.tones.append((at, tone))
             if mode == "tones":
@@ -490,8 +503,8 @@ class _Slots:
         self.start = start
         self.end = end
         self.durations = durations
-        self.placed: list[tuple[int, str, str]] = []
-        self.tones: list[tuple[int, str]] = []
+        self.placed: list[tuple[int, str, CueRole]] = []
+        self.tones: list[tuple[int, Tone]] = []
         self._busy: list[tuple[int, int]] = []
 
     def fits(self, at: int, text: str, room: int | None = None) -> bool:
@@ -502,11 +515,11 @@ class _Slots:
             return False
         return all(at + d + SLOT_GAP_MS <= s or at >= e + SLOT_GAP_MS for s, e in self._busy)
 
-    def fixed(self, at: int, text: str, role: str) -> None:
+    def fixed(self, at: int, text: str, role: CueRole) -> None:
         if self.fits(at, text):
             self._take(at, text, role)
 
-    def flexible(self, at: int, text: str, role: str) -> None:
+    def flexible(self, at: int, text: str, role: CueRole) -> None:
         # Try the wished-for time, then just after each busy stretch that follows it.
         for candidate in [at, *sorted(e + GAP_MS for s, e in self._busy if e + GAP_MS > at)]:
             if candidate - at > 10_000:
@@ -515,7 +528,7 @@ class _Slots:
                 self._take(candidate, text, role)
                 return
 
-    def _take(self, at: int, text: str, role: str) -> None:
+    def _take(self, at: int, text: str, role: CueRole) -> None:
         self._busy.append((at, at + self.durations(text)))
         self.placed.append((at, text, role))
 

@@ -6,21 +6,115 @@ Its JSON form is versioned (see docs/cue-script.md); `dumps`/`loads` round-trip 
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from coach.errors import Loc, Problem, RoutineError
-from coach.script.tones import TONE_MS
+from coach.script.names import Name
+from coach.script.tones import TONE_MS, Tone
 from coach.settings import Pacing
 from coach.values import format_clock
 
 FORMAT = "coach-cues"
 VERSION = 1
 MAX_SCRIPT_BYTES = 256 * 1024 * 1024
-KINDS = ("speech", "tone")
-CHAPTER_KINDS = ("intro", "exercise", "rest", "breathe")
 SIDES = ("left", "right")
+
+
+class CueKind(Name):
+    SPEECH = "speech"  # words: the cue has `text`
+    TONE = "tone"  # an earcon: the cue has `tone`
+
+
+class ChapterKind(Name):
+    INTRO = "intro"
+    EXERCISE = "exercise"
+    REST = "rest"
+    BREATHE = "breathe"
+
+
+class CueRole(Name):
+    """Why a cue is there; docs/cue-script.md says what each speech role says.
+
+    A tone cue's role is its tone's name, so every `Tone` is a role too.
+    """
+
+    START = "start"
+    SAFETY = "safety"
+    SAY = "say"
+    ROUND = "round"
+    CAUTION = "caution"
+    ANNOUNCE = "announce"
+    INSTRUCTION = "instruction"
+    SIDE = "side"
+    SWITCH = "switch"
+    COUNTDOWN = "countdown"
+    HALFWAY = "halfway"
+    REMINDER = "reminder"
+    REP_COUNT = "rep_count"
+    BREATH_IN = "breath_in"
+    BREATH_HOLD = "breath_hold"
+    BREATH_OUT = "breath_out"
+    REST = "rest"
+    NEXT = "next"
+    FINISH = "finish"
+    HOLD_START = "hold_start"
+    HOLD_END = "hold_end"
+    REP = "rep"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleUse:
+    """What a role means to the stages after compile."""
+
+    # Worth saying again on "repeat": it tells the person what to do or where they are.
+    # Counts, breaths and countdowns are not; they would be wrong by the time they are heard.
+    said_again: bool = False
+    # Says how to do the step itself; "repeat" prefers these within the current step.
+    how_to: bool = False
+
+
+_HOW_TO = RoleUse(said_again=True, how_to=True)
+_SAID_AGAIN = RoleUse(said_again=True)
+_TIMED = RoleUse()  # true only at the moment it is heard
+
+ROLES: dict[CueRole, RoleUse] = {
+    CueRole.START: _SAID_AGAIN,
+    CueRole.SAFETY: _SAID_AGAIN,
+    CueRole.SAY: _HOW_TO,
+    CueRole.ROUND: _SAID_AGAIN,
+    CueRole.CAUTION: _HOW_TO,
+    CueRole.ANNOUNCE: _SAID_AGAIN,
+    CueRole.INSTRUCTION: _HOW_TO,
+    CueRole.SIDE: _SAID_AGAIN,
+    CueRole.SWITCH: _SAID_AGAIN,
+    CueRole.COUNTDOWN: _TIMED,
+    CueRole.HALFWAY: _TIMED,
+    CueRole.REMINDER: _SAID_AGAIN,
+    CueRole.REP_COUNT: _TIMED,
+    CueRole.BREATH_IN: _TIMED,
+    CueRole.BREATH_HOLD: _TIMED,
+    CueRole.BREATH_OUT: _TIMED,
+    CueRole.REST: _SAID_AGAIN,
+    CueRole.NEXT: _SAID_AGAIN,
+    CueRole.FINISH: _SAID_AGAIN,
+    CueRole.HOLD_START: _TIMED,
+    CueRole.HOLD_END: _TIMED,
+    CueRole.REP: _TIMED,
+}
+
+
+def role_use(role: str) -> RoleUse:
+    """What `role` means to later stages. The loader keeps a role it does not know as written
+    (it never checked roles), and such a role means nothing special."""
+    return ROLES.get(role, RoleUse())
+
+
+# Names kept for readers of the tuples these were before the enums.
+KINDS = tuple(CueKind)
+CHAPTER_KINDS = tuple(ChapterKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +128,11 @@ class Cue:
 
     start_ms: int
     end_ms: int
-    kind: str
-    role: str
+    kind: CueKind
+    role: CueRole | str  # a str only for a role this coach does not know, read from a file
     step: int
     text: str | None = None
-    tone: str | None = None
+    tone: Tone | None = None
     side: str | None = None
 
 
@@ -49,8 +143,22 @@ class Chapter:
     title: str
     start_ms: int
     end_ms: int
-    kind: str
+    kind: ChapterKind
     line: int | None = None  # where the step is written in the routine file
+
+
+@dataclass(frozen=True, slots=True)
+class HoldWindow:
+    """A timed window (a hold, a set of reps, a breathing block) of chapter `step`: from its
+    `hold_start` tone, where its timer starts, to its `hold_end` tone."""
+
+    step: int
+    start_ms: int
+    end_ms: int
+
+    @property
+    def length_ms(self) -> int:
+        return self.end_ms - self.start_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +171,29 @@ class CueScript:
     cues: tuple[Cue, ...]
 
     def speech(self) -> tuple[Cue, ...]:
-        return tuple(c for c in self.cues if c.kind == "speech")
+        return tuple(c for c in self.cues if c.kind == CueKind.SPEECH)
+
+    def hold_windows(self) -> tuple[HoldWindow, ...]:
+        """Every timed window, in the order they end.
+
+        A `hold_end` closes the window its step opened last; one with none open is ignored.
+        """
+        out = []
+        opened: dict[int, int] = {}
+        for c in self.cues:
+            if c.role == CueRole.HOLD_START:
+                opened[c.step] = c.start_ms
+            elif c.role == CueRole.HOLD_END and c.step in opened:
+                out.append(HoldWindow(c.step, opened.pop(c.step), c.start_ms))
+        return tuple(out)
+
+    def chapter_at(self, ms: int) -> int:
+        """The index of the chapter heard at `ms` (0 before the first, and when there is none)."""
+        return max(0, bisect.bisect_right(self.chapters, ms, key=_chapter_start) - 1)
+
+
+def _chapter_start(chapter: Chapter) -> int:
+    return chapter.start_ms
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -306,9 +436,10 @@ class _Checker:
         line = self.get(data, "line", where, int, required=False)
         if kind is not None and kind not in CHAPTER_KINDS:
             self.fail((*where, "kind"), f"chapter kind must be one of {', '.join(CHAPTER_KINDS)}")
+            kind = None
         if start is not None and end is not None and end < start:
             self.fail(where, "a chapter must not end before it starts")
-        return Chapter(title, start, end, kind, line)
+        return Chapter(title, start, end, _named(ChapterKind, kind), line)
 
     def cue(self, data, where) -> Cue | None:
         if not isinstance(data, dict):
@@ -326,13 +457,23 @@ class _Checker:
             self.fail(
                 (*where, "kind"), f"cue kind must be one of {', '.join(KINDS)}, found {kind!r}"
             )
+            kind = None
         if tone is not None and tone not in TONE_MS:
             self.fail((*where, "tone"), f"unknown tone {tone!r}; known: {', '.join(TONE_MS)}")
+            tone = None
         if side is not None and side not in SIDES:
             self.fail((*where, "side"), "'side' must be left or right")
         if start is not None and end is not None and end < start:
             self.fail(where, "a cue must not end before it starts")
-        return Cue(start, end, kind, role, step, text, tone, side)
+        # Roles were never checked, so one this coach does not know stays the string it was.
+        if role in ROLES:
+            role = CueRole(role)
+        return Cue(start, end, _named(CueKind, kind), role, step, text, _named(Tone, tone), side)
+
+
+def _named(names, value):
+    """The member of enum `names` for a checked `value` (None stays None)."""
+    return None if value is None else names(value)
 
 
 _KIND_NAMES = {
@@ -399,7 +540,7 @@ def timeline(script: CueScript) -> list[str]:
             step = cue.step
             ch = script.chapters[step]
             lines.append(f"## {ch.title}  [{format_clock(ch.start_ms)}-{format_clock(ch.end_ms)}]")
-        what = cue.text if cue.kind == "speech" else f"({cue.tone})"
+        what = cue.text if cue.kind == CueKind.SPEECH else f"({cue.tone})"
         side = f" [{cue.side}]" if cue.side else ""
         lines.append(f"{format_clock(cue.start_ms):>9}  {cue.kind:<6} {cue.role:<11} {what}{side}")
     lines.append(f"{format_clock(script.duration_ms):>9}  end")

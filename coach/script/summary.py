@@ -15,7 +15,9 @@ def summary_lines(script: CueScript) -> list[str]:
     p = script.settings
     lines = [script.title, ""]
     lines.append(f"  {'#':>3}  {'start':>6}  {'length':>6}  step")
-    windows = _windows(script)
+    windows: dict[int, list[int]] = {}  # each step's timed windows (holds, reps, breathing)
+    for w in script.hold_windows():
+        windows.setdefault(w.step, []).append(w.length_ms)
     for i, ch in enumerate(script.chapters):
         detail = _describe(windows.get(i, []))
         lines.append(
@@ -36,18 +38,6 @@ def summary_lines(script: CueScript) -> list[str]:
         pacing.append(f"breath {p.breath.name}")
     lines.append(f"Total {_clock(script.duration_ms)} ({', '.join(pacing)})")
     return lines
-
-
-def _windows(script: CueScript) -> dict[int, list[int]]:
-    """The lengths of the timed windows (holds, reps, breathing) of each step, in one pass."""
-    out: dict[int, list[int]] = {}
-    opened: dict[int, int] = {}
-    for c in script.cues:
-        if c.role == "hold_start":
-            opened[c.step] = c.start_ms
-        elif c.role == "hold_end" and c.step in opened:
-            out.setdefault(c.step, []).append(c.start_ms - opened.pop(c.step))
-    return out
 
 
 def _describe(lengths: list[int]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from coach.script.cues import Cue, CueScript
+from coach.script.cues import Cue, CueKind, CueScript
 from coach.sound.voice import Voice
 
 BLOCK_S = 10
@@ -35,7 +35,7 @@ def total_samples(script: CueScript, sample_rate: int) -> int:
 def _clip(cue: Cue, voice: Voice, sample_rate: int):
     from coach.sound.tones import tone_pcm
 
-    if cue.kind == "speech":
+    if cue.kind == CueKind.SPEECH:
         return voice.pcm(cue.text)
     return tone_pcm(cue.tone, sample_rate)
 

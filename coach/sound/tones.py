@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from coach.script.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, tone_length
+from coach.script.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, Tone, tone_length
 
 if TYPE_CHECKING:
     import numpy
@@ -34,7 +34,7 @@ def tone_pcm(name: str, sample_rate: int) -> numpy.ndarray:
 
 
 @lru_cache(maxsize=128)
-def _tone(name: str, sample_rate: int) -> numpy.ndarray:
+def _tone(name: Tone, sample_rate: int) -> numpy.ndarray:
     import numpy as np
 
     n = tone_length(name, sample_rate)
@@ -51,7 +51,13 @@ def _tone(name: str, sample_rate: int) -> numpy.ndarray:
 # -- shaping ------------------------------------------------------------------------------
 
 # Fade-out length where a tone's own decay is not yet near silence at its end.
-_TAIL_MS = {"start": 60.0, "finish": 120.0, "rest": 120.0, "hold_end": 40.0, "switch": 20.0}
+_TAIL_MS = {
+    Tone.START: 60.0,
+    Tone.FINISH: 120.0,
+    Tone.REST: 120.0,
+    Tone.HOLD_END: 40.0,
+    Tone.SWITCH: 20.0,
+}
 
 
 def _rise(n: int):
@@ -180,14 +186,14 @@ def _countdown(t):
 
 
 _GENERATORS = {
-    "start": _start,
-    "finish": _finish,
-    "hold_start": _hold_start,
-    "hold_end": _hold_end,
-    "rep": _rep,
-    "switch": _switch,
-    "rest": _rest,
-    "breath_in": _breath_in,
-    "breath_out": _breath_out,
-    "countdown": _countdown,
+    Tone.START: _start,
+    Tone.FINISH: _finish,
+    Tone.HOLD_START: _hold_start,
+    Tone.HOLD_END: _hold_end,
+    Tone.REP: _rep,
+    Tone.SWITCH: _switch,
+    Tone.REST: _rest,
+    Tone.BREATH_IN: _breath_in,
+    Tone.BREATH_OUT: _breath_out,
+    Tone.COUNTDOWN: _countdown,
 }

@@ -15,10 +15,14 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from coach.errors import UsageError
 from coach.interrupts import stop_on_signals
 from coach.script.cues import CueKind, CueScript, role_use
+
+if TYPE_CHECKING:
+    import threading
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
@@ -111,7 +115,7 @@ class Session:
         self._segment = None
         self._paused_at = 0
         self.stopped_ms = 0
-        self._warming = None
+        self._warming: threading.Thread | None = None
 
     # -- the script and positions in it --------------------------------------------------
 
@@ -187,7 +191,9 @@ class Session:
     def _answer(self, key: str | None = None, text: str | None = None):
         import numpy as np
 
-        text = text if text is not None else ANSWERS[key]
+        if text is None:
+            assert key is not None  # an answer is either a key's or given in words
+            text = ANSWERS[key]
         pcm = self.voice.pcm(text)
         gap = np.zeros(self._frame(ANSWER_GAP_MS), dtype=np.float32)
         joined = np.concatenate([pcm, gap])
@@ -463,9 +469,11 @@ def play_routine(
     if spoken.routine is not None:
         from coach.script.compiler import compile
 
+        routine = spoken.routine
+
         def recompile(pace: float) -> CueScript:
             changed = replace(settings or Settings(), pace=pace)
-            return compile(spoken.routine, changed, voice.duration_ms)
+            return compile(routine, changed, voice.duration_ms)
 
     session = Session(
         script,

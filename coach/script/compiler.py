@@ -165,7 +165,7 @@ class _Compiler:
 
     # -- scaling ------------------------------------------------------------------------
 
-    def paced(self, ms: int) -> int:
+    def paced(self, ms: float) -> int:
         return round(ms / self.p.pace)
 
     def hold_ms(self, ex: Exercise) -> int:
@@ -250,6 +250,7 @@ class _Compiler:
         # settle that length (rounded to minutes, it converges at once) instead of compiling
         # the routine a second time.
         said = self.cues[intro].text
+        assert said is not None  # the introduction is a speech cue
         base_ms = self.durations(said)
         text, shift = said, 0
         for _ in range(3):

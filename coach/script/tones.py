@@ -56,6 +56,6 @@ TONE_PEAK_DB: dict[Tone, float] = {tone: spec.peak_db for tone, spec in TONES.it
 EDGE_FADE_MS = 5.0  # the shortest raised-cosine fade at either end of any tone
 
 
-def tone_length(name: str, sample_rate: int) -> int:
+def tone_length(name: Tone | str, sample_rate: int) -> int:
     """How many samples tone `name` lasts at `sample_rate`: round(ms * rate / 1000)."""
-    return round(TONE_MS[name] * sample_rate / 1000)
+    return round(TONE_MS[Tone(name)] * sample_rate / 1000)

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from coach.script.cues import Cue, CueKind, CueScript
 from coach.sound.voice import Voice
+
+if TYPE_CHECKING:
+    import numpy
 
 BLOCK_S = 10
 PAN = 0.7  # how far toward one ear a sided cue goes in stereo (0 centre, 1 fully one side)
@@ -36,7 +40,9 @@ def _clip(cue: Cue, voice: Voice, sample_rate: int):
     from coach.sound.tones import tone_pcm
 
     if cue.kind == CueKind.SPEECH:
+        assert cue.text is not None  # the cue script's checker requires it
         return voice.pcm(cue.text)
+    assert cue.tone is not None
     return tone_pcm(cue.tone, sample_rate)
 
 
@@ -76,7 +82,7 @@ class Mixer:
             and self._starts[self._next] < self.position
         ):
             self._next += 1
-        self._sounding: list[tuple[int, object, tuple[float, ...]]] = []
+        self._sounding: list[tuple[int, numpy.ndarray, tuple[float, ...]]] = []
 
     def read(self, frames: int):
         """The next `frames` samples (fewer at the end): float32, (n,) mono or (n, 2) stereo."""

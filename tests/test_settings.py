@@ -123,3 +123,23 @@ def test_a_mistyped_duration_option_gets_a_hint():
     with pytest.raises(UsageError) as e:
         from_options(hold="45 sec")
     assert str(e.value).endswith("found '45 sec'; did you mean '45s'?")
+
+
+def test_every_setting_of_the_table_reaches_each_place_it_may_be_set(tmp_path):
+    from dataclasses import fields
+
+    from coach.settings import CONFIG_KEYS, SETTINGS, config_rows
+
+    settings_fields = [f.name for f in fields(Settings)]
+    pacing_fields = {f.name for f in fields(Pacing)}
+    assert settings_fields == [s.field for s in SETTINGS]
+    assert {s.field for s in SETTINGS} <= pacing_fields
+    assert tuple(s.name for s in SETTINGS if s.config) == CONFIG_KEYS
+    rows = config_rows(tmp_path / "absent.yaml")
+    assert [key for key, _, _ in rows] == list(CONFIG_KEYS)
+    assert all(source == "default" for _, _, source in rows)
+
+
+def test_from_options_refuses_an_option_the_table_does_not_have():
+    with pytest.raises(TypeError):
+        from_options(speed=2.0)

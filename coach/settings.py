@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields, make_dataclass, replace
 from pathlib import Path
 
 from coach.errors import UsageError
-from coach.routine.model import HOLD_MS, PACE, RATE_WPM, REST_MS, Routine
+from coach.routine.model import HOLD_MS, PACE, PITCH, RATE_WPM, REST_MS, Routine
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
@@ -34,7 +34,6 @@ BUILTIN_TEMPO_MS = 3_000
 BUILTIN_BREATH = BreathPattern("calm", 4_000, 0, 6_000, 0)
 BUILTIN_RATE_WPM = 165
 BUILTIN_PITCH = 50
-PITCH = (0, 99)
 SCALE = (0.1, 10.0)
 BREATH_CUES = ("voice", "tones", "both")
 VERBOSITY = ("full", "brief", "minimal")
@@ -181,6 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
         BUILTIN_PITCH,
         f"Voice pitch, {PITCH[0]}-{PITCH[1]} (default {BUILTIN_PITCH}).",
         limits=PITCH,
+        routine=True,
     ),
     Setting(
         "verbosity",

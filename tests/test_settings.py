@@ -143,3 +143,13 @@ def test_every_setting_of_the_table_reaches_each_place_it_may_be_set(tmp_path):
 def test_from_options_refuses_an_option_the_table_does_not_have():
     with pytest.raises(TypeError):
         from_options(speed=2.0)
+
+
+def test_a_routine_may_set_the_pitch_and_the_person_overrides_it(tmp_path):
+    routine = parse_routine("title: T\npitch: 40\nsteps:\n  - say: Hi.\n", "t.yaml")
+    assert resolve(routine, Settings()).pitch == 40
+    assert resolve(BARE, Settings()).pitch == 50
+    path = tmp_path / "config.yaml"
+    path.write_text("pitch: 60\n")
+    assert resolve(routine, load_config(path)).pitch == 60
+    assert resolve(routine, from_options(pitch=70).over(load_config(path))).pitch == 70

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import sys
+import textwrap
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from coach.errors import CoachError, RoutineError
+from coach.settings import CONFIG_KEYS, SETTINGS, from_options, load_config
 
 
 class _Coach(TyperGroup):
@@ -76,110 +78,16 @@ def _root(
 # -- pacing options, shared by every command that times a routine --------------------------
 
 _PACING = "Pacing (command line > config file > routine > defaults)"
+# One option per row of the settings table, in its order (a few are listed last); the table
+# gives each its name, type and help, and `from_options` checks the values.
 _PACING_PARAMS = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-    for name, annotation in (
-        (
-            "pace",
-            Annotated[
-                float | None,
-                typer.Option(
-                    help="Tempo multiplier: all times scale by 1/pace (1.25 is a quarter faster).",
-                    rich_help_panel=_PACING,
-                ),
-            ],
-        ),
-        (
-            "hold",
-            Annotated[
-                str | None,
-                typer.Option(
-                    help="Every hold lasts this long, e.g. 45s or 1m.", rich_help_panel=_PACING
-                ),
-            ],
-        ),
-        (
-            "hold_scale",
-            Annotated[
-                float | None,
-                typer.Option(
-                    help="Multiply every hold (and breath count) by this.", rich_help_panel=_PACING
-                ),
-            ],
-        ),
-        (
-            "rest",
-            Annotated[
-                str | None,
-                typer.Option(help="Every rest lasts this long, e.g. 20s.", rich_help_panel=_PACING),
-            ],
-        ),
-        (
-            "rest_scale",
-            Annotated[
-                float | None,
-                typer.Option(help="Multiply every rest by this.", rich_help_panel=_PACING),
-            ],
-        ),
-        (
-            "breath",
-            Annotated[
-                str | None,
-                typer.Option(
-                    help="Breath pattern for every breath-paced part: "
-                    "4-7-8, box, relax, calm, coherent.",
-                    rich_help_panel=_PACING,
-                ),
-            ],
-        ),
-        (
-            "rate",
-            Annotated[
-                int | None,
-                typer.Option(
-                    help="Speech rate in words per minute (80-450).", rich_help_panel=_PACING
-                ),
-            ],
-        ),
-        (
-            "breath_cues",
-            Annotated[
-                str | None,
-                typer.Option(
-                    help="How breathing is cued: voice, tones or both (default both); with tones, "
-                    "countdowns are pips too.",
-                    rich_help_panel=_PACING,
-                ),
-            ],
-        ),
-        (
-            "pitch",
-            Annotated[
-                int | None,
-                typer.Option(help="Voice pitch, 0-99 (default 50).", rich_help_panel=_PACING),
-            ],
-        ),
-        (
-            "verbosity",
-            Annotated[
-                str | None,
-                typer.Option(
-                    help="How much is said: full (each exercise explained the first time), brief "
-                    "(its name and key cue) or minimal (names and tones).",
-                    rich_help_panel=_PACING,
-                ),
-            ],
-        ),
-        (
-            "voice",
-            Annotated[
-                str | None,
-                typer.Option(
-                    help="Voice name or id, e.g. en-gb (espeak-ng voices).", rich_help_panel=_PACING
-                ),
-            ],
-        ),
+    inspect.Parameter(
+        s.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[s.cli_type | None, typer.Option(help=s.help, rich_help_panel=_PACING)],
     )
+    for s in sorted((s for s in SETTINGS if s.cli), key=lambda s: s.help_last)
 ]
 
 
@@ -192,10 +100,8 @@ def _with_pacing(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from coach import settings as s
-
-        cli = s.from_options(**{p.name: kwargs.pop(p.name) for p in _PACING_PARAMS})
-        return command(*args, settings=cli.over(s.load_config()), **kwargs)
+        cli = from_options(**{p.name: kwargs.pop(p.name) for p in _PACING_PARAMS})
+        return command(*args, settings=cli.over(load_config()), **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=own + _PACING_PARAMS)
     wrapper.__annotations__ = {
@@ -382,16 +288,8 @@ def schema() -> None:
     typer.echo(schema_path().read_text(encoding="utf-8"), nl=False)
 
 
-@app.command()
 def config() -> None:
-    """Show where your config file is and the settings it gives.
-
-    Its keys are the pacing options (pace, hold, hold_scale, rest, rest_scale, breath, rate,
-    voice, breath_cues, pitch, verbosity); command-line options override it, and it overrides
-    a routine's own values.
-
-    Example: coach config
-    """
+    # The docstring (its --help) is written below, from the settings table.
     from coach.settings import config_path, config_rows
 
     path = config_path()
@@ -400,6 +298,19 @@ def config() -> None:
     typer.echo(f"config file: {path} ({state})")
     for key, value, source in rows:
         typer.echo(f"  {key:<12} {value}  [{source}]")
+
+
+_KEYS = (
+    f"Its keys are the pacing options ({', '.join(CONFIG_KEYS)}); command-line options "
+    "override it, and it overrides a routine's own values."
+)
+config.__doc__ = f"""Show where your config file is and the settings it gives.
+
+{textwrap.fill(_KEYS, 90)}
+
+Example: coach config
+"""
+app.command()(config)
 
 
 class _Caption(str, Enum):

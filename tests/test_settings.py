@@ -123,3 +123,33 @@ def test_a_mistyped_duration_option_gets_a_hint():
     with pytest.raises(UsageError) as e:
         from_options(hold="45 sec")
     assert str(e.value).endswith("found '45 sec'; did you mean '45s'?")
+
+
+def test_every_setting_of_the_table_reaches_each_place_it_may_be_set(tmp_path):
+    from dataclasses import fields
+
+    from coach.settings import CONFIG_KEYS, SETTINGS, config_rows
+
+    settings_fields = [f.name for f in fields(Settings)]
+    pacing_fields = {f.name for f in fields(Pacing)}
+    assert settings_fields == [s.field for s in SETTINGS]
+    assert {s.field for s in SETTINGS} <= pacing_fields
+    assert tuple(s.name for s in SETTINGS if s.config) == CONFIG_KEYS
+    rows = config_rows(tmp_path / "absent.yaml")
+    assert [key for key, _, _ in rows] == list(CONFIG_KEYS)
+    assert all(source == "default" for _, _, source in rows)
+
+
+def test_from_options_refuses_an_option_the_table_does_not_have():
+    with pytest.raises(TypeError):
+        from_options(speed=2.0)
+
+
+def test_a_routine_may_set_the_pitch_and_the_person_overrides_it(tmp_path):
+    routine = parse_routine("title: T\npitch: 40\nsteps:\n  - say: Hi.\n", "t.yaml")
+    assert resolve(routine, Settings()).pitch == 40
+    assert resolve(BARE, Settings()).pitch == 50
+    path = tmp_path / "config.yaml"
+    path.write_text("pitch: 60\n")
+    assert resolve(routine, load_config(path)).pitch == 60
+    assert resolve(routine, from_options(pitch=70).over(load_config(path))).pitch == 70

@@ -107,6 +107,7 @@ class Routine:
     voice: str | None = None
     rate_wpm: int | None = None
     pace: float | None = None
+    pitch: int | None = None
     defaults: Defaults = Defaults()
     safety: tuple[str, ...] = ()
     # Shown by `coach show`, never spoken: for reading before or after a session.
@@ -126,6 +127,7 @@ TOP_KEYS = (
     "voice",
     "rate",
     "pace",
+    "pitch",
     "defaults",
     "safety",
     "steps",
@@ -179,6 +181,7 @@ TEMPO_MS = (500, 60_000)
 BREATHE_MS = (1_000, 3_600_000)
 RATE_WPM = (80, 450)
 PACE = (0.25, 4.0)
+PITCH = (0, 99)  # espeak-ng's scale
 REPS = (1, 1000)
 BREATHS = (1, 500)
 SETS = (1, 100)

@@ -24,6 +24,7 @@ from coach.routine.model import (
     MAX_REPEAT_DEPTH,
     NEEDS,
     PACE,
+    PITCH,
     RATE_WPM,
     REPS,
     REST_MS,
@@ -243,6 +244,7 @@ class Parser:
         voice = get("voice", lambda n: r.text(n, "'voice'", max_chars=200))
         rate = get("rate", lambda n: self.whole(n, "'rate'", RATE_WPM))
         pace = get("pace", lambda n: self.number(n, "'pace'", PACE))
+        pitch = get("pitch", lambda n: self.whole(n, "'pitch'", PITCH))
         defaults = get("defaults", self.defaults) or Defaults()
         safety = get("safety", lambda n: r.texts(n, "'safety'")) or ()
         steps = get("steps", lambda n: self.steps(n, "'steps'", depth=0))
@@ -263,6 +265,7 @@ class Parser:
             voice=voice,
             rate_wpm=rate,
             pace=pace,
+            pitch=pitch,
             defaults=defaults,
             safety=safety,
             source=source,

@@ -360,8 +360,9 @@ class _Checker:
         return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
 
     def settings(self, raw: dict) -> Pacing | None:
-        from coach.routine.model import PACE, RATE_WPM
-        from coach.settings import SCALE
+        from dataclasses import fields
+
+        from coach.settings import CHOICE, DURATION, NUMBER, SETTINGS, TEXT, WHOLE
 
         where = ("settings",)
         try:
@@ -372,58 +373,59 @@ class _Checker:
         except (TypeError, ValueError) as e:
             self.fail(where, f"'settings' has a malformed breath pattern ({e})")
             return None
-        ranges = {"pace": PACE, "rate_wpm": RATE_WPM, "hold_scale": SCALE, "rest_scale": SCALE}
-        for key, (lo, hi) in ranges.items():
-            value = raw[key]
+        # Each setting is checked as its row in the settings table says. Problems are reported
+        # kind by kind, each kind in the order of the script's keys: the order they always were
+        # reported in. A breath pattern is checked by reading it, above.
+        order = {f.name: i for i, f in enumerate(fields(Pacing))}
+        table = sorted(SETTINGS, key=lambda s: order[s.field])
+        for kind in (NUMBER, DURATION, WHOLE, CHOICE, TEXT):
+            for s in table:
+                if s.checked_as == kind:
+                    self.setting(s.field, getattr(settings, s.field), s)
+            if kind == DURATION:  # the routine's own default times, which are not settings
+                for key in (
+                    "default_hold_ms",
+                    "default_rest_ms",
+                    "default_transition_ms",
+                    "default_tempo_ms",
+                ):
+                    self.setting(key, raw[key], None)
+        return settings
+
+    def setting(self, key: str, value, s) -> None:
+        """Check one settings value against its row `s` of the settings table (None: a time)."""
+        from coach.settings import CHOICE, DURATION, NUMBER, TEXT, WHOLE
+
+        where = ("settings", key)
+        nullable = s is not None and s.default is None
+        if value is None and nullable:
+            return
+        kind = DURATION if s is None else s.checked_as
+        if kind in (NUMBER, WHOLE):
+            lo, hi = s.limits
             if (
                 isinstance(value, bool)
-                or not isinstance(value, (int, float))
+                or not isinstance(value, (int, float) if kind == NUMBER else int)
                 or not lo <= value <= hi
             ):
+                what = "a number" if kind == NUMBER else "a whole number"
                 self.fail(
-                    (*where, key),
-                    f"'{key}' must be a number from {lo:g} to {hi:g}, found {_json_kind(value)}",
+                    where,
+                    f"'{key}' must be {what} from {lo:g} to {hi:g}, found {_json_kind(value)}",
                 )
-        for key in (
-            "hold_ms",
-            "rest_ms",
-            "default_hold_ms",
-            "default_rest_ms",
-            "default_transition_ms",
-            "default_tempo_ms",
-        ):
-            value = raw[key]
-            if value is None and key in ("hold_ms", "rest_ms"):
-                continue
+        elif kind == DURATION:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 self.fail(
-                    (*where, key),
+                    where,
                     f"'{key}' must be a whole number of milliseconds, found {_json_kind(value)}",
                 )
-        pitch = raw["pitch"]
-        if isinstance(pitch, bool) or not isinstance(pitch, int) or not 0 <= pitch <= 99:
+        elif kind == CHOICE and value not in s.choices:
+            *most, last = s.choices
             self.fail(
-                (*where, "pitch"),
-                f"'pitch' must be a whole number from 0 to 99, found {_json_kind(pitch)}",
+                where, f"'{key}' must be {', '.join(most)} or {last}, found {_json_kind(value)}"
             )
-        if raw["breath_cues"] not in ("voice", "tones", "both"):
-            self.fail(
-                (*where, "breath_cues"),
-                "'breath_cues' must be voice, tones or both, "
-                f"found {_json_kind(raw['breath_cues'])}",
-            )
-        if settings.verbosity not in ("full", "brief", "minimal"):
-            self.fail(
-                (*where, "verbosity"),
-                "'verbosity' must be full, brief or minimal, "
-                f"found {_json_kind(settings.verbosity)}",
-            )
-        if raw["voice"] is not None and not isinstance(raw["voice"], str):
-            self.fail(
-                (*where, "voice"),
-                f"'voice' must be a string or null, found {_json_kind(raw['voice'])}",
-            )
-        return settings
+        elif kind == TEXT and not isinstance(value, str):
+            self.fail(where, f"'{key}' must be a string or null, found {_json_kind(value)}")
 
     def chapter(self, data, where) -> Chapter | None:
         if not isinstance(data, dict):

@@ -14,13 +14,16 @@ import sys
 import textwrap
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
 
-from coach.errors import CoachError, RoutineError
+from coach.errors import CoachError, Problem, RoutineError
 from coach.settings import CONFIG_KEYS, SETTINGS, from_options, load_config
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class _Coach(TyperGroup):
@@ -137,7 +140,7 @@ def validate(
     """
     from coach.pipeline import load_script
 
-    problems = []
+    problems: list[Problem] = []
     for ref in paths:
         try:
             script = load_script(ref)
@@ -379,20 +382,21 @@ class _progress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet or not sys.stderr.isatty()
-        self.bar = None
+        self.bar: Progress | None = None
 
     def __enter__(self):
         if self.quiet:
             return None
         from rich.progress import Progress
 
-        self.bar = Progress(transient=True, console=None)
-        self.bar.start()
-        self.task = self.bar.add_task("writing", total=None)
-        return self.update
+        self.bar = bar = Progress(transient=True, console=None)
+        bar.start()
+        task = bar.add_task("writing", total=None)
 
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return update
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

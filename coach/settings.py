@@ -13,7 +13,7 @@ values > the built-in defaults below. `Settings` holds one layer (every field op
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields, make_dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from coach.errors import UsageError
@@ -203,39 +203,92 @@ def _shown(value) -> str:
 # -- one layer, and what a routine ends up with --------------------------------------------
 
 
-def _given(self) -> bool:
-    """Whether this layer chooses anything at all."""
-    return any(getattr(self, f.name) is not None for f in fields(Settings))
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """One layer of pacing choices; None means "not chosen here".
+
+    One field per row of SETTINGS (its `field`), in table order. The fields are written out,
+    not made from the table, so that the type checker sees every use of every setting;
+    `_check_fields` refuses, on import, a row without its field or a field without its row.
+    """
+
+    pace: float | None = None
+    hold_ms: int | None = None
+    hold_scale: float | None = None
+    rest_ms: int | None = None
+    rest_scale: float | None = None
+    breath: BreathPattern | None = None
+    rate_wpm: int | None = None
+    voice: str | None = None
+    breath_cues: str | None = None
+    pitch: int | None = None
+    verbosity: str | None = None
+
+    def given(self) -> bool:
+        """Whether this layer chooses anything at all."""
+        return any(getattr(self, f.name) is not None for f in fields(Settings))
+
+    def over(self, under: Settings) -> Settings:
+        """This layer with its gaps filled from `under`."""
+        return Settings(
+            **{
+                f.name: getattr(self, f.name)
+                if getattr(self, f.name) is not None
+                else getattr(under, f.name)
+                for f in fields(Settings)
+            }
+        )
 
 
-def _over(self, under: Settings) -> Settings:
-    """This layer with its gaps filled from `under`."""
-    return Settings(
-        **{
-            f.name: getattr(self, f.name)
-            if getattr(self, f.name) is not None
-            else getattr(under, f.name)
-            for f in fields(Settings)
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Everything the compiler needs to time one routine. Times here are before `pace`.
+
+    One field per row of SETTINGS, holding its default (the cue script's JSON keeps this
+    order: the settings version 1 was first written with, then later ones); `hold_ms`,
+    `rest_ms` and `breath` are overrides (None: each step's own value is used); the
+    `default_*` values fill in where a step gives none.
+    """
+
+    pace: float = 1.0
+    rate_wpm: int = BUILTIN_RATE_WPM
+    voice: str | None = None
+    hold_ms: int | None = None
+    hold_scale: float = 1.0
+    rest_ms: int | None = None
+    rest_scale: float = 1.0
+    breath: BreathPattern | None = None
+    breath_cues: str = "both"
+    pitch: int = BUILTIN_PITCH
+    verbosity: str = "full"
+    default_hold_ms: int = BUILTIN_HOLD_MS
+    default_rest_ms: int = BUILTIN_REST_MS
+    default_transition_ms: int = BUILTIN_TRANSITION_MS
+    default_tempo_ms: int = BUILTIN_TEMPO_MS
+    default_breath: BreathPattern = BUILTIN_BREATH
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("breath", "default_breath"):
+            pattern = getattr(self, key)
+            out[key] = None if pattern is None else pattern_to_json(pattern)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> Pacing:
+        """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
+        values = {
+            f.name: data.get(f.name, _ADDED.get(f.name)) if f.name in _ADDED else data[f.name]
+            for f in fields(cls)
         }
-    )
+        for key in ("breath", "default_breath"):
+            if values[key] is not None:
+                values[key] = pattern_from_json(values[key])
+        return replace(cls(), **values)
 
 
-Settings = make_dataclass(
-    "Settings",
-    [(s.field, s.value_type | None, None) for s in SETTINGS],
-    namespace={
-        "__doc__": 'One layer of pacing choices; None means "not chosen here".',
-        "__module__": __name__,
-        "given": _given,
-        "over": _over,
-    },
-    frozen=True,
-    slots=True,
-)
-
-# The settings a cue script of version 1 was first written with, in the order its JSON gives
-# them; settings added later follow in table order, and a script without them still loads,
-# meaning their default (what older scripts meant).
+# The settings a cue script of version 1 was first written with; a script without a setting
+# added later still loads, meaning its default (what older scripts meant).
 _SCRIPT_V1 = (
     "pace",
     "rate_wpm",
@@ -250,54 +303,32 @@ _SCRIPT_V1 = (
 )
 _BY_FIELD = {s.field: s for s in SETTINGS}
 _ADDED = {s.field: s.default for s in SETTINGS if s.field not in _SCRIPT_V1}
-_SCRIPT_ORDER = _SCRIPT_V1 + tuple(_ADDED)
-
-
-def _to_json(self) -> dict:
-    out = asdict(self)
-    for key in ("breath", "default_breath"):
-        pattern = getattr(self, key)
-        out[key] = None if pattern is None else pattern_to_json(pattern)
-    return out
-
-
-def _from_json(cls, data: dict) -> Pacing:
-    """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
-    values = {
-        f.name: data.get(f.name, _ADDED.get(f.name)) if f.name in _ADDED else data[f.name]
-        for f in fields(cls)
-    }
-    for key in ("breath", "default_breath"):
-        if values[key] is not None:
-            values[key] = pattern_from_json(values[key])
-    return replace(cls(), **values)
-
-
-Pacing = make_dataclass(
-    "Pacing",
-    [
-        (s.field, s.value_type if s.default is not None else s.value_type | None, s.default)
-        for s in (_BY_FIELD[name] for name in _SCRIPT_ORDER)
-    ]
-    + [
-        ("default_hold_ms", int, BUILTIN_HOLD_MS),
-        ("default_rest_ms", int, BUILTIN_REST_MS),
-        ("default_transition_ms", int, BUILTIN_TRANSITION_MS),
-        ("default_tempo_ms", int, BUILTIN_TEMPO_MS),
-        ("default_breath", BreathPattern, BUILTIN_BREATH),
-    ],
-    namespace={
-        "__doc__": "Everything the compiler needs to time one routine. Times here are before "
-        "`pace`.\n\nOne field per setting (see SETTINGS); `hold_ms`/`rest_ms`/`breath` are "
-        "overrides (None: each step's own value is used); the `default_*` values fill in where "
-        "a step gives none.",
-        "__module__": __name__,
-        "to_json": _to_json,
-        "from_json": classmethod(_from_json),
-    },
-    frozen=True,
-    slots=True,
+_PACING_ONLY = (
+    "default_hold_ms",
+    "default_rest_ms",
+    "default_transition_ms",
+    "default_tempo_ms",
+    "default_breath",
 )
+
+
+def _check_fields() -> None:
+    # A new row without its fields (or the other way round) fails here, on import, with what
+    # to add, instead of a setting that is parsed and then silently dropped.
+    table = [s.field for s in SETTINGS]
+    layer = [f.name for f in fields(Settings)]
+    if layer != table:
+        raise AssertionError(f"Settings' fields {layer} must be SETTINGS' fields {table}")
+    pacing = {f.name: f for f in fields(Pacing)}
+    want = set(table) | set(_PACING_ONLY)
+    if set(pacing) != want:
+        raise AssertionError(f"Pacing's fields must be {sorted(want)}, found {sorted(pacing)}")
+    for s in SETTINGS:
+        if pacing[s.field].default != s.default:
+            raise AssertionError(f"Pacing.{s.field} must default to {s.default!r}")
+
+
+_check_fields()
 
 
 def pattern_to_json(p: BreathPattern) -> dict:

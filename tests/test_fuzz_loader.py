@@ -310,6 +310,7 @@ _PLAUSIBLE = {
     "language": st.sampled_from(["en", "de", "en-GB"]),
     "pace": st.floats(0.25, 4),
     "rate": st.integers(80, 450),
+    "pitch": st.integers(0, 99),
     "brief": _text,
     "source": _text,
     "tips": _texts,

@@ -80,7 +80,7 @@ _HOW_TO = RoleUse(said_again=True, how_to=True)
 _SAID_AGAIN = RoleUse(said_again=True)
 _TIMED = RoleUse()  # true only at the moment it is heard
 
-ROLES: dict[CueRole, RoleUse] = {
+ROLES: dict[str, RoleUse] = {  # keyed by CueRole, whose members are their strings
     CueRole.START: _SAID_AGAIN,
     CueRole.SAFETY: _SAID_AGAIN,
     CueRole.SAY: _HOW_TO,
@@ -335,14 +335,17 @@ class _Checker:
         raw_settings = self.get(data, "settings", (), dict)
         if raw_settings is not None:
             settings = self.settings(raw_settings)
-        chapters = [
+        read_chapters = [
             self.chapter(c, ("chapters", i))
             for i, c in enumerate(self.get(data, "chapters", (), list) or [])
         ]
-        cues = [
+        read_cues = [
             self.cue(c, ("cues", i)) for i, c in enumerate(self.get(data, "cues", (), list) or [])
         ]
-        if self.problems:
+        # A chapter or cue is None only where a problem was noted, so none is left below.
+        chapters = [c for c in read_chapters if c is not None]
+        cues = [c for c in read_cues if c is not None]
+        if self.problems or settings is None:
             return None
         last = 0
         for i, c in enumerate(cues):
@@ -523,6 +526,7 @@ def _locate(text: str, path: str, where: tuple) -> Loc:
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        assert node is not None  # the text was JSON that did not load as a cue script
         for step in where:
             if isinstance(node, yaml.MappingNode):
                 node = next(v for k, v in node.value if k.value == step)

@@ -25,7 +25,7 @@ from coach.script import cues
 from coach.script.compiler import compile
 from coach.script.cues import CueScript
 from coach.values import BreathPattern, duration_hint, parse_duration, parse_pattern
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 BUILTIN = ROOT / "coach" / "routine" / "routines" / "upper-back-release.yaml"
 ROUTINE_TEXT = BUILTIN.read_text(encoding="utf-8")

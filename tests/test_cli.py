@@ -111,6 +111,7 @@ def test_show_at_another_pacing(tiny):
     assert "(pace 0.5, speech 165 words/min, holds 20s, rests x2)" in result.stdout
 
 
+@pytest.mark.slow  # the first run speaks every phrase of the four routines (about 14 s)
 def test_list_shows_the_built_in_routine():
     result = run("list")
     assert result.exit_code == 0

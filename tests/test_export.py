@@ -91,6 +91,7 @@ def test_mp3_has_chapters_tags_and_captions(routine, tmp_path, run_coach):
     assert (tmp_path / "a.vtt").read_text().startswith("WEBVTT")
 
 
+@pytest.mark.slow  # exports a whole built-in routine and measures it with ffmpeg
 def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path, run_coach):
     out = tmp_path / "r.wav"
     assert run_coach("export", "upper-back-release", "-o", out, "-q").returncode == 0
@@ -135,6 +136,7 @@ def test_default_output_goes_to_the_audio_folder(routine, tmp_path, run_coach):
     assert (tmp_path / "audio" / "export-test.mp3").exists()
 
 
+@pytest.mark.slow  # two exports of each format (opus, m4a, m4b: 20 s and more)
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"])
 def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt, run_coach):
     # Ogg's stream serial number was random in libsndfile; coach makes it from the content.
@@ -151,6 +153,7 @@ def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt, run_coa
         assert decoded.returncode == 0 and decoded.stderr == ""
 
 
+@pytest.mark.slow  # speaks every phrase again, then exports twice
 def test_an_empty_phrase_cache_exports_the_same_bytes(routine, tmp_path, monkeypatch, run_coach):
     # Warm, cold, or warmed by another routine first (so the rest is spoken in another order):
     # the samples of each phrase, and so the file, do not depend on it.
@@ -182,6 +185,7 @@ def test_an_unknown_format_is_a_usage_error(routine, tmp_path, run_coach):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # two exports
 def test_a_compiled_cue_script_exports_the_same_audio_as_its_routine(routine, tmp_path, run_coach):
     script = tmp_path / "s.json"
     assert run_coach("compile", routine, "-o", script).returncode == 0

@@ -80,6 +80,7 @@ def long_routine(folder: Path, minutes: int, unique: int = 0) -> Path:
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
+@pytest.mark.slow  # a 30-minute routine encoded until the signal
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig, run_coach, start_coach):
     routine = long_routine(tmp_path, 30)
@@ -99,6 +100,7 @@ def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig, run_coach, start_
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow  # synthesizes hundreds of phrases
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_a_signal_while_synthesizing_leaves_a_sound_cache_and_no_file(
     tmp_path, sig, run_coach, start_coach
@@ -240,6 +242,7 @@ def _peak_mib(
         return proc.returncode, peak, err.read()
 
 
+@pytest.mark.slow  # a two-hour export
 def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(
     tmp_path, run_coach, start_coach
 ):
@@ -262,6 +265,7 @@ def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(
     assert abs(seconds * 1000 - load_spoken(str(routine)).script.duration_ms) < 50
 
 
+@pytest.mark.slow  # plays twice for 5 s in real time
 @pytest.mark.audio
 def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(
     tmp_path, run_coach, start_coach
@@ -282,6 +286,7 @@ def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(
     )
 
 
+@pytest.mark.slow  # a hundred exports
 def test_a_hundred_exports_in_a_row_leave_no_temp_files_or_open_files(tmp_path):
     from coach.export.session import export
 

@@ -23,6 +23,7 @@ BESIDE = ROOT.parent / "shared" / "corpora" / "yaml-test-suite"
 SUITE = Path(os.environ.get("COACH_YAML_TEST_SUITE") or BESIDE)
 FILES = sorted(p.name for p in SUITE.iterdir()) if SUITE.is_dir() else []
 ABSENT = pytest.mark.skip(reason=f"the YAML test suite is not at {SUITE}")
+pytestmark = pytest.mark.slow  # hundreds of files, each read and checked, then all through the CLI
 
 
 @pytest.mark.parametrize("name", FILES or [pytest.param("absent", marks=ABSENT)])

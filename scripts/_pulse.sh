@@ -1,7 +1,8 @@
-# Sourced by scripts/test and scripts/bench: a private PulseAudio server with a null sink, so
-# coach can play (and be recorded) without a sound card. `start_pulse` exports PULSE_SERVER,
-# XDG_RUNTIME_DIR, PULSE_CLIENTCONFIG, PULSE_COOKIE and COACH_TEST_SINK=coach_null, or sets
-# PULSE_FAIL and returns 1; `stop_pulse` stops it and removes its folder.
+# Sourced by scripts/bench and by tests/conftest.py (its audio_server fixture, through bash): a
+# private PulseAudio server with a null sink, so coach can play (and be recorded) without a
+# sound card. `start_pulse` exports PULSE_SERVER, XDG_RUNTIME_DIR, PULSE_CLIENTCONFIG,
+# PULSE_COOKIE and COACH_TEST_SINK=coach_null, or sets PULSE_FAIL and returns 1; `stop_pulse`
+# stops it and removes its folder.
 # shellcheck shell=bash
 PULSE_DIR=""
 PULSE_PID=""

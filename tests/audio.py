@@ -1,10 +1,11 @@
 """Recording what coach plays through the test audio server, and finding sounds in it.
 
-`scripts/test` starts a private PulseAudio server whose default sink is a null sink
-($COACH_TEST_SINK); everything played to it can be recorded from its monitor source. The
-recording is read live, chunk by chunk, and each chunk's arrival time is noted, which ties
-recording positions to the wall clock (`time_at`, `position_at`): a test can wait for the first
-sound, press a key at a known point of the session, and later check what was heard after it.
+conftest.py (the `audio_server` fixture) starts a private PulseAudio server whose default
+sink is a null sink ($COACH_TEST_SINK); everything played to it can be recorded from its
+monitor source. The recording is read live, chunk by chunk, and each chunk's arrival time is
+noted, which ties recording positions to the wall clock (`time_at`, `position_at`): a test can
+wait for the first sound, press a key at a known point of the session, and later check what was
+heard after it.
 
 Sounds are found by correlation (`similarity`) with what coach should play, rendered here the
 way coach renders it, so a test checks what a listener hears (which words, at which sample)
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SINK = os.environ.get("COACH_TEST_SINK")
 RATE = 22_050  # coach's voices speak at 22,050 Hz; recorded at the same rate, no resampling
 SILENCE = 0.003  # below this (about -50 dBFS) a sample counts as silence
 CUE_WINDOW_MS = 150  # how much of each cue is matched to find where it sounded
@@ -54,9 +54,9 @@ class Recorder:
     """
 
     def __init__(self, sink: str | None = None, latency_ms: int = 20) -> None:
-        sink = sink or SINK
+        sink = sink or os.environ.get("COACH_TEST_SINK")
         if not sink:
-            raise RuntimeError("no test sink: run the tests with scripts/test")
+            raise RuntimeError("no test sink: ask for the audio_sink fixture (conftest.py)")
         self._proc = subprocess.Popen(
             [
                 "parec",

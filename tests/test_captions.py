@@ -13,7 +13,7 @@ from coach.routine.parser import parse_routine
 from coach.script.captions import CAPTION_FORMATS, caption_events, captions
 from coach.script.compiler import compile
 from coach.script.cues import Chapter, Cue
-from tests.conftest import fake_durations
+from tests.support import fake_durations
 
 SMALL = """\
 title: Small & <simple>

@@ -14,7 +14,7 @@ from coach.pipeline import load_spoken
 from coach.routine.library import builtin_names
 from coach.script import cues
 from coach.script.summary import summary_lines
-from tests.conftest import ROOT, coach_command
+from tests.support import ROOT
 
 TINY = """\
 title: Tiny
@@ -111,6 +111,7 @@ def test_show_at_another_pacing(tiny):
     assert "(pace 0.5, speech 165 words/min, holds 20s, rests x2)" in result.stdout
 
 
+@pytest.mark.slow  # the first run speaks every phrase of the four routines (about 14 s)
 def test_list_shows_the_built_in_routine():
     result = run("list")
     assert result.exit_code == 0
@@ -214,19 +215,17 @@ def test_every_command_has_help_with_an_example():
 # -- the installed executable ----------------------------------------------------------------
 
 
-def test_installed_coach_validates_the_built_in_routine():
-    proc = subprocess.run(
-        [*coach_command(), "validate", "upper-back-release"], capture_output=True, text=True
-    )
+def test_installed_coach_validates_the_built_in_routine(run_coach):
+    proc = run_coach("validate", "upper-back-release")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("upper-back-release: ok, ")
     assert proc.stderr == ""
 
 
-def test_installed_coach_reports_bad_input_without_a_traceback(tmp_path):
+def test_installed_coach_reports_bad_input_without_a_traceback(tmp_path, run_coach):
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: [unclosed\n")
-    proc = subprocess.run([*coach_command(), "validate", str(bad)], capture_output=True, text=True)
+    proc = run_coach("validate", str(bad))
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == (
@@ -247,10 +246,8 @@ def test_python_dash_m_coach_runs_the_same_cli(tiny):
     assert json.loads(proc.stdout)["title"] == "Tiny"
 
 
-def test_debug_shows_a_traceback_for_bug_reports():
-    proc = subprocess.run(
-        [*coach_command(), "--debug", "show", "no-such-routine"], capture_output=True, text=True
-    )
+def test_debug_shows_a_traceback_for_bug_reports(run_coach):
+    proc = run_coach("--debug", "show", "no-such-routine")
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
 
@@ -271,8 +268,8 @@ def test_play_refuses_bad_options_before_making_a_sound(tiny, args, message):
     assert "Traceback" not in result.output
 
 
-def test_doctor_checks_the_set_up_through_the_executable():
-    proc = subprocess.run([*coach_command(), "doctor"], capture_output=True, text=True, timeout=120)
+def test_doctor_checks_the_set_up_through_the_executable(run_coach):
+    proc = run_coach("doctor", timeout=120)
     assert "Traceback" not in proc.stderr
     names = [
         "TTS engine",

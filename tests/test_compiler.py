@@ -14,7 +14,7 @@ from coach.script import cues
 from coach.script.compiler import compile, estimated_durations
 from coach.script.tones import TONE_MS
 from coach.settings import Settings
-from tests.conftest import ROOT, fake_durations
+from tests.support import ROOT, fake_durations
 
 GOLDEN = ROOT / "tests" / "golden"
 

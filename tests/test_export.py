@@ -11,7 +11,6 @@ import soundfile
 
 from coach.pipeline import load_spoken
 from coach.sound.render import samples_at
-from tests.conftest import coach_command
 
 ROUTINE = """\
 title: Export test
@@ -34,12 +33,6 @@ def routine(tmp_path_factory):
     return path
 
 
-def coach(*args, cwd=None):
-    return subprocess.run(
-        [*coach_command(), *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
-
-
 def ffprobe(path, *args):
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-of", "json", *args, str(path)],
@@ -50,25 +43,25 @@ def ffprobe(path, *args):
     return json.loads(out.stdout)
 
 
-def test_wav_export_lasts_exactly_the_cue_script_and_matches_show(routine, tmp_path):
+def test_wav_export_lasts_exactly_the_cue_script_and_matches_show(routine, tmp_path, run_coach):
     out = tmp_path / "a.wav"
-    proc = coach("export", routine, "-o", out, "--quiet")
+    proc = run_coach("export", routine, "-o", out, "--quiet")
     assert proc.returncode == 0, proc.stderr
     script = load_spoken(str(routine)).script
     info = soundfile.info(str(out))
     assert info.frames == samples_at(script.duration_ms, info.samplerate)
     fmt = ffprobe(out, "-show_format")["format"]
     assert float(fmt["duration"]) == pytest.approx(script.duration_ms / 1000, abs=0.001)
-    total = coach("show", routine).stdout.splitlines()[-1]
+    total = run_coach("show", routine).stdout.splitlines()[-1]
     minutes, seconds = re.match(r"Total (\d+):(\d\d)", total).groups()
     assert int(minutes) * 60 + int(seconds) == round(script.duration_ms / 1000)
 
 
-def test_the_audio_is_what_the_cue_script_says_sample_for_sample(routine, tmp_path):
+def test_the_audio_is_what_the_cue_script_says_sample_for_sample(routine, tmp_path, run_coach):
     from coach.sound.render import render
 
     out = tmp_path / "a.wav"
-    assert coach("export", routine, "-o", out, "--quiet").returncode == 0
+    assert run_coach("export", routine, "-o", out, "--quiet").returncode == 0
     spoken = load_spoken(str(routine))
     pcm, rate = soundfile.read(str(out), dtype="float32")
     expected = render(spoken.script, spoken.voice)
@@ -80,9 +73,9 @@ def test_the_audio_is_what_the_cue_script_says_sample_for_sample(routine, tmp_pa
         assert abs(pcm[s : s + rate // 10]).max() > 0.01  # words begin at their sample
 
 
-def test_mp3_has_chapters_tags_and_captions(routine, tmp_path):
+def test_mp3_has_chapters_tags_and_captions(routine, tmp_path, run_coach):
     out = tmp_path / "a.mp3"
-    proc = coach("export", routine, "-o", out, "--captions", "srt", "--captions", "vtt", "-q")
+    proc = run_coach("export", routine, "-o", out, "--captions", "srt", "--captions", "vtt", "-q")
     assert proc.returncode == 0, proc.stderr
     script = load_spoken(str(routine)).script
     chapters = ffprobe(out, "-show_chapters")["chapters"]
@@ -98,9 +91,10 @@ def test_mp3_has_chapters_tags_and_captions(routine, tmp_path):
     assert (tmp_path / "a.vtt").read_text().startswith("WEBVTT")
 
 
-def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path):
+@pytest.mark.slow  # exports a whole built-in routine and measures it with ffmpeg
+def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path, run_coach):
     out = tmp_path / "r.wav"
-    assert coach("export", "upper-back-release", "-o", out, "-q").returncode == 0
+    assert run_coach("export", "upper-back-release", "-o", out, "-q").returncode == 0
     proc = subprocess.run(
         [
             "ffmpeg",
@@ -124,30 +118,31 @@ def test_loudness_is_about_minus_19_lufs_with_peaks_under_minus_1_dbtp(tmp_path)
     assert peak <= -1.0
 
 
-def test_an_existing_file_is_kept_unless_force(routine, tmp_path):
+def test_an_existing_file_is_kept_unless_force(routine, tmp_path, run_coach):
     out = tmp_path / "a.ogg"
     out.write_bytes(b"precious")
-    proc = coach("export", routine, "-o", out, "-q")
+    proc = run_coach("export", routine, "-o", out, "-q")
     assert proc.returncode == 2
     assert proc.stderr == f"coach: error: {out} exists; use --force to replace it\n"
     assert out.read_bytes() == b"precious"
-    assert coach("export", routine, "-o", out, "-q", "--force").returncode == 0
+    assert run_coach("export", routine, "-o", out, "-q", "--force").returncode == 0
     assert soundfile.info(str(out)).format == "OGG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ogg"]  # no temp files left
 
 
-def test_default_output_goes_to_the_audio_folder(routine, tmp_path):
-    proc = coach("export", routine, "-q", cwd=tmp_path)
+def test_default_output_goes_to_the_audio_folder(routine, tmp_path, run_coach):
+    proc = run_coach("export", routine, "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "audio" / "export-test.mp3").exists()
 
 
+@pytest.mark.slow  # two exports of each format (opus, m4a, m4b: 20 s and more)
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "opus", "m4a", "m4b"])
-def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt):
+def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt, run_coach):
     # Ogg's stream serial number was random in libsndfile; coach makes it from the content.
     a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
-    assert coach("export", routine, "-o", a, "-q").returncode == 0
-    assert coach("export", routine, "-o", b, "-q").returncode == 0
+    assert run_coach("export", routine, "-o", a, "-q").returncode == 0
+    assert run_coach("export", routine, "-o", b, "-q").returncode == 0
     assert a.read_bytes() == b.read_bytes()
     if fmt in ("ogg", "opus"):  # and the rewritten pages still check out
         decoded = subprocess.run(
@@ -158,41 +153,43 @@ def test_the_same_routine_exports_the_same_bytes(routine, tmp_path, fmt):
         assert decoded.returncode == 0 and decoded.stderr == ""
 
 
-def test_an_empty_phrase_cache_exports_the_same_bytes(routine, tmp_path, monkeypatch):
+@pytest.mark.slow  # speaks every phrase again, then exports twice
+def test_an_empty_phrase_cache_exports_the_same_bytes(routine, tmp_path, monkeypatch, run_coach):
     # Warm, cold, or warmed by another routine first (so the rest is spoken in another order):
     # the samples of each phrase, and so the file, do not depend on it.
     a, b, c = (tmp_path / f"{name}.flac" for name in "abc")
-    assert coach("export", routine, "-o", a, "-q").returncode == 0
+    assert run_coach("export", routine, "-o", a, "-q").returncode == 0
     monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "empty"))
-    assert coach("export", routine, "-o", b, "-q").returncode == 0
+    assert run_coach("export", routine, "-o", b, "-q").returncode == 0
     monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "other-first"))
     other = tmp_path / "other.yaml"
     other.write_text(
         "title: Other\nsteps:\n  - rest: 5s\n  - say: Sit tall and twist to the right.\n",
         encoding="utf-8",
     )
-    assert coach("show", other).returncode == 0
-    assert coach("export", routine, "-o", c, "-q").returncode == 0
+    assert run_coach("show", other).returncode == 0
+    assert run_coach("export", routine, "-o", c, "-q").returncode == 0
     assert a.read_bytes() == b.read_bytes() == c.read_bytes()
 
 
-def test_stereo_export_has_two_channels(routine, tmp_path):
+def test_stereo_export_has_two_channels(routine, tmp_path, run_coach):
     out = tmp_path / "s.wav"
-    assert coach("export", routine, "-o", out, "--stereo", "-q").returncode == 0
+    assert run_coach("export", routine, "-o", out, "--stereo", "-q").returncode == 0
     assert soundfile.info(str(out)).channels == 2
 
 
-def test_an_unknown_format_is_a_usage_error(routine, tmp_path):
-    proc = coach("export", routine, "-o", tmp_path / "a.xyz", "-q")
+def test_an_unknown_format_is_a_usage_error(routine, tmp_path, run_coach):
+    proc = run_coach("export", routine, "-o", tmp_path / "a.xyz", "-q")
     assert proc.returncode == 2
     assert "xyz" in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.iterdir())
 
 
-def test_a_compiled_cue_script_exports_the_same_audio_as_its_routine(routine, tmp_path):
+@pytest.mark.slow  # two exports
+def test_a_compiled_cue_script_exports_the_same_audio_as_its_routine(routine, tmp_path, run_coach):
     script = tmp_path / "s.json"
-    assert coach("compile", routine, "-o", script).returncode == 0
+    assert run_coach("compile", routine, "-o", script).returncode == 0
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
-    assert coach("export", routine, "-o", a, "-q").returncode == 0
-    assert coach("export", script, "-o", b, "-q").returncode == 0
+    assert run_coach("export", routine, "-o", a, "-q").returncode == 0
+    assert run_coach("export", script, "-o", b, "-q").returncode == 0
     assert soundfile.read(str(a))[0].tolist() == soundfile.read(str(b))[0].tolist()

@@ -14,6 +14,7 @@ import json
 import os
 import re
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ from coach.script import cues
 from coach.script.compiler import compile
 from coach.script.cues import CueScript
 from coach.values import BreathPattern, duration_hint, parse_duration, parse_pattern
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 BUILTIN = ROOT / "coach" / "routine" / "routines" / "upper-back-release.yaml"
 ROUTINE_TEXT = BUILTIN.read_text(encoding="utf-8")
@@ -366,12 +367,14 @@ def test_any_text_is_a_routine_or_a_clean_error(text):
     check_routine(text)
 
 
+@pytest.mark.slow  # the fuzz campaign: thousands of parses, 5-60 s
 @FUZZ
 @given(mutated(ROUTINE_TEXT))
 def test_mutated_builtin_routine(text):
     check_routine(text)
 
 
+@pytest.mark.slow  # the fuzz campaign: thousands of parses, 5-60 s
 @FUZZ
 @given(routine_data, st.booleans(), st.booleans())
 def test_routines_built_from_the_format_keys(data, flow, unicode):
@@ -426,12 +429,14 @@ def mutated_script(draw) -> str:
     return json.dumps(data, indent=draw(st.sampled_from([None, 1])))
 
 
+@pytest.mark.slow  # the fuzz campaign: thousands of parses, 5-60 s
 @FUZZ
 @given(mutated_script())
 def test_mutated_cue_script_values(text):
     check_script(text)
 
 
+@pytest.mark.slow  # the fuzz campaign: thousands of parses, 5-60 s
 @FUZZ
 @given(mutated(SCRIPT_TEXT, NUMBERS))
 def test_mutated_cue_script_text(text):

@@ -30,7 +30,7 @@ from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say
 from coach.routine.parser import load_routine
 from coach.script.cues import Cue, CueScript
 from coach.settings import Settings
-from tests.conftest import coach_command, fake_durations
+from tests.support import fake_durations
 
 RELEASE, DESK, QUICK, FULL = (
     "upper-back-release",
@@ -656,16 +656,12 @@ def _ffprobe_seconds(path: Path) -> float:
 
 @pytest.mark.slow  # the first run speaks every phrase of the four routines (a few seconds)
 @pytest.mark.parametrize("name", BUILTINS)
-def test_each_routine_exports_with_the_real_voice_as_long_as_show_says(name, tmp_path):
+def test_each_routine_exports_with_the_real_voice_as_long_as_show_says(name, tmp_path, run_coach):
     out = tmp_path / f"{name}.wav"
-    proc = subprocess.run(
-        [*coach_command(), "export", name, "-o", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-    )
+    proc = run_coach("export", name, "-o", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     seconds = _ffprobe_seconds(out)
-    shown = subprocess.run([*coach_command(), "show", name], capture_output=True, text=True)
+    shown = run_coach("show", name)
     assert shown.returncode == 0, shown.stderr
     total = re.search(r"^Total (\d+):(\d\d) ", shown.stdout, re.M)
     assert total, shown.stdout

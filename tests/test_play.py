@@ -1,8 +1,9 @@
 """`coach play` through a real audio server: paplay, aplay, simpleaudio and PulseAudio's null sink.
 
-`scripts/test` starts the server; tests/audio.py records the sink's monitor while coach plays
-and finds in the recording what a listener would hear: each cue of the session (rendered
-here exactly as coach renders it) and each spoken answer to a control, at its sample.
+conftest.py starts the server (the `audio_server` fixture); tests/audio.py records the sink's
+monitor while coach plays and finds in the recording what a listener would hear: each cue of
+the session (rendered here exactly as coach renders it) and each spoken answer to a control,
+at its sample.
 
 Keys are typed on a real terminal: coach runs on a pseudo-terminal (its stdin and stdout),
 and keys are written to the other end. Each key is pressed at a point of the session found in
@@ -17,7 +18,6 @@ import os
 import select
 import signal
 import statistics
-import subprocess
 import termios
 import threading
 import time
@@ -32,7 +32,6 @@ from coach.sound.render import render, samples_at
 from tests.audio import (
     CUE_WINDOW_MS,
     RATE,
-    SINK,
     Clip,
     Recorder,
     cues_heard,
@@ -42,10 +41,9 @@ from tests.audio import (
     loud,
     ms,
 )
-from tests.conftest import coach_command, with_ctrl_c
 
-REASON = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server: run scripts/test")
-needs_server = pytest.mark.skipif(not SINK, reason=REASON)
+# Tests that play are marked `audio` and `slow` (they take the real time of what they play):
+# without an audio server conftest.py skips them with the reason (fails them when CI=true).
 
 ON_TIME_MS = 30  # how far a cue may be from its place
 ANSWER_WITHIN_MS = 700  # how soon after a key its spoken answer must start
@@ -155,8 +153,7 @@ def middle(cue) -> int:
 class Play:
     """A running `coach play`: on a pseudo-terminal (keys work) or with stdin not a terminal."""
 
-    def __init__(self, *args, terminal: bool = False) -> None:
-        command = with_ctrl_c([*coach_command(), "play", *map(str, args)])
+    def __init__(self, start_coach, *args, terminal: bool = False) -> None:
         self.terminal = terminal
         self._chunks: list[bytes] = []
         self._stopping = threading.Event()
@@ -165,17 +162,13 @@ class Play:
         if terminal:
             self.master, self.slave = os.openpty()
             self.settings_before = termios.tcgetattr(self.slave)
-            self.proc = subprocess.Popen(
-                command, stdin=self.slave, stdout=self.slave, stderr=subprocess.PIPE
-            )
+            self.proc = start_coach("play", *args, stdin=self.slave, stdout=self.slave, text=False)
             # Read the terminal all along: a child writing to a full terminal would block.
             self._reader = threading.Thread(target=self._drain, daemon=True)
             self._reader.start()
         else:
             self.master = self.slave = None
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
+            self.proc = start_coach("play", *args, text=False)
 
     def _drain(self) -> None:
         while not self._stopping.is_set():
@@ -233,12 +226,12 @@ class Play:
 
 
 @pytest.fixture
-def play():
+def play(start_coach):
     """Start `coach play ARGS` (terminal=True: on a pseudo-terminal); stopped after the test."""
     started: list[Play] = []
 
     def start(*args, terminal: bool = False) -> Play:
-        p = Play(*args, terminal=terminal)
+        p = Play(start_coach, *args, terminal=terminal)
         started.append(p)
         return p
 
@@ -248,11 +241,9 @@ def play():
 
 
 @pytest.fixture(scope="module")
-def sink_recorder():
+def sink_recorder(audio_sink):
     """One recording of the sink for all tests here: parec can take seconds to start."""
-    if not SINK:
-        pytest.skip(REASON)
-    rec = Recorder()
+    rec = Recorder(audio_sink)
     yield rec
     rec.stop()
 
@@ -335,7 +326,8 @@ def goes_on(
 # -- the session as it is heard --------------------------------------------------------------
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 @pytest.mark.parametrize("output", ["paplay", "aplay"])
 def test_every_cue_is_heard_at_its_time_and_the_whole_session_is_played(
     tmp_path, output, recorder, play
@@ -373,7 +365,8 @@ def test_every_cue_is_heard_at_its_time_and_the_whole_session_is_played(
     assert coach.stdout == "[0/1] Introduction\n[1/1] Reach\n"
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_through_simpleaudio_every_cue_is_heard_in_order_and_none_early(tmp_path, recorder, play):
     # simpleaudio's ALSA buffer is fixed at 100 ms; through PulseAudio it can run dry on a
     # busy machine, and each time that delays what follows by tens of ms (which is why the
@@ -399,7 +392,8 @@ def test_through_simpleaudio_every_cue_is_heard_in_order_and_none_early(tmp_path
     assert heard_tail.score > HEARD, "the end of the session was not heard"
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "output"),
     [
@@ -447,7 +441,8 @@ def controls(tmp_path):
     return path, Expected(path)
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_space_pauses_then_resumes_from_the_start_of_the_cue_that_was_sounding(
     controls, recorder, play
 ):
@@ -481,7 +476,8 @@ def test_space_pauses_then_resumes_from_the_start_of_the_cue_that_was_sounding(
     assert "paused: [1/2] Reach" in view_while_paused
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_n_skips_to_the_next_step(controls, recorder, play):
     path, expected = controls
     reach, twist = expected.chapter("Reach"), expected.chapter("Twist")
@@ -502,7 +498,8 @@ def test_n_skips_to_the_next_step(controls, recorder, play):
     assert saved_positions() == [(2, "Twist")]
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_p_goes_back_to_the_start_of_the_step_and_soon_after_it_to_the_step_before(
     controls, recorder, play
 ):
@@ -531,7 +528,8 @@ def test_p_goes_back_to_the_start_of_the_step_and_soon_after_it_to_the_step_befo
     goes_on(recording, expected, said_again, intro.start_ms, 2500, "Going back.")
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_r_says_the_last_instruction_again_then_goes_on(controls, recorder, play):
     path, expected = controls
     reach = expected.chapter("Reach")
@@ -552,7 +550,8 @@ def test_r_says_the_last_instruction_again_then_goes_on(controls, recorder, play
     goes_on(recording, expected, said, hold_for.start_ms, 3000, says.text)
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_plus_makes_the_rest_of_the_session_faster(tmp_path, recorder, play):
     path = write_routine(tmp_path, PACE, "pace")
     old, new = Expected(path), Expected(path, Settings(pace=1.1))
@@ -593,7 +592,8 @@ def test_plus_makes_the_rest_of_the_session_faster(tmp_path, recorder, play):
     assert "pace 1.1" in coach.stdout
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 def test_q_quits_restores_the_terminal_and_resume_starts_at_the_step(controls, recorder, play):
     path, expected = controls
     twist = expected.chapter("Twist")
@@ -623,7 +623,8 @@ def test_q_quits_restores_the_terminal_and_resume_starts_at_the_step(controls, r
     assert again.stdout.splitlines()[0] == "[2/2] Twist"
 
 
-@needs_server
+@pytest.mark.audio
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["2", "twist"])
 def test_from_starts_at_the_step_given_by_number_or_name(controls, step, recorder, play):
     path, expected = controls
@@ -641,21 +642,14 @@ def test_from_starts_at_the_step_given_by_number_or_name(controls, step, recorde
 # -- no audio output -------------------------------------------------------------------------
 
 
-def test_no_audio_output_is_an_environment_error_that_suggests_export(routine):
+def test_no_audio_output_is_an_environment_error_that_suggests_export(routine, run_coach):
     env = {
         **os.environ,
         "PULSE_SERVER": "unix:/nonexistent/socket",
         "PATH": "/nonexistent",
         "ALSA_CONFIG_PATH": "/nonexistent",
     }
-    exe = coach_command()
-    proc = subprocess.run(
-        [*exe, "play", str(routine), "--output", "paplay"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    proc = run_coach("play", str(routine), "--output", "paplay", env=env, timeout=60)
     assert proc.returncode == 1
     assert "no audio output could be opened" in proc.stderr
     assert "coach export" in proc.stderr

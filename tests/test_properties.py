@@ -13,7 +13,7 @@ from coach.script import cues
 from coach.script.compiler import compile
 from coach.settings import Settings
 from coach.values import parse_pattern
-from tests.conftest import fake_durations
+from tests.support import fake_durations
 
 words = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=40).filter(str.strip)
 sentences = st.lists(words, min_size=1, max_size=3)

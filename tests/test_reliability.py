@@ -20,29 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import coach_command, with_ctrl_c
 from tests.memory import peak_mib
 
-SINK = os.environ.get("COACH_TEST_SINK")
-REASON = os.environ.get("COACH_NO_AUDIO_SERVER_REASON", "no audio server: run scripts/test")
 BOUNDED_MIB = 300  # peak memory of a two-hour export or play (a whole session would be 1+ GiB)
-
-
-def coach(*args, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*coach_command(), *map(str, args)], capture_output=True, text=True, env=env, **kw
-    )
-
-
-def start(*args, env=None) -> subprocess.Popen:
-    return subprocess.Popen(
-        with_ctrl_c([*coach_command(), *map(str, args)]),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
 
 
 def wait_until(condition, what: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -100,13 +80,14 @@ def long_routine(folder: Path, minutes: int, unique: int = 0) -> Path:
 SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
 
 
+@pytest.mark.slow  # a 30-minute routine encoded until the signal
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
-def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig):
+def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig, run_coach, start_coach):
     routine = long_routine(tmp_path, 30)
-    assert coach("show", routine).returncode == 0  # its sentences cached: encoding is what runs
+    assert run_coach("show", routine).returncode == 0  # its sentences cached: encoding is what runs
     out = tmp_path / "out"
     out.mkdir()
-    proc = start("export", routine, "-o", out / "long.mp3")
+    proc = start_coach("export", routine, "-o", out / "long.mp3")
     wait_until(
         lambda: any(p.suffix == ".part" and p.stat().st_size > 100_000 for p in out.iterdir()),
         "temp file being written",
@@ -119,14 +100,17 @@ def test_a_signal_while_encoding_leaves_no_file(tmp_path, sig):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow  # synthesizes hundreds of phrases
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
-def test_a_signal_while_synthesizing_leaves_a_sound_cache_and_no_file(tmp_path, sig):
+def test_a_signal_while_synthesizing_leaves_a_sound_cache_and_no_file(
+    tmp_path, sig, run_coach, start_coach
+):
     routine = long_routine(tmp_path, 10, unique=400)
     cache = tmp_path / "cache"
     env = {**os.environ, "COACH_CACHE_DIR": str(cache)}
     out = tmp_path / "out"
     out.mkdir()
-    proc = start("export", routine, "-o", out / "long.flac", env=env)
+    proc = start_coach("export", routine, "-o", out / "long.flac", env=env)
     wait_until(lambda: len(list(cache.glob("*/*.npy"))) >= 20, "phrases cached", proc)
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 130
@@ -135,7 +119,7 @@ def test_a_signal_while_synthesizing_leaves_a_sound_cache_and_no_file(tmp_path, 
     kept = cache_is_sound(cache)
     assert 20 <= kept < 400 * 2  # stopped part way (each exercise has a sentence or two)
     # What was kept is used, and the rest is made: the next run finishes.
-    done = coach("export", routine, "-o", out / "long.flac", "-q", env=env)
+    done = run_coach("export", routine, "-o", out / "long.flac", "-q", env=env)
     assert done.returncode == 0, done.stderr
     assert cache_is_sound(cache) > kept
 
@@ -156,7 +140,7 @@ def _espeak_library() -> Path | None:
     return None
 
 
-def test_a_missing_speech_library_is_an_environment_fault_with_the_fix(tmp_path):
+def test_a_missing_speech_library_is_an_environment_fault_with_the_fix(tmp_path, coach_command):
     library = _espeak_library()
     if library is None:
         pytest.skip("libespeak-ng is not installed where this test can hide it")
@@ -173,7 +157,7 @@ def test_a_missing_speech_library_is_an_environment_fault_with_the_fix(tmp_path)
             "-c",
             script,
             "sh",
-            *coach_command(),
+            *coach_command,
             "export",
             "upper-back-quick",
             "-o",
@@ -196,7 +180,7 @@ def test_a_missing_speech_library_is_an_environment_fault_with_the_fix(tmp_path)
     assert not out.exists()
 
 
-def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path):
+def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path, run_coach):
     # espeak-ng reads a voice's dictionary when the voice is chosen; here the German one is a
     # named pipe with no writer, so the real engine blocks for good on opening it.
     data = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
@@ -216,7 +200,7 @@ def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path):
         "COACH_CACHE_DIR": str(tmp_path / "cache"),
     }
     started = time.monotonic()
-    proc = coach("export", "upper-back-quick", "--voice", "de", "-o", out, env=env, timeout=60)
+    proc = run_coach("export", "upper-back-quick", "--voice", "de", "-o", out, env=env, timeout=60)
     assert time.monotonic() - started < 30
     assert proc.returncode == 1
     assert proc.stderr == (
@@ -226,20 +210,20 @@ def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path):
     assert not out.exists()
 
 
-def test_a_bad_timeout_setting_is_bad_input(tmp_path):
+def test_a_bad_timeout_setting_is_bad_input(tmp_path, run_coach):
     env = {**os.environ, "COACH_TTS_TIMEOUT_S": "soon", "COACH_CACHE_DIR": str(tmp_path)}
-    proc = coach("export", "upper-back-quick", "-o", tmp_path / "x.wav", env=env)
+    proc = run_coach("export", "upper-back-quick", "-o", tmp_path / "x.wav", env=env)
     assert proc.returncode == 2
     assert proc.stderr == (
         "coach: error: COACH_TTS_TIMEOUT_S: must be a number of seconds above 0, found 'soon'\n"
     )
 
 
-def test_an_unwritable_cache_still_exports(tmp_path):
+def test_an_unwritable_cache_still_exports(tmp_path, run_coach):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     env = {**os.environ, "COACH_CACHE_DIR": str(blocked / "phrases")}
-    proc = coach("export", "upper-back-quick", "-o", tmp_path / "x.wav", "-q", env=env)
+    proc = run_coach("export", "upper-back-quick", "-o", tmp_path / "x.wav", "-q", env=env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x.wav").exists()
 
@@ -247,26 +231,25 @@ def test_an_unwritable_cache_still_exports(tmp_path):
 # -- long runs --------------------------------------------------------------------------------
 
 
-def _peak_mib(args, env=None, stop_after_s: float | None = None) -> tuple[int, float, str]:
+def _peak_mib(
+    start_coach, args, env=None, stop_after_s: float | None = None
+) -> tuple[int, float, str]:
     """Run coach; (exit code, peak memory in MiB, stderr). SIGINT after `stop_after_s`."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            with_ctrl_c([*coach_command(), *map(str, args)]),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-        )
+        proc = start_coach(*args, stdout=subprocess.DEVNULL, stderr=err, env=env)
         peak = peak_mib(proc, stop_after_s)
         err.seek(0)
         return proc.returncode, peak, err.read()
 
 
-def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(tmp_path):
+@pytest.mark.slow  # a two-hour export
+def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(
+    tmp_path, run_coach, start_coach
+):
     routine = long_routine(tmp_path, 120)
-    assert coach("show", routine).returncode == 0
+    assert run_coach("show", routine).returncode == 0
     out = tmp_path / "long.flac"
-    code, peak_mib, err = _peak_mib(["export", routine, "-o", out])
+    code, peak_mib, err = _peak_mib(start_coach, ["export", routine, "-o", out])
     assert code == 0, err
     assert 20 < peak_mib < BOUNDED_MIB, f"peak memory {peak_mib:.0f} MiB"
     probe = subprocess.run(
@@ -282,16 +265,20 @@ def test_a_two_hour_routine_exports_in_bounded_memory_to_its_full_length(tmp_pat
     assert abs(seconds * 1000 - load_spoken(str(routine)).script.duration_ms) < 50
 
 
+@pytest.mark.slow  # plays twice for 5 s in real time
 @pytest.mark.audio
-@pytest.mark.skipif(not SINK, reason=REASON)
-def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(tmp_path):
+def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(
+    tmp_path, run_coach, start_coach
+):
     routine = long_routine(tmp_path, 120)
-    assert coach("show", routine).returncode == 0
-    code, long_mib, err = _peak_mib(["play", routine, "--quiet"], stop_after_s=5)
+    assert run_coach("show", routine).returncode == 0
+    code, long_mib, err = _peak_mib(start_coach, ["play", routine, "--quiet"], stop_after_s=5)
     assert code == 130, err
     short = tmp_path / "short"
     short.mkdir()
-    code, short_mib, err = _peak_mib(["play", long_routine(short, 2), "--quiet"], stop_after_s=5)
+    code, short_mib, err = _peak_mib(
+        start_coach, ["play", long_routine(short, 2), "--quiet"], stop_after_s=5
+    )
     assert code == 130, err
     assert short_mib > 20 and long_mib < BOUNDED_MIB and long_mib < short_mib + 40, (
         long_mib,
@@ -299,6 +286,7 @@ def test_playing_a_two_hour_routine_takes_no_more_memory_than_a_short_one(tmp_pa
     )
 
 
+@pytest.mark.slow  # a hundred exports
 def test_a_hundred_exports_in_a_row_leave_no_temp_files_or_open_files(tmp_path):
     from coach.export.session import export
 
@@ -335,7 +323,7 @@ def test_a_hundred_exports_in_a_row_leave_no_temp_files_or_open_files(tmp_path):
 # -- text is text -----------------------------------------------------------------------------
 
 
-def test_markup_in_a_routine_is_spoken_as_text_through_the_cli(tmp_path):
+def test_markup_in_a_routine_is_spoken_as_text_through_the_cli(tmp_path, run_coach):
     routine = tmp_path / "markup.yaml"
     routine.write_text(
         'title: "<speak>Markup</speak> & co"\nsteps:\n'
@@ -343,11 +331,11 @@ def test_markup_in_a_routine_is_spoken_as_text_through_the_cli(tmp_path):
         "    say: 'Say \"this\" & <emphasis>that</emphasis>.'\n    hold: 3s\n",
         encoding="utf-8",
     )
-    shown = coach("compile", routine)
+    shown = run_coach("compile", routine)
     assert shown.returncode == 0, shown.stderr
     assert 'Say "this" & <emphasis>that</emphasis>.' in shown.stdout
     out = tmp_path / "m.mp3"
-    proc = coach("export", routine, "-o", out, "--captions", "vtt", "-q")
+    proc = run_coach("export", routine, "-o", out, "--captions", "vtt", "-q")
     assert proc.returncode == 0, proc.stderr
     captions = out.with_suffix(".vtt").read_text(encoding="utf-8")
     # WebVTT escapes what would otherwise be read as its own markup.

@@ -18,7 +18,7 @@ from coach.errors import RoutineError
 from coach.routine import yamlnodes
 from coach.routine.parser import load_routine, parse_routine
 from coach.routine.yamlnodes import MAX_FILE_BYTES
-from tests.conftest import ROOT, coach_command
+from tests.support import ROOT
 
 CORPUS = ROOT / "tests" / "corpus" / "bad"
 BUILTIN = ROOT / "coach" / "routine" / "routines" / "upper-back-release.yaml"
@@ -41,16 +41,6 @@ def problems(path: Path, shown: str) -> list[str]:
     with pytest.raises(RoutineError) as info:
         load_routine(path, shown)
     return info.value.lines()
-
-
-def run_coach(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command line, run in `cwd` so that messages name files as given."""
-    env = dict(os.environ, PYTHONUTF8="1")
-    # `python -m coach` (when coach is not installed) must find the package from any cwd.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [*coach_command(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 # -- the corpus, through the library -----------------------------------------------------------
@@ -221,21 +211,21 @@ def test_messages_quote_values_on_one_line():
         "number-too-many-digits.yaml",
     ],
 )
-def test_cli_validate_prints_exactly_the_problems_and_exits_2(name):
+def test_cli_validate_prints_exactly_the_problems_and_exits_2(name, run_coach):
     result = run_coach("validate", name, cwd=CORPUS)
     assert "Traceback" not in result.stderr
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "".join(line + "\n" for line in EXPECTED[name])
 
 
-def test_cli_validate_reports_the_problems_of_several_files_in_one_run():
+def test_cli_validate_reports_the_problems_of_several_files_in_one_run(run_coach):
     names = ["unknown-key-top.yaml", "empty.yaml", "syntax-unclosed-quote.yaml"]
     result = run_coach("validate", *names, cwd=CORPUS)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "".join(line + "\n" for n in names for line in EXPECTED[n])
 
 
-def test_cli_validate_reports_missing_files_directories_and_big_files(tmp_path):
+def test_cli_validate_reports_missing_files_directories_and_big_files(tmp_path, run_coach):
     (tmp_path / "folder").mkdir()
     (tmp_path / "big.yaml").write_bytes(b"# padding\n" * 150_000)
     result = run_coach("validate", "gone.yaml", "folder", "big.yaml", cwd=tmp_path)
@@ -247,13 +237,13 @@ def test_cli_validate_reports_missing_files_directories_and_big_files(tmp_path):
     )
 
 
-def test_cli_validate_good_file_prints_ok_and_exits_0():
+def test_cli_validate_good_file_prints_ok_and_exits_0(run_coach):
     result = run_coach("validate", str(BUILTIN), cwd=ROOT)
     assert (result.returncode, result.stderr) == (0, "")
     assert re.fullmatch(rf"{re.escape(str(BUILTIN))}: ok, \d+ steps, \d+:\d\d\n", result.stdout)
 
 
-def test_cli_validate_good_and_bad_files_together(tmp_path):
+def test_cli_validate_good_and_bad_files_together(tmp_path, run_coach):
     good = tmp_path / "good.yaml"
     good.write_bytes(BUILTIN.read_bytes())
     bad = tmp_path / "bad.yaml"

@@ -14,7 +14,7 @@ import pytest
 from coach.script.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, tone_length
 from coach.sound import tones
 from coach.sound.tones import tone_pcm
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 RATES = (22050, 24000, 44100, 48000)
 ALL = [(name, rate) for name in TONE_MS for rate in RATES]

@@ -15,8 +15,7 @@ import pytest
 from coach.errors import RoutineError
 from coach.routine.model import Routine
 from coach.routine.parser import load_routine
-from tests.conftest import ROOT
-from tests.test_routine_errors import run_coach
+from tests.support import ROOT
 
 # Beside the repository, as on the project's machines; COACH_YAML_TEST_SUITE names it elsewhere
 # (a clone in another folder).
@@ -24,6 +23,7 @@ BESIDE = ROOT.parent / "shared" / "corpora" / "yaml-test-suite"
 SUITE = Path(os.environ.get("COACH_YAML_TEST_SUITE") or BESIDE)
 FILES = sorted(p.name for p in SUITE.iterdir()) if SUITE.is_dir() else []
 ABSENT = pytest.mark.skip(reason=f"the YAML test suite is not at {SUITE}")
+pytestmark = pytest.mark.slow  # hundreds of files, each read and checked, then all through the CLI
 
 
 @pytest.mark.parametrize("name", FILES or [pytest.param("absent", marks=ABSENT)])
@@ -40,7 +40,7 @@ def test_suite_file_is_a_routine_or_a_clean_error(name):
 
 
 @pytest.mark.skipif(not FILES, reason=f"the YAML test suite is not at {SUITE}")
-def test_cli_validate_whole_suite_in_one_run():
+def test_cli_validate_whole_suite_in_one_run(run_coach):
     result = run_coach("validate", *FILES, cwd=SUITE)
     assert "Traceback" not in result.stderr
     assert result.returncode == 2

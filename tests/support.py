@@ -1,0 +1,12 @@
+"""Plain values the test modules share (fixtures live in conftest.py; import this module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fake_durations(text: str) -> int:
+    """A stand-in voice: 60 ms per character, so tests do not depend on the estimate."""
+    return 60 * len(text) + 100

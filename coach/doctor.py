@@ -98,7 +98,8 @@ def _guarded(name: str, fix: str, check: Callable[[], _Result]) -> Check:
 def _check_speech() -> _Result:
     import numpy as np
 
-    from coach.sound.voice import SILENCE_DB, SpeechVoice, VoiceChoice, list_voices
+    from coach.sound.dsp import SILENCE_DB
+    from coach.sound.voice import SpeechVoice, VoiceChoice, list_voices
 
     voices = list_voices()  # EnvironmentFault with the fix when there is no engine
     if not voices:
@@ -240,7 +241,7 @@ def _check_ffmpeg() -> _Result:
 
 
 def _check_cache() -> _Result:
-    from coach.sound.voice import cache_dir, cache_stats
+    from coach.sound.cache import cache_dir, cache_stats
 
     folder = cache_dir()
     problem = _unwritable(folder)

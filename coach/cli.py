@@ -527,7 +527,7 @@ def cache(
 
     Example: coach cache --clear
     """
-    from coach.sound.voice import cache_dir, cache_stats, clear_cache
+    from coach.sound.cache import cache_dir, cache_stats, clear_cache
 
     folder = cache_dir()
     if clear:

@@ -98,7 +98,8 @@ def _guarded(name: str, fix: str, check: Callable[[], _Result]) -> Check:
 def _check_speech() -> _Result:
     import numpy as np
 
-    from coach.sound.voice import SILENCE_DB, SpeechVoice, VoiceChoice, list_voices
+    from coach.sound.dsp import SILENCE_DB
+    from coach.sound.voice import SpeechVoice, VoiceChoice, list_voices
 
     voices = list_voices()  # EnvironmentFault with the fix when there is no engine
     if not voices:
@@ -207,7 +208,8 @@ def _per_output(message: str) -> str:
 
 
 def _check_ffmpeg() -> _Result:
-    from coach.export.audio import _SOUNDFILE, AUDIO_FORMATS
+    from coach.export.formats import AUDIO_FORMATS
+    from coach.export.formats import SOUNDFILE as _SOUNDFILE
 
     # soundfile writes the formats in _SOUNDFILE itself; only the rest go through ffmpeg.
     needs = [f for f in AUDIO_FORMATS if f not in _SOUNDFILE]
@@ -240,7 +242,7 @@ def _check_ffmpeg() -> _Result:
 
 
 def _check_cache() -> _Result:
-    from coach.sound.voice import cache_dir, cache_stats
+    from coach.sound.cache import cache_dir, cache_stats
 
     folder = cache_dir()
     problem = _unwritable(folder)

@@ -11,7 +11,8 @@ import pytest
 
 from coach.doctor import Check, exit_code, format_checks, run_checks
 from coach.errors import EnvironmentFault
-from coach.sound.voice import cache_stats, find_voice, list_voices
+from coach.sound.cache import cache_stats
+from coach.sound.voice import find_voice, list_voices
 from coach.state import state_dir
 
 NAMES = [

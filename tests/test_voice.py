@@ -9,15 +9,9 @@ import numpy as np
 import pytest
 
 from coach.errors import EnvironmentFault
-from coach.sound.voice import (
-    SPEECH_PEAK_DB,
-    SpeechVoice,
-    VoiceChoice,
-    cache_stats,
-    clear_cache,
-    find_voice,
-    list_voices,
-)
+from coach.sound.cache import cache_stats, clear_cache
+from coach.sound.dsp import SPEECH_PEAK_DB
+from coach.sound.voice import SpeechVoice, VoiceChoice, find_voice, list_voices
 
 
 @pytest.fixture

@@ -45,7 +45,10 @@ def export(
 ) -> Exported:
     """Render ROUTINE and write it (and its caption files) all at once or not at all."""
     from coach.atomic import write_text_atomic
-    from coach.export.audio import Blocks, Tags, format_for, write_audio
+    from coach.export.encode import Blocks
+    from coach.export.formats import format_for
+    from coach.export.tags import Tags
+    from coach.export.write import write_audio
     from coach.script.captions import captions as caption_text
     from coach.sound.render import Layout, Mixer
 

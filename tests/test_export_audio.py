@@ -24,7 +24,10 @@ import pytest
 import soundfile as sf
 
 from coach.errors import EnvironmentFault, UsageError, UserError
-from coach.export.audio import AUDIO_FORMATS, BLOCK_SECONDS, Tags, format_for, write_audio
+from coach.export.encode import BLOCK_SECONDS
+from coach.export.formats import AUDIO_FORMATS, format_for
+from coach.export.tags import Tags
+from coach.export.write import write_audio
 from coach.script.cues import Chapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,7 +467,8 @@ def _write_without_dac_override(target: Path) -> list[str]:
         import json, numpy as np
         from pathlib import Path
         from coach.errors import EnvironmentFault
-        from coach.export.audio import Tags, write_audio
+        from coach.export.tags import Tags
+        from coach.export.write import write_audio
         try:
             write_audio(Path({str(target)!r}), np.zeros(22050, np.float32), 22050, "mp3", (),
                         Tags("t"))
@@ -514,7 +518,7 @@ def test_thirty_minutes_to_ogg_vorbis_in_blocks(tmp_path):
 def test_opus_resampling_reads_its_input_block_by_block_with_the_same_result():
     # The resampler reads the session as it goes (a two-hour export is never held whole):
     # output blocks of any size, over input read piece by piece, equal one pass over it all.
-    from coach.export.audio import Blocks, _Resampler
+    from coach.export.encode import Blocks, _Resampler
 
     pcm = np.tile(signal(), 2)
     reads = []

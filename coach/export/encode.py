@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault
-from coach.export.formats import FORMATS, encoder_rate
+from coach.export.formats import FORMATS, SOUNDFILE, encoder_rate
 from coach.export.tags import Tags, append_wav_cues
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def check_soundfile(fmt: str) -> None:
     """An error with a fix if this libsndfile cannot write `fmt`."""
     import soundfile as sf
 
-    major, subtype = FORMATS[fmt].soundfile
+    major, subtype = SOUNDFILE[fmt]
     if subtype not in sf.available_subtypes(major):
         raise EnvironmentFault(
             f"this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt}",
@@ -176,7 +176,7 @@ def write_soundfile(
 ) -> None:
     import soundfile as sf
 
-    major, subtype = FORMATS[fmt].soundfile
+    major, subtype = SOUNDFILE[fmt]
     channels = pcm.channels
     rate = encoder_rate(FORMATS[fmt], sample_rate)
     resampler = None if rate == sample_rate else _Resampler(pcm, sample_rate, rate)

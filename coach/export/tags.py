@@ -72,7 +72,7 @@ def _riff_chunk(fourcc: bytes, data: bytes) -> bytes:
     return fourcc + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
 
 
-def _write_all(raw: io.FileIO, data: bytes) -> None:
+def _write_all(raw: io.RawIOBase | io.BufferedIOBase, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[raw.write(view) :]
@@ -198,17 +198,16 @@ def _syncsafe(four: bytes) -> int:
 def _tag_vorbis(
     tmp: Path, fmt: str, chapters: Sequence[Chapter], tags: Tags, duration_ms: int
 ) -> None:
-    if fmt == "flac":
-        from mutagen.flac import FLAC as Opener
-    elif fmt == "ogg":
-        from mutagen.oggvorbis import OggVorbis as Opener
-    else:
-        from mutagen.oggopus import OggOpus as Opener
+    from mutagen.flac import FLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggvorbis import OggVorbis
 
-    audio = Opener(tmp)
+    opener = {"flac": FLAC, "ogg": OggVorbis}.get(fmt, OggOpus)
+    audio = opener(tmp)
     if audio.tags is None:
         audio.add_tags()
     comments = audio.tags
+    assert comments is not None  # added just above
     comments["TITLE"] = tags.title
     comments["ARTIST"] = tags.artist
     if tags.album:

@@ -134,7 +134,9 @@ class SpeechVoice:
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.dsp import normalize_phrase, resample
 
-        raw, rate = self.engine.synthesize(text, self._voice_id, self.choice)
+        engine = self.engine
+        assert self._voice_id is not None  # resolved with the engine
+        raw, rate = engine.synthesize(text, self._voice_id, self.choice)
         if rate != self.sample_rate:
             raw = resample(raw, rate, self.sample_rate)
         self.synthesized += 1

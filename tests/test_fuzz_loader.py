@@ -317,6 +317,11 @@ _PLAUSIBLE = {
     "tips": _texts,
     "alternatives": _texts,
     "faq": st.lists(st.fixed_dictionaries({"question": _text, "answer": _text}), max_size=2),
+    "pronounce": st.dictionaries(
+        st.sampled_from(["spinae", "Spinae", "erector spinae", "use", "child's"]),
+        st.sampled_from(["spy nee", "yooz", "", "[[x]]"]),
+        max_size=3,
+    ),
 }
 
 

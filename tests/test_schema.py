@@ -277,6 +277,11 @@ REFUSED = [
     {**_step(say="x"), "language": "english"},
     {**_step(say="x"), "defaults": {"breath": "fast"}},
     {**_step(say="x"), "safety": []},
+    {**_step(say="x"), "pronounce": ["spinae"]},
+    {**_step(say="x"), "pronounce": {"spinae": ""}},
+    {**_step(say="x"), "pronounce": {"spinae": "[[sp'aIni:]]"}},
+    {**_step(say="x"), "pronounce": {"spinae.": "spy nee"}},
+    {**_step(say="x"), "pronounce": {"one two three four five six": "x"}},
 ]
 ACCEPTED = [
     _step(say="x"),
@@ -302,6 +307,9 @@ ACCEPTED = [
         "$schema": "./routine.schema.json",
         "defaults": {"hold": "20s", "rest": 0, "transition": "5s", "tempo": 3, "breath": "calm"},
     },
+    {**_step(say="x"), "pronounce": {}},
+    {**_step(say="x"), "pronounce": {"spinae": "spy nee", "erector spinae": "e-rector spy nee"}},
+    {**_step(say="x"), "pronounce": {"child's": "chyld's", "cat-cow": "cat cow"}},
 ]
 
 

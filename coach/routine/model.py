@@ -7,6 +7,7 @@ the settings table (coach.settings) takes the limits of the keys a routine share
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -115,6 +116,8 @@ class Routine:
     tips: tuple[str, ...] = ()
     alternatives: tuple[str, ...] = ()
     faq: tuple[Faq, ...] = ()
+    # (written word, how it is said) in file order: applied to speech, never to captions.
+    pronounce: tuple[tuple[str, str], ...] = ()
 
 
 # -- the format's keys --------------------------------------------------------------------
@@ -135,6 +138,7 @@ TOP_KEYS = (
     "tips",
     "alternatives",
     "faq",
+    "pronounce",
 )
 FAQ_KEYS = ("question", "answer")
 DEFAULTS_KEYS = ("hold", "rest", "transition", "tempo", "breath")
@@ -186,3 +190,23 @@ REPS = (1, 1000)
 BREATHS = (1, 500)
 SETS = (1, 100)
 TIMES = (1, 100)
+
+# `pronounce`: a key is a word or a short phrase of words separated by single spaces; a word is
+# letters and digits, with ' or - only inside it ("child's", "cat-cow"). Matching in speech is
+# whole-word and case-insensitive (coach.sound.pronounce), so a key is one word in any case.
+PRONOUNCE_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+PRONOUNCE_PHRASE = re.compile(rf"{PRONOUNCE_WORD.pattern}(?: {PRONOUNCE_WORD.pattern})*")
+PRONOUNCE_KEY_CHARS = 100
+PRONOUNCE_WORDS = 5  # a phrase of at most this many words
+PRONOUNCE_SAY_CHARS = 200
+
+
+def pronounce_key_problem(key: str) -> str | None:
+    """Why `key` (spaces already collapsed) cannot be a `pronounce` key, or None if it can."""
+    if not PRONOUNCE_PHRASE.fullmatch(key):
+        return "must be a word or a few words (letters and digits; ' and - only inside a word)"
+    if len(key.split()) > PRONOUNCE_WORDS:
+        return f"may be at most {PRONOUNCE_WORDS} words"
+    if len(key) > PRONOUNCE_KEY_CHARS:
+        return f"may be at most {PRONOUNCE_KEY_CHARS} characters"
+    return None

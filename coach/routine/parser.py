@@ -25,6 +25,7 @@ from coach.routine.model import (
     NEEDS,
     PACE,
     PITCH,
+    PRONOUNCE_SAY_CHARS,
     RATE_WPM,
     REPS,
     REST_MS,
@@ -45,6 +46,7 @@ from coach.routine.model import (
     Routine,
     Say,
     Step,
+    pronounce_key_problem,
 )
 from coach.routine.yamlnodes import BudgetExceeded, Reader, compose, number_tag, read_text
 from coach.routine.yamlnodes import describe as _describe
@@ -252,6 +254,7 @@ class Parser:
         tips = get("tips", lambda n: r.texts(n, "'tips'")) or ()
         alternatives = get("alternatives", lambda n: r.texts(n, "'alternatives'")) or ()
         faq = get("faq", self.faq) or ()
+        pronounce = get("pronounce", self.pronounce) or ()
         if "$schema" in f:
             r.text(f["$schema"][1], "'$schema'")
         if title is None or steps is None or r.problems:
@@ -272,7 +275,82 @@ class Parser:
             tips=tips,
             alternatives=alternatives,
             faq=faq,
+            pronounce=pronounce,
         )
+
+    def pronounce(self, node: yaml.Node) -> tuple[tuple[str, str], ...] | None:
+        """`pronounce`: (word, how it is said) pairs in file order; every problem is reported."""
+        r = self.r
+        if not r.visit(node):
+            return None
+        if not isinstance(node, yaml.MappingNode):
+            hint = ""
+            if isinstance(node, yaml.SequenceNode) and node.value:
+                hint = "; remove the '- ' in front of its words"
+            r.error(
+                node,
+                "'pronounce' must be a mapping of words to how they are said, such as "
+                f"'spinae: spy nee', found {_describe(node)}{hint}",
+            )
+            return None
+        out: list[tuple[str, str]] = []
+        seen: dict[str, tuple[str, int]] = {}  # casefolded word: (as written, its line)
+        bad = False
+        for key_node, value_node in node.value:
+            if not r.visit(key_node):
+                bad = True
+                continue
+            word = self._pronounced_word(key_node)
+            said = self._respelling(value_node, word or shorten(str(key_node.value)))
+            if word is None or said is None:
+                bad = True
+                continue
+            folded = word.casefold()
+            if folded in seen:
+                first, line = seen[folded]
+                same = "" if first == word else f" (as '{shorten(first)}'; case does not matter)"
+                r.error(
+                    key_node,
+                    f"'pronounce' gives '{shorten(word)}' twice: first at line {line}{same}; "
+                    "remove one of them",
+                )
+                bad = True
+                continue
+            seen[folded] = (word, key_node.start_mark.line + 1)
+            out.append((word, said))
+        return None if bad else tuple(out)
+
+    def _pronounced_word(self, key_node: yaml.Node) -> str | None:
+        r = self.r
+        if not (isinstance(key_node, yaml.ScalarNode) and key_node.tag.endswith(":str")):
+            quote = isinstance(key_node, yaml.ScalarNode) and key_node.tag != _NULL_TAG
+            r.error(
+                key_node,
+                f"a key of 'pronounce' must be a word, found {_describe(key_node)}"
+                + ("; put it in quotes to use it as a word" if quote else ""),
+            )
+            return None
+        word = " ".join(key_node.value.split())
+        if not word:
+            r.error(key_node, "a key of 'pronounce' must not be empty")
+            return None
+        problem = pronounce_key_problem(word)
+        if problem is not None:
+            r.error(key_node, f"a key of 'pronounce' {problem}, found '{shorten(key_node.value)}'")
+            return None
+        return word
+
+    def _respelling(self, node: yaml.Node, word: str) -> str | None:
+        what = f"the respelling of '{word}'"
+        said = self.r.text(node, what, max_chars=PRONOUNCE_SAY_CHARS)
+        if said is not None and "[[" in said:
+            self.r.error(
+                node,
+                f"{what} is written as phonemes ('[[...]]'), which coach does not read; "
+                "spell it as it sounds instead, such as 'spy nee'",
+            )
+            return None
+        return said
 
     def faq(self, node: yaml.Node) -> tuple[Faq, ...] | None:
         items = self.r.sequence(node, "'faq'")
@@ -482,6 +560,9 @@ class Parser:
         if times is None or steps is None:
             return None
         return Repeat(times, steps, say, loc, rest)
+
+
+_NULL_TAG = "tag:yaml.org,2002:null"
 
 
 def _a(noun: str) -> str:

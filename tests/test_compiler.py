@@ -445,3 +445,52 @@ def test_minimal_says_names_and_lets_tones_do_the_rest():
 
     assert windows(script) == windows(full)
     assert script.duration_ms < full.duration_ms
+
+
+# -- pronounce: read from the routine, copied into the cue script, never into its texts -------
+
+PRONOUNCE_BLOCK = """
+pronounce:
+  spinae: spy nee
+  Erector   Spinae: e-rector spy nee
+  use: yooz
+  child's: chyld's
+"""
+SPINAE = """title: Erector spinae
+steps:
+  - exercise: Erector spinae release
+    say: Use a tennis ball on the erector spinae.
+    hold: 10s
+"""
+PRONOUNCED = SPINAE + PRONOUNCE_BLOCK
+
+
+def test_pronounce_is_read_in_file_order_with_spaces_collapsed():
+    routine = parse_routine(PRONOUNCED, "t.yaml")
+    assert routine.pronounce == (
+        ("spinae", "spy nee"),
+        ("Erector Spinae", "e-rector spy nee"),
+        ("use", "yooz"),
+        ("child's", "chyld's"),
+    )
+
+
+def test_a_routine_without_pronounce_has_none():
+    assert parse_routine(SPINAE, "t.yaml").pronounce == ()
+    assert parse_routine(SPINAE + "pronounce: {}\n", "t.yaml").pronounce == ()
+
+
+def test_the_cue_script_carries_pronounce_and_keeps_the_written_words():
+    s = script_of(PRONOUNCED)
+    assert s.pronounce == parse_routine(PRONOUNCED, "t.yaml").pronounce
+    texts = [c.text for c in speech(s)]
+    assert "Use a tennis ball on the erector spinae." in texts
+    assert not any("spy nee" in t or "yooz" in t for t in texts)
+    assert s.chapters[1].title == "Erector spinae release"
+
+
+def test_the_compiler_times_the_written_text_and_the_voice_answers_for_the_spoken_one():
+    """Without a voice, pronounce changes nothing but the field: the durations function is
+    asked about the written text (a SpeechVoice respells it before measuring)."""
+    plain, pronounced = script_of(SPINAE), script_of(PRONOUNCED)
+    assert plain.cues == pronounced.cues and plain.pronounce == ()

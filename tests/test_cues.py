@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -92,3 +93,71 @@ def test_a_lone_surrogate_in_spoken_text_is_refused(script):
     data["cues"][i]["text"] = "\ud800"
     found = problems(json.dumps(data))
     assert len(found) == 1 and "lone surrogate" in found[0]
+
+
+# -- pronounce: optional, after settings, left out when empty ------------------------------------
+
+SPOKEN = (("spinae", "spy nee"), ("Erector spinae", "e-rector spy nee"), ("use", "yooz"))
+
+
+def test_pronounce_round_trips_in_its_order(script, tmp_path):
+    with_it = replace(script, pronounce=SPOKEN)
+    data = json.loads(cues.dumps(with_it))
+    assert list(data)[5:7] == ["settings", "pronounce"]
+    assert list(data["pronounce"].items()) == list(SPOKEN)
+    path = tmp_path / "s.json"
+    path.write_text(cues.dumps(with_it), encoding="utf-8")
+    assert cues.load_cue_script(path) == with_it
+
+
+def test_pronounce_is_left_out_when_empty_and_a_script_without_it_has_none(script):
+    assert script.pronounce == ()
+    assert "pronounce" not in json.loads(cues.dumps(script))
+    assert cues.loads(cues.dumps(script)).pronounce == ()
+
+
+def _with_pronounce(script, value) -> str:
+    data = json.loads(cues.dumps(script))
+    data = {**{k: data[k] for k in list(data)[:6]}, "pronounce": value, **data}
+    return json.dumps(data, indent=1, ensure_ascii=False)
+
+
+def test_a_bad_pronounce_is_reported_at_its_line(script):
+    text = _with_pronounce(
+        script,
+        {
+            "spinae": "spy nee",
+            "Spinae": "spine ee",
+            "spinae.": "x",
+            "": "x",
+            "use": "",
+            "rhomboid": 7,
+            "trapezius": "[[tr@p'i:zi@s]]",
+            "kyphosis": "k" * 201,
+        },
+    )
+    lines = text.splitlines()
+
+    def at(key: str) -> str:
+        row = next(i for i, line in enumerate(lines) if line.startswith(f'  "{key}":'))
+        return f"s.json:{row + 1}:{len(key) + 7}: error: "
+
+    assert problems(text) == [
+        at("Spinae") + '\'pronounce\' gives "Spinae" twice (first as "spinae"; case does not '
+        "matter)",
+        at("spinae.") + "a key of 'pronounce' must be a word or a few words (letters and digits; "
+        '\' and - only inside a word), found the string "spinae."',
+        at("") + "a key of 'pronounce' must not be empty, found the string \"\"",
+        at("use") + 'the respelling of "use" must be a non-empty string, found the string ""',
+        at("rhomboid") + 'the respelling of "rhomboid" must be a non-empty string, found the '
+        "number 7",
+        at("trapezius") + "the respelling of \"trapezius\" is written as phonemes ('[[...]]'), "
+        "which coach does not read",
+        at("kyphosis") + 'the respelling of "kyphosis" may be at most 200 characters',
+    ]
+
+
+def test_pronounce_must_be_an_object(script):
+    text = _with_pronounce(script, ["spinae", "spy nee"])
+    (line,) = problems(text)
+    assert line.endswith("error: 'pronounce' must be an object, found a list")

@@ -36,6 +36,8 @@ SCHEMA = json.loads(
 KITCHEN_SINK = """\
 title: Kitchen sink
 safety: Move gently.
+pronounce:
+  shoulder blades: shoulder blaids
 steps:
   - say: Let's start.
   - exercise: Squeeze

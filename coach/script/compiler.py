@@ -289,6 +289,7 @@ class _Compiler:
             settings=self.p,
             chapters=chapters,
             cues=tuple(cues),
+            pronounce=self.routine.pronounce,
         )
 
     # -- step kinds ---------------------------------------------------------------------

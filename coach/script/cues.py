@@ -169,6 +169,9 @@ class CueScript:
     settings: Pacing
     chapters: tuple[Chapter, ...]
     cues: tuple[Cue, ...]
+    # (written word, how it is said), applied by the voice at speech time (coach.sound.pronounce);
+    # cue texts keep the written words. Added to version 1 later: a script without it has none.
+    pronounce: tuple[tuple[str, str], ...] = ()
 
     def speech(self) -> tuple[Cue, ...]:
         return tuple(c for c in self.cues if c.kind == CueKind.SPEECH)
@@ -213,13 +216,17 @@ def to_json(script: CueScript) -> dict:
                 out[key] = getattr(c, key)
         return out
 
-    return {
+    data: dict = {
         "format": FORMAT,
         "version": VERSION,
         "title": script.title,
         "language": script.language,
         "duration_ms": script.duration_ms,
         "settings": script.settings.to_json(),
+    }
+    if script.pronounce:  # left out when empty, so scripts without it stay as they were
+        data["pronounce"] = dict(script.pronounce)
+    return data | {
         "chapters": [
             {
                 "title": ch.title,
@@ -335,6 +342,7 @@ class _Checker:
         raw_settings = self.get(data, "settings", (), dict)
         if raw_settings is not None:
             settings = self.settings(raw_settings)
+        pronounce = self.pronounce(data.get("pronounce", {}))
         read_chapters = [
             self.chapter(c, ("chapters", i))
             for i, c in enumerate(self.get(data, "chapters", (), list) or [])
@@ -360,7 +368,45 @@ class _Checker:
                 )
         if self.problems:
             return None
-        return CueScript(title, language, duration, settings, tuple(chapters), tuple(cues))
+        return CueScript(
+            title, language, duration, settings, tuple(chapters), tuple(cues), pronounce
+        )
+
+    def pronounce(self, raw) -> tuple[tuple[str, str], ...]:
+        """The optional `pronounce` object: words, as a routine's keys, to their respellings."""
+        from coach.routine.model import PRONOUNCE_SAY_CHARS, pronounce_key_problem
+
+        if not isinstance(raw, dict):
+            self.fail(("pronounce",), f"'pronounce' must be an object, found {_json_kind(raw)}")
+            return ()
+        out = []
+        seen: dict[str, str] = {}  # casefolded word: as first written
+        for word, said in raw.items():
+            where = ("pronounce", word)
+            problem = pronounce_key_problem(word) if word else "must not be empty"
+            first = seen.setdefault(word.casefold(), word)
+            what = f"the respelling of {json.dumps(word[:40])}"
+            if not _encodable(word):
+                problem = "holds a lone surrogate (an escape such as \\ud800); remove it"
+            if problem is not None:
+                self.fail(where, f"a key of 'pronounce' {problem}, found {_json_kind(word)}")
+            elif first != word:
+                self.fail(
+                    where,
+                    f"'pronounce' gives {json.dumps(word)} twice (first as {json.dumps(first)}; "
+                    "case does not matter)",
+                )
+            elif not isinstance(said, str) or not said.strip() or not _encodable(said):
+                self.fail(where, f"{what} must be a non-empty string, found {_json_kind(said)}")
+            elif len(said) > PRONOUNCE_SAY_CHARS:
+                self.fail(where, f"{what} may be at most {PRONOUNCE_SAY_CHARS} characters")
+            elif "[[" in said:
+                self.fail(
+                    where, f"{what} is written as phonemes ('[[...]]'), which coach does not read"
+                )
+            else:
+                out.append((word, said))
+        return tuple(out)
 
     def settings(self, raw: dict) -> Pacing | None:
         from dataclasses import fields

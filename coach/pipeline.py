@@ -58,10 +58,11 @@ def load_spoken(ref: str, settings=None) -> Spoken:
         script = load_script(ref, settings)
         p = script.settings
         choice = VoiceChoice(p.voice, script.language, p.rate_wpm, pitch=p.pitch)
-        return Spoken(script, SpeechVoice(choice))
+        return Spoken(script, SpeechVoice(choice, pronounce=script.pronounce))
     routine = load_routine(source.path, shown_path(source))
     pacing = resolve(routine, settings or Settings())
     voice = SpeechVoice(
-        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
+        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch),
+        pronounce=routine.pronounce,
     )
     return Spoken(compile(routine, settings, voice.duration_ms), voice, routine)

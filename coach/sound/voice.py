@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from coach.sound import cache
+from coach.sound.pronounce import Pronounce, respell
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,8 +85,11 @@ def list_voices(language: str | None = None) -> list[VoiceInfo]:
 class SpeechVoice:
     """The real voice: pyttsx3 through the phrase cache, in memory and on disk."""
 
-    def __init__(self, choice: VoiceChoice, folder: Path | None = None) -> None:
+    def __init__(
+        self, choice: VoiceChoice, folder: Path | None = None, pronounce: Pronounce = ()
+    ) -> None:
         self.choice = choice
+        self.pronounce = pronounce  # a routine's respellings, applied to every phrase said
         self.folder = folder or cache.cache_dir()
         self._engine: Engine | None = None
         self._voice_id: str | None = None
@@ -119,6 +123,8 @@ class SpeechVoice:
         return round(len(self.pcm(text)) * 1000 / self.sample_rate)
 
     def pcm(self, text: str) -> np.ndarray:
+        # Respelt before the cache, which keys what is said; duration_ms measures it too.
+        text = respell(text, self.pronounce)
         found = self._memory.get(text)
         if found is not None:
             return found

@@ -193,3 +193,59 @@ def test_a_compiled_cue_script_exports_the_same_audio_as_its_routine(routine, tm
     assert run_coach("export", routine, "-o", a, "-q").returncode == 0
     assert run_coach("export", script, "-o", b, "-q").returncode == 0
     assert soundfile.read(str(a))[0].tolist() == soundfile.read(str(b))[0].tolist()
+
+
+PRONOUNCED = """\
+title: Spinae
+steps:
+  - exercise: Erector spinae release
+    say: Use a tennis ball on the erector spinae.
+    hold: 5s
+"""
+
+
+def test_pronounce_changes_the_spoken_audio_and_not_the_captions(tmp_path, run_coach):
+    """The same routine with and without a `pronounce` entry, exported through the real voice:
+    the audio says the respelling, the captions, chapters and `coach show` keep the word."""
+    import numpy as np
+
+    from coach.sound.pronounce import respell
+    from coach.sound.voice import SpeechVoice
+
+    fix = "pronounce:\n  spinae: spy nee\n  use: yooz\n"
+    exported = {}
+    for name, text in (("plain", PRONOUNCED), ("fixed", PRONOUNCED + fix)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        out = tmp_path / f"{name}.wav"
+        proc = run_coach("export", path, "-o", out, "--captions", "srt", "-q")
+        assert proc.returncode == 0, proc.stderr
+        pcm, _ = soundfile.read(str(out), dtype="float32")
+        srt = (tmp_path / f"{name}.srt").read_text(encoding="utf-8")
+        words = [line for line in srt.splitlines() if line and "-->" not in line]
+        exported[name] = (pcm, [w for w in words if not w.isdigit()], path)
+
+    plain, fixed = exported["plain"], exported["fixed"]
+    assert fixed[1] == plain[1]  # the same captions, word for word
+    assert "Use a tennis ball on the erector spinae." in fixed[1]
+    assert not any("yooz" in w or "spy nee" in w for w in fixed[1])
+    assert len(fixed[0]) != len(plain[0]) or not np.array_equal(fixed[0], plain[0])
+
+    # What is said at the instruction's cue is the respelling, as the voice speaks it alone.
+    spoken = load_spoken(str(fixed[2]))
+    (cue,) = [c for c in spoken.script.cues if c.text == "Use a tennis ball on the erector spinae."]
+    without = SpeechVoice(spoken.voice.choice, spoken.voice.folder)  # the same voice, no fixes
+    said = without.pcm(respell(cue.text, spoken.script.pronounce))
+    rate = spoken.voice.sample_rate
+    start = samples_at(cue.start_ms, rate)
+    assert abs(fixed[0][start : start + len(said)] - said).max() <= 2 / 32768
+    assert cue.end_ms - cue.start_ms == round(len(said) * 1000 / rate)
+
+    show = run_coach("show", fixed[2]).stdout
+    assert "Erector spinae release" in show and "spy nee" not in show
+
+    # A compiled cue script carries the fixes, and is spoken the same way.
+    script = tmp_path / "fixed.json"
+    assert run_coach("compile", fixed[2], "-o", script).returncode == 0
+    assert run_coach("export", script, "-o", tmp_path / "json.wav", "-q").returncode == 0
+    assert np.array_equal(soundfile.read(str(tmp_path / "json.wav"), dtype="float32")[0], fixed[0])

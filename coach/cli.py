@@ -370,11 +370,12 @@ def export(
             force=force,
             progress=progress,
         )
+    for line in done.notes:  # a fallback or a setting the voice cannot honour: never silent
+        typer.echo(f"coach: {line}", err=True)
     if not quiet:
         extra = "".join(f", {p}" for p in done.captions)
-        typer.echo(
-            f"wrote {done.path}{extra} ({format_clock(done.duration_ms, tenths=False)})", err=True
-        )
+        length = format_clock(done.duration_ms, tenths=False)
+        typer.echo(f"wrote {done.path}{extra} ({length}, voice {done.voice})", err=True)
 
 
 class _progress:
@@ -503,18 +504,37 @@ def voices(
         str | None, typer.Option("--language", "-l", help="Only voices for this language.")
     ] = None,
 ) -> None:
-    """List the installed text-to-speech voices: id, name and languages.
+    """List the installed voices of both engines: name, engine, language, sample rate and
+    where each came from (a bundled package, your voices folder, espeak-ng).
+
+    Any Piper voice you add (its .onnx with its .onnx.json, into the voices folder shown at
+    the end, or named by path with --voice) is listed too. Exit code 1 when a voice file in
+    that folder cannot be used.
 
     Example: coach voices --language en
     """
-    from coach.sound.voice import list_voices
+    from coach.sound.piper import voices_dir
+    from coach.sound.voice import list_voices, piper_voices
 
     found = list_voices(language)
-    width = max((len(v.id) for v in found), default=0)
+    width = max((len(v.qualified) for v in found), default=0)
+    langs = max((len(", ".join(v.languages)) for v in found), default=0)
     for v in found:
-        typer.echo(f"{v.id:<{width}}  {v.name}  ({', '.join(v.languages)})")
+        typer.echo(
+            f"{v.qualified:<{width}}  {v.engine:<6}  {', '.join(v.languages):<{langs}}  "
+            f"{v.sample_rate:>5} Hz  {v.source}  {v.name}"
+        )
+        if v.provenance:
+            typer.echo(f"{'':<{width}}  model card: {v.provenance}")
     if not found:
         typer.echo(f"no voices for '{language}'; run `coach voices` to see them all", err=True)
+    typer.echo(f"\nyour Piper voices folder: {voices_dir()}")
+    faults = piper_voices()[1]
+    for fault in faults:
+        for line in fault.lines():
+            typer.echo(f"coach: {line}", err=True)
+    if faults:
+        raise typer.Exit(1)
 
 
 @app.command()

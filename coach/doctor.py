@@ -99,7 +99,7 @@ def _check_speech() -> _Result:
     import numpy as np
 
     from coach.sound.dsp import SILENCE_DB
-    from coach.sound.voice import SpeechVoice, VoiceChoice, list_voices
+    from coach.sound.voice import ESPEAK, SpeechVoice, VoiceChoice, list_voices
 
     voices = list_voices()  # EnvironmentFault with the fix when there is no engine
     if not voices:
@@ -110,15 +110,18 @@ def _check_speech() -> _Result:
         voice = SpeechVoice(VoiceChoice(None, "en"), Path(folder))
         pcm = voice.pcm(TEST_PHRASE)
         ident = voice.identity()
-    backend, _, driver = ident["backend"].partition("/")
-    engine = f"espeak-ng {ident['engine']}" if driver == "espeak" else ident["engine"]
-    wrapper = backend.replace("pyttsx3-", "pyttsx3 ")
+    if voice.chosen.engine == ESPEAK:
+        backend, _, driver = ident["backend"].partition("/")
+        engine = f"espeak-ng {ident['engine']}" if driver == "espeak" else ident["engine"]
+        wrapper = backend.replace("pyttsx3-", "pyttsx3 ")
+        fix = "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null"
+    else:
+        engine, wrapper = (" ".join(p.rsplit("-", 1)) for p in ident["backend"].split("/"))
+        engine = f"{engine}, voice {voice.label}"
+        model = voice.chosen.model
+        fix = f"check the voice file {model.model_path if model else '?'}, or see coach voices"
     if float(np.max(np.abs(pcm))) < 10 ** (SILENCE_DB / 20):
-        return (
-            FAIL,
-            f"{engine} through {wrapper} spoke a test phrase as silence",
-            "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
-        )
+        return FAIL, f"{engine} through {wrapper} spoke a test phrase as silence", fix
     seconds = len(pcm) / voice.sample_rate
     return (
         OK,
@@ -129,31 +132,49 @@ def _check_speech() -> _Result:
 
 
 def _check_voice() -> _Result:
-    from coach.settings import config_path, load_config
-    from coach.sound.voice import find_voice, list_voices
+    from coach.settings import BUILTIN_PITCH, config_path, load_config
+    from coach.sound.voice import PIPER, VoiceChoice, choose, find_voice, list_voices
 
     path = config_path()
     try:
-        wanted = load_config(path).voice
+        config = load_config(path)
     except RoutineError:
         # The config check reports the file's problems, once.
         return WARN, "not checked: the config file does not load (see config)", ""
+    wanted = config.voice
     try:
         voices = list_voices()
     except EnvironmentFault as e:
         return WARN, "not checked: there is no speech engine (see TTS engine)", e.hint
     if wanted is None:
-        default = find_voice(voices, "en")
-        shown = f" (English: {default.id})" if default else ""
-        return OK, f"none configured: a routine's own, else its language's default{shown}", ""
-    match = find_voice(voices, wanted)
-    if match is None:
+        # Says which voice the default is and why: a fallback to espeak-ng is never silent.
+        default = choose(VoiceChoice(None, "en"))
+        shown = f" (English: {default.info.qualified}, {default.reason})"
+        detail = f"none configured: a routine's own, else the best for its language{shown}"
+        if default.engine == PIPER and default.info.provenance:
+            detail += f"\nits model card: {default.info.provenance}"
+        return OK, detail, ""
+    try:
+        chosen = choose(VoiceChoice(wanted, "en"))
+    except EnvironmentFault as e:
+        if find_voice(voices, wanted) is not None or "no installed voice" not in str(e):
+            return FAIL, f"'{wanted}', set in {path}: {e}", e.hint
         return (
             FAIL,
             f"'{wanted}', set in {path}, is not an installed voice{_did_you_mean(voices, wanted)}",
             f"pick one from `coach voices` and set it as 'voice' in {path}",
         )
-    return OK, f"'{wanted}' from {path}: {match.id} ({match.name})", ""
+    match = chosen.info
+    shown = match.id.removeprefix("piper:") if match.engine == PIPER else match.id
+    detail = f"'{wanted}' from {path}: {shown} ({match.name})"
+    pitch = config.pitch
+    if match.engine == PIPER and pitch is not None and pitch != BUILTIN_PITCH:
+        return (
+            WARN,
+            f"{detail}; pitch {pitch} is not applied: Piper voices have no pitch setting",
+            f"remove 'pitch' from {path}, or choose an espeak-ng voice (coach voices)",
+        )
+    return OK, detail, ""
 
 
 def _did_you_mean(voices, wanted: str) -> str:

@@ -157,8 +157,10 @@ SETTINGS: tuple[Setting, ...] = (
         "voice",
         TEXT,
         None,
-        "Voice name or id, e.g. en-gb (espeak-ng voices).",
-        shown_default="the routine's, else its language's default voice",
+        "Voice, with its engine: piper:en_US-joe-medium, espeak:en-gb, a path to a Piper "
+        ".onnx, or piper or espeak for that engine's voice for the language (coach voices).",
+        shown_default="the routine's, else the best installed for its language (Piper, else "
+        "espeak-ng)",
         routine=True,
         help_last=True,
     ),

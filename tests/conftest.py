@@ -49,6 +49,10 @@ def coach_home(tmp_path_factory, monkeypatch, phrase_cache) -> Path:
     monkeypatch.setenv("COACH_STATE_DIR", str(home / "state"))  # saved play positions
     monkeypatch.setenv("COACH_ROUTINES_DIR", str(home / "routines"))  # the person's own
     monkeypatch.delenv("COACH_TTS_TIMEOUT_S", raising=False)
+    # The suite's default voice is espeak-ng: Piper is some fifty times slower and the suite
+    # exports many routines. tests/test_piper.py goes through the real Piper on purpose.
+    monkeypatch.setenv("COACH_VOICE", "espeak")
+    monkeypatch.setenv("COACH_VOICES_DIR", str(home / "voices"))  # the person's own Piper voices
     return home
 
 

@@ -25,6 +25,8 @@ class Exported:
     duration_ms: int
     sample_rate: int
     synthesized: int  # phrases the voice had to make (the rest came from the cache)
+    voice: str = ""  # the voice that spoke it, with its engine: piper:en_US-joe-medium
+    notes: tuple[str, ...] = ()  # a fallback or an unhonoured setting, for the CLI to say
 
 
 def default_output(ref: str, fmt: str | None) -> Path:
@@ -69,7 +71,7 @@ def export(
     pcm = Blocks(mixer.total, layout.channels, mixer.read)
     p = script.settings
     comment = (
-        f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.identity()['voice']}"
+        f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.label}"
         f"; holds x{p.hold_scale:g}; rests x{p.rest_scale:g}"
     )
     tags = Tags(title=script.title, artist="coach", album=script.title, comment=comment)
@@ -78,4 +80,12 @@ def export(
     )
     for path, kind in zip(caption_paths, dict.fromkeys(captions)):
         write_text_atomic(path, caption_text(script, kind))
-    return Exported(output, caption_paths, script.duration_ms, voice.sample_rate, voice.synthesized)
+    return Exported(
+        output,
+        caption_paths,
+        script.duration_ms,
+        voice.sample_rate,
+        voice.synthesized,
+        voice.label,
+        voice.notes(),
+    )

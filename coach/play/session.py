@@ -450,6 +450,9 @@ def play_routine(
         raise UsageError("--resume", "cannot be used with --from; choose one")
     spoken = load_spoken(ref, settings)
     voice, script = spoken.voice, spoken.script
+    if note:
+        for line in voice.notes():  # a fallback to espeak-ng, a setting Piper cannot honour
+            note(line)
     positions = Positions.for_routine(ref, settings or Settings())
     start = 0
     if from_step is not None:

@@ -1,20 +1,32 @@
 """Speech: the `Voice` protocol that rendering speaks through, what is asked of an engine
-(`VoiceChoice`), the installed voices, and `SpeechVoice`, the real voice.
+(`VoiceChoice`), the installed voices of both engines, choosing one (`choose`), and
+`SpeechVoice`, the real voice.
 
-Each unique phrase is synthesized once, ever: `SpeechVoice` asks the engine
-(coach.sound.espeak) only for phrases the phrase cache (coach.sound.cache) does not hold, and
-stores them trimmed of silence and normalized to one loudness (coach.sound.dsp), so the mix
-needs no dynamic processing (no pumping) and lands at a steady level. The engine is started
-only when a phrase or the voice list is needed; this module must not be imported by
-`coach validate`.
+Two engines: Piper (coach.sound.piper, neural, one model per voice) and espeak-ng through
+pyttsx3 (coach.sound.espeak, every language). A voice name says its engine:
+`piper:en_US-joe-medium`, `espeak:en-us`; `piper` or `espeak` alone is that engine's voice for
+the routine's language; a path to an .onnx file is a Piper voice; any other name is looked up
+by name among Piper's voices first, then among espeak-ng's (by id, name or language, as
+before). With no voice set, coach takes the best installed for the routine's language: a
+Piper voice for it when piper-tts and such a voice are installed, else espeak-ng's; the
+`Chosen.reason` says why, for doctor and the commands to show. $COACH_VOICE, when set, is
+that default instead (the tests use it to make espeak-ng theirs).
+
+Each unique phrase is synthesized once, ever: `SpeechVoice` asks the engine only for phrases
+the phrase cache (coach.sound.cache) does not hold, and stores them trimmed of silence and
+normalized to one loudness (coach.sound.dsp), whatever the engine, so the mix needs no
+dynamic processing (no pumping) and lands at a steady level. The engine is started only when
+a phrase or the voice list is needed; this module must not be imported by `coach validate`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from coach.errors import EnvironmentFault
 from coach.sound import cache
 from coach.sound.pronounce import Pronounce, respell
 
@@ -22,6 +34,12 @@ if TYPE_CHECKING:
     import numpy as np
 
     from coach.sound.espeak import Engine
+    from coach.sound.piper import PiperModel
+
+PIPER, ESPEAK = "piper", "espeak"
+ASKED = "asked for"  # the reason of a voice named by the person
+ENGINES = (PIPER, ESPEAK)  # the order a bare voice name is looked up in
+SAMPLE_RATE = 22_050  # coach's speech rate; a voice at another is resampled (soxr)
 
 
 class Voice(Protocol):
@@ -36,20 +54,42 @@ class Voice(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class VoiceInfo:
-    id: str
+    id: str  # the engine's own id: gmw/en-US (espeak-ng), piper:en_US-joe-medium (Piper)
     name: str
     languages: tuple[str, ...]
+    engine: str = ESPEAK
+    sample_rate: int = SAMPLE_RATE
+    source: str = "espeak-ng"  # where it came from: espeak-ng, bundled (...), voices folder
+    provenance: str = ""  # what its model card says of its data and training (Piper)
+
+    @property
+    def qualified(self) -> str:
+        """The name that says its engine: espeak:gmw/en-us, piper:en_US-joe-medium."""
+        return self.id if self.engine == PIPER else f"{ESPEAK}:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
 class VoiceChoice:
     """What is asked of the engine; every field changes the sound, so all are in the cache key."""
 
-    voice: str | None  # a voice id, name or language code; None: the language's default
+    voice: str | None  # a voice name (see the module docstring); None: the language's best
     language: str = "en"
     rate_wpm: int = 165
     volume: float = 1.0
-    pitch: int = 50  # espeak-ng's scale, 0-100
+    pitch: int = 50  # espeak-ng's scale, 0-100; Piper voices have no pitch
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The voice a choice comes to, and why it is that one."""
+
+    info: VoiceInfo
+    reason: str  # "asked for", "the best installed for en", "piper-tts is not installed"
+    model: PiperModel | None = None  # the Piper voice file, for Piper
+
+    @property
+    def engine(self) -> str:
+        return self.info.engine
 
 
 def find_voice(voices, wanted: str) -> VoiceInfo | None:
@@ -67,23 +107,153 @@ def find_voice(voices, wanted: str) -> VoiceInfo | None:
     return None
 
 
-def list_voices(language: str | None = None) -> list[VoiceInfo]:
-    """Installed voices, optionally those speaking `language` (en matches en-gb too)."""
+def _speaks(v: VoiceInfo, language: str) -> bool:
+    lang = language.lower().replace("_", "-")
+    return any(x.lower() == lang or x.lower().startswith(lang + "-") for x in v.languages)
+
+
+def espeak_voices() -> list[VoiceInfo]:
+    """espeak-ng's voices (starts the engine)."""
     from coach.sound.espeak import Engine
 
-    voices = Engine.get().voices
+    return list(Engine.get().voices)
+
+
+def _piper_info(model: PiperModel) -> VoiceInfo:
+    return VoiceInfo(
+        model.id,
+        model.name,
+        (model.language,),
+        PIPER,
+        model.sample_rate,
+        model.source,
+        model.provenance,
+    )
+
+
+def piper_voices() -> tuple[list[VoiceInfo], tuple[EnvironmentFault, ...]]:
+    """Piper's voices (from their files; Piper itself is not started), and the faults of
+    voice files in the voices folder that cannot be used."""
+    from coach.sound.piper import find_models
+
+    models, faults = find_models()
+    return [_piper_info(m) for m in models], faults
+
+
+def list_voices(language: str | None = None) -> list[VoiceInfo]:
+    """Installed voices of both engines, Piper's first, optionally those speaking `language`
+    (en matches en-gb too). Unusable files in the voices folder are left out here; `coach
+    voices` and `coach doctor` name them."""
+    voices = [*piper_voices()[0], *espeak_voices()]
     if not language:
-        return list(voices)
-    lang = language.lower()
-    return [
-        v
-        for v in voices
-        if any(x.lower() == lang or x.lower().startswith(lang + "-") for x in v.languages)
-    ]
+        return voices
+    return [v for v in voices if _speaks(v, language)]
+
+
+def choose(choice: VoiceChoice) -> Chosen:
+    """The voice that speaks `choice`, or an EnvironmentFault naming what is installed."""
+    wanted = (choice.voice or "").strip() or os.environ.get("COACH_VOICE", "").strip()
+    language = choice.language
+    if not wanted:
+        return _best(language)
+    lowered = wanted.lower()
+    if lowered.endswith((".onnx", ".onnx.json")):
+        from coach.sound.piper import read_model
+
+        path = Path(wanted.removesuffix(".json")).expanduser()
+        return _piper_chosen(read_model(path, "path"), f"{ASKED} by path ({path})")
+    engine, sep, name = wanted.partition(":")
+    if sep and engine.lower() in ENGINES:
+        return _in_engine(engine.lower(), name.strip(), language, wanted)
+    if lowered in ENGINES:
+        return _in_engine(lowered, "", language, wanted)
+    piper, faults = piper_voices()
+    found = find_voice(piper, wanted) if not _is_language(piper, wanted) else None
+    if found is not None:
+        return _piper_chosen(_model(found), ASKED)
+    match = find_voice(espeak_voices(), wanted)
+    if match is None:
+        raise _not_installed(wanted, faults)
+    return Chosen(match, ASKED)
+
+
+def _is_language(voices: list[VoiceInfo], wanted: str) -> bool:
+    # A bare language code names espeak-ng's voice for it, as it always has; a Piper voice
+    # is asked for by its name, or by leaving the voice unset.
+    return find_voice(voices, wanted) is not None and all(
+        wanted.lower() not in (v.id.lower(), v.name.lower()) for v in voices
+    )
+
+
+def _in_engine(engine: str, name: str, language: str, wanted: str) -> Chosen:
+    if engine == ESPEAK:
+        voices = espeak_voices()
+        match = find_voice(voices, name or language) or find_voice(voices, language.split("-")[0])
+        if match is None:
+            raise _not_installed(wanted, ())
+        return Chosen(match, ASKED)
+    piper, faults = piper_voices()
+    if faults:
+        raise faults[0]
+    if name:
+        found = find_voice(piper, name) or find_voice(piper, f"piper:{name}")
+    else:
+        found = next((v for v in piper if _speaks(v, language)), None)
+        if found is None:
+            found = next((v for v in piper if _speaks(v, language.split("-")[0])), None)
+    if found is None:
+        raise _not_installed(wanted, faults)
+    return _piper_chosen(_model(found), ASKED)
+
+
+def _best(language: str) -> Chosen:
+    """No voice asked for: a Piper voice for the language when one can speak, else espeak-ng."""
+    from coach.sound.piper import unavailable
+
+    piper, faults = piper_voices()
+    if faults:
+        raise faults[0]  # a voice the person added that cannot load is never skipped silently
+    base = language.split("-")[0]
+    found = [v for v in piper if _speaks(v, language)] or [v for v in piper if _speaks(v, base)]
+    if found:
+        why_not = unavailable()
+        if why_not is None:
+            return _piper_chosen(_model(found[0]), f"the best installed for '{language}'")
+        reason = f"{why_not}, so espeak-ng speaks instead (pip install 'coach[neural]')"
+    else:
+        reason = f"no Piper voice for '{language}' is installed, so espeak-ng's is used"
+    voices = espeak_voices()
+    match = find_voice(voices, language) or find_voice(voices, base)
+    if match is None:
+        raise EnvironmentFault(
+            f"no installed voice speaks '{language}'",
+            "list the voices with `coach voices` and pass one with --voice",
+        )
+    return Chosen(match, reason)
+
+
+def _model(info: VoiceInfo) -> PiperModel:
+    from coach.sound.piper import find_models
+
+    return next(m for m in find_models()[0] if m.id == info.id)
+
+
+def _piper_chosen(model: PiperModel, reason: str) -> Chosen:
+    return Chosen(_piper_info(model), reason, model)
+
+
+def _not_installed(wanted: str, faults) -> EnvironmentFault:
+    if faults:
+        return faults[0]
+    return EnvironmentFault(
+        f"no installed voice matches '{wanted}'",
+        "list the voices with `coach voices` and pass one with --voice",
+    )
 
 
 class SpeechVoice:
-    """The real voice: pyttsx3 through the phrase cache, in memory and on disk."""
+    """The real voice: Piper or espeak-ng (see `choose`) through the phrase cache, in memory
+    and on disk."""
 
     def __init__(
         self, choice: VoiceChoice, folder: Path | None = None, pronounce: Pronounce = ()
@@ -91,23 +261,65 @@ class SpeechVoice:
         self.choice = choice
         self.pronounce = pronounce  # a routine's respellings, applied to every phrase said
         self.folder = folder or cache.cache_dir()
+        self._chosen: Chosen | None = None
         self._engine: Engine | None = None
         self._voice_id: str | None = None
+        self._identity: dict | None = None
         self._memory: dict[str, np.ndarray] = {}
-        self.sample_rate = 22_050  # espeak-ng's rate; checked on every synthesized phrase
+        self.sample_rate = SAMPLE_RATE  # every engine's phrases are brought to this rate
         self.synthesized = 0  # phrases made this run (the rest came from the cache)
 
     @property
+    def chosen(self) -> Chosen:
+        """The voice speaking, and why it is that one (resolved on first use)."""
+        if self._chosen is None:
+            self._chosen = choose(self.choice)
+        return self._chosen
+
+    @property
+    def label(self) -> str:
+        """The voice's name with its engine: piper:en_US-joe-medium, espeak:gmw/en-US."""
+        if self.chosen.engine == ESPEAK:
+            self.engine  # noqa: B018 - the id pyttsx3 resolves may differ in case
+            return f"{ESPEAK}:{self._voice_id}"
+        return self.chosen.info.qualified
+
+    def notes(self) -> tuple[str, ...]:
+        """What a person should hear of: a fallback to espeak-ng (with why), and settings the
+        voice's engine cannot honour, said rather than silently dropped."""
+        from coach.settings import BUILTIN_PITCH
+
+        out = []
+        chosen = self.chosen
+        if chosen.engine == ESPEAK and chosen.reason != ASKED:
+            out.append(f"voice {self.label}: {chosen.reason}")
+        if chosen.engine == PIPER and self.choice.pitch != BUILTIN_PITCH:
+            out.append(
+                f"pitch {self.choice.pitch} is not applied: Piper voices have no pitch "
+                f"setting ({self.label}); use an espeak-ng voice (--voice espeak) to change it"
+            )
+        return tuple(out)
+
+    @property
     def engine(self) -> Engine:
+        """espeak-ng through pyttsx3 (for an espeak-ng voice only)."""
         if self._engine is None:
             from coach.sound.espeak import Engine
 
             self._engine = Engine.get()
-            self._voice_id = self._engine.resolve(self.choice)
+            choice = self.choice
+            info = self.chosen.info
+            self._voice_id = self._engine.resolve(
+                VoiceChoice(info.id, choice.language, choice.rate_wpm, choice.volume, choice.pitch)
+            )
         return self._engine
 
     def identity(self) -> dict:
         """Everything that changes the sound, for the cache key and the export's comment."""
+        if self._identity is None:
+            self._identity = self._piper_identity() if self.chosen.engine == PIPER else {}
+        if self._identity:
+            return self._identity
         e = self.engine
         return {
             "backend": f"pyttsx3-{e.pyttsx3_version}/{e.driver}",
@@ -115,6 +327,26 @@ class SpeechVoice:
             "voice": self._voice_id,
             "rate_wpm": self.choice.rate_wpm,
             "pitch": self.choice.pitch,
+            "volume": self.choice.volume,
+            "processing": cache.PROCESSING_VERSION,
+        }
+
+    def _piper_identity(self) -> dict:
+        from coach.sound import piper
+
+        model = self.chosen.model
+        assert model is not None  # a Piper choice carries its model
+        return {
+            "backend": piper.versions(),
+            "engine": PIPER,
+            "voice": model.id,
+            "model": piper.model_identity(model.model_path, self.folder),
+            "model_sample_rate": model.sample_rate,
+            "rate_wpm": self.choice.rate_wpm,
+            "length_scale": piper.rate_to_length_scale(self.choice.rate_wpm),
+            "noise_scale": piper.NOISE_SCALE,
+            "noise_w_scale": piper.NOISE_W_SCALE,
+            "sentence_pause_ms": piper.SENTENCE_PAUSE_MS,
             "volume": self.choice.volume,
             "processing": cache.PROCESSING_VERSION,
         }
@@ -140,10 +372,21 @@ class SpeechVoice:
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.dsp import normalize_phrase, resample
 
-        engine = self.engine
-        assert self._voice_id is not None  # resolved with the engine
-        raw, rate = engine.synthesize(text, self._voice_id, self.choice)
+        raw, rate = self._synthesize(text)
         if rate != self.sample_rate:
             raw = resample(raw, rate, self.sample_rate)
         self.synthesized += 1
         return normalize_phrase(raw, self.sample_rate)
+
+    def _synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        """`text` from the chosen engine, at that engine's own sample rate."""
+        if self.chosen.engine == PIPER:
+            from coach.sound import piper
+
+            model = self.chosen.model
+            assert model is not None
+            scale = piper.rate_to_length_scale(self.choice.rate_wpm)
+            return piper.synthesize(model, text, scale, self.choice.volume)
+        engine = self.engine
+        assert self._voice_id is not None  # resolved with the engine
+        return engine.synthesize(text, self._voice_id, self.choice)

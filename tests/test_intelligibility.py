@@ -64,12 +64,13 @@ def test_the_listener_understands_espeak_ng_only_partly_and_really_listens(run_c
 
     # The same transcripts against the wrong words (each cue paired with the text of a cue
     # half the routine away) score much worse: what is heard depends on what was said.
+    # (Measured: 1.16 against 0.81.)
     cues, heard = _hear(run_coach, tmp_path, ESPEAK)
     half = len(cues) // 2
     texts = [c.text for c in cues]
     wrong = [dataclasses.replace(c, text=t) for c, t in zip(cues, texts[half:] + texts[:half])]
     mismatched = score(wrong, heard)
-    assert mismatched.wer >= hearing.wer + 0.10, (
+    assert mismatched.wer >= hearing.wer + 0.25, (
         f"the wrong reference scored {mismatched.wer:.3f}, the right one {hearing.wer:.3f}"
     )
 

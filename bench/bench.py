@@ -156,6 +156,48 @@ def bench_cold_start(runs: int) -> list[Figure]:
     ]
 
 
+# -- intelligibility ----------------------------------------------------------------------
+
+LISTENED_ROUTINE = "upper-back-quick"  # the shortest built-in routine: about 2:43 of audio
+
+
+def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str]:
+    """The listener's word error rate on LISTENED_ROUTINE exported with `voice` (None: the
+    default voice), and the voice the export says it used."""
+    import soundfile
+
+    from tests.listener import listen
+
+    name = voice or "default"
+    options = ["--voice", voice] if voice else []
+    script, audio = work / f"listen-{name}.json", work / f"listen-{name}.wav"
+    _coach("compile", LISTENED_ROUTINE, "--json", "-o", str(script), *options, env=env)
+    _coach("export", LISTENED_ROUTINE, "-o", str(audio), "--force", "-q", *options, env=env)
+    # The export's comment names the voice it used ("...; voice gmw/en-us; ...").
+    with soundfile.SoundFile(str(audio)) as f:
+        comment = f.comment or ""
+    used = comment.split("; voice ", 1)[1].split(";", 1)[0] if "; voice " in comment else name
+    return listen(audio, script).wer, used
+
+
+def bench_intelligibility(work: Path) -> list[Figure]:
+    env = {**os.environ, "COACH_CACHE_DIR": str(work / "cache")}
+    figures = []
+    for voice, target in ((None, 0.20), ("en-us", None)):
+        wer, used = _wer(work, env, voice)
+        who = "default voice" if voice is None else f"--voice {voice}"
+        figures.append(
+            Figure(
+                "intelligibility",
+                f"{LISTENED_ROUTINE}, {who} ({used}): word error rate (pocketsphinx)",
+                wer,
+                "",
+                target,
+            )
+        )
+    return figures
+
+
 # -- export and the floor -----------------------------------------------------------------
 
 
@@ -511,6 +553,11 @@ How each figure is measured (bench/bench.py):
   (RSS) exporting a routine of about 2 hours.
 - **the floor**: `espeak-ng -w` writing the same routine's sentences to WAV files, one process
   each: the speech engine alone. The overhead is coach's empty-cache export time divided by it.
+- **intelligibility**: `upper-back-quick` exported with the default voice and with espeak-ng's
+  `en-us`, each speech cue cut out at the cue script's times and transcribed by pocketsphinx
+  with its bundled US-English model (tests/listener.py); word error rate over the whole
+  routine, numbers counted as their spoken words. Target (issue 13): at most 0.20 for the
+  default voice. Not run by `--quick`.
 - **first sound**: a private PulseAudio server with a null sink, its monitor recorded with
   `parec` in 20 ms chunks whose arrival times tie the recording to the clock; from starting
   `coach play upper-back-quick` to the first sound in the recording.
@@ -631,6 +678,8 @@ def main() -> int:
             lambda: bench_cold_start(runs),
             lambda: bench_export(30, work, 10 if args.quick else 120, 1 if args.quick else 3),
         ]
+        if not args.quick:  # the listener takes a minute or two per voice
+            sections.append(lambda: bench_intelligibility(work))
         if audio:
             sections += [
                 lambda: bench_first_sound(3 if args.quick else 7, work),

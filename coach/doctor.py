@@ -229,8 +229,7 @@ def _per_output(message: str) -> str:
 
 
 def _check_ffmpeg() -> _Result:
-    from coach.export.formats import AUDIO_FORMATS
-    from coach.export.formats import SOUNDFILE as _SOUNDFILE
+    from coach.export.formats import AUDIO_FORMATS, SOUNDFILE as _SOUNDFILE
 
     # soundfile writes the formats in _SOUNDFILE itself; only the rest go through ffmpeg.
     needs = [f for f in AUDIO_FORMATS if f not in _SOUNDFILE]

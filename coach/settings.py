@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coach.errors import UsageError
-from coach.routine.model import HOLD_MS, PACE, PITCH, RATE_WPM, REST_MS, Routine
+from coach.routine.limits import HOLD_MS, PACE, PITCH, RATE_WPM, REST_MS
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,
@@ -26,6 +27,9 @@ from coach.values import (
     parse_duration,
     parse_pattern,
 )
+
+if TYPE_CHECKING:
+    from coach.routine.model import Routine
 
 BUILTIN_HOLD_MS = 30_000
 BUILTIN_REST_MS = 15_000

@@ -16,8 +16,7 @@ import re
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from coach.errors import CoachError
 from coach.routine.model import DEFAULTS_KEYS, KINDS, STEP_KEYS, TOP_KEYS, Routine

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from coach.routine.parser import parse_routine
 from coach.script import cues

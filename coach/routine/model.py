@@ -12,6 +12,24 @@ from dataclasses import dataclass
 from typing import Union
 
 from coach.errors import Loc
+
+# The limits of the format's numbers live in coach.routine.limits, so the settings table (and
+# with it the command line) reads them without building this module's dataclasses; they are
+# re-exported here for the parser.
+from coach.routine.limits import (
+    BREATHE_MS as BREATHE_MS,
+    BREATHS as BREATHS,
+    HOLD_MS as HOLD_MS,
+    PACE as PACE,
+    PITCH as PITCH,
+    RATE_WPM as RATE_WPM,
+    REPS as REPS,
+    REST_MS as REST_MS,
+    SETS as SETS,
+    TEMPO_MS as TEMPO_MS,
+    TIMES as TIMES,
+    TRANSITION_MS as TRANSITION_MS,
+)
 from coach.values import BreathPattern
 
 SIDES = ("both", "left", "right")
@@ -175,21 +193,6 @@ NEEDS = (
     ("count", "reps", "counts the reps aloud"),
     ("cues", "hold", "gives reminders during a hold"),
 )
-
-# Limits: generous for any real routine, tight enough that a typo (an extra zero, minutes
-# for seconds) is caught instead of producing a ten-hour session.
-HOLD_MS = (1_000, 3_600_000)
-REST_MS = (0, 3_600_000)
-TRANSITION_MS = (0, 300_000)
-TEMPO_MS = (500, 60_000)
-BREATHE_MS = (1_000, 3_600_000)
-RATE_WPM = (80, 450)
-PACE = (0.25, 4.0)
-PITCH = (0, 99)  # espeak-ng's scale
-REPS = (1, 1000)
-BREATHS = (1, 500)
-SETS = (1, 100)
-TIMES = (1, 100)
 
 # `pronounce`: a key is a word or a short phrase of words separated by single spaces; a word is
 # letters and digits, with ' or - only inside it ("child's", "cat-cow"). Matching in speech is

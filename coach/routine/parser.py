@@ -48,8 +48,14 @@ from coach.routine.model import (
     Step,
     pronounce_key_problem,
 )
-from coach.routine.yamlnodes import BudgetExceeded, Reader, compose, number_tag, read_text
-from coach.routine.yamlnodes import describe as _describe
+from coach.routine.yamlnodes import (
+    BudgetExceeded,
+    Reader,
+    compose,
+    describe as _describe,
+    number_tag,
+    read_text,
+)
 from coach.values import (
     DURATION_EXAMPLES,
     BreathPattern,

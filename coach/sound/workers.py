@@ -15,7 +15,10 @@ A worker that dies or fails is an `EnvironmentFault` with a fix. A pool that can
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -117,8 +120,9 @@ def speak_all(
         # Longest first, so no worker is left with a long phrase at the end.
         order = sorted(texts, key=len, reverse=True)
         try:
-            pending = {pool.submit(_work, t): t for t in order}
-        except (OSError, NotImplementedError) as e:  # the first submit starts the processes
+            with _plain_main():  # the first submits start the processes
+                pending = {pool.submit(_work, t): t for t in order}
+        except (OSError, NotImplementedError) as e:
             raise PoolUnavailable(str(e)) from None
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -140,6 +144,20 @@ def speak_all(
         finished = True
     finally:
         _close(pool, finished)
+
+
+@contextlib.contextmanager
+def _plain_main():
+    """Workers need nothing of `__main__`, but spawn would run the caller's script again in
+    each (and a script without `if __name__ == "__main__":` would start its work again, and
+    a pool again): while workers start, `__main__` is an empty module."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _close(pool, finished: bool) -> None:

@@ -452,3 +452,19 @@ def test_a_signal_while_workers_speak_stops_them_and_exits_130(sig, tmp_path, st
     assert list(out.iterdir()) == []
     _no_temp_files(cache)  # the entries made are whole: each loads as a phrase
     assert all(cache_load(p) is not None for p in cache.glob("*/*.npy"))
+
+
+@pytest.mark.slow  # a built-in routine spoken by Piper twice from an empty cache
+def test_a_built_in_routine_is_the_same_bytes_from_the_pool_and_in_process(tmp_path, run_coach):
+    made = []
+    for workers in ("0", "2"):
+        env = {
+            **PIPER_DEFAULT,
+            "COACH_CACHE_DIR": str(tmp_path / f"cache{workers}"),
+            "COACH_SPEECH_WORKERS": workers,
+        }
+        out = tmp_path / f"w{workers}.flac"
+        done = run_coach("export", "upper-back-quick", "-o", out, "-q", env=env)
+        assert done.returncode == 0, done.stderr
+        made.append(out.read_bytes())
+    assert made[0] == made[1]

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from coach.sound.espeak import Engine
     from coach.sound.piper import PiperModel
+    from coach.sound.workers import PiperJob
 
 PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
@@ -414,7 +415,7 @@ class SpeechVoice:
 
         def keep(said: str, data: np.ndarray) -> None:
             nonlocal made
-            if said not in self._memory:  # spoken here after a pool gave up
+            if said not in self._memory:  # kept once, whoever made it
                 cache.store(missing[said], data)
                 data.setflags(write=False)
                 self._memory[said] = data
@@ -441,7 +442,7 @@ class SpeechVoice:
                 keep(said, self._make(said))
         return total
 
-    def _piper_job(self):
+    def _piper_job(self) -> PiperJob:
         from coach.sound import piper
         from coach.sound.workers import PiperJob
 

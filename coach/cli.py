@@ -23,7 +23,7 @@ from coach.errors import CoachError, Problem, RoutineError
 from coach.settings import CONFIG_KEYS, SETTINGS, from_options, load_config
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
 
 class _Coach(TyperGroup):
@@ -176,7 +176,8 @@ def compile_(
     from coach.pipeline import load_spoken
     from coach.script import cues
 
-    script = load_spoken(routine, settings).script
+    with _speaking() as speaking:
+        script = load_spoken(routine, settings, speaking).script
     if output is not None:
         from coach.atomic import write_text_atomic
 
@@ -273,7 +274,8 @@ def show(routine: RoutineArg, settings=None) -> None:
     from coach.pipeline import load_spoken
     from coach.script.summary import notes_lines, summary_lines
 
-    spoken = load_spoken(routine, settings)
+    with _speaking() as speaking:
+        spoken = load_spoken(routine, settings, speaking)
     lines = summary_lines(spoken.script)
     if spoken.routine is not None:
         lines += notes_lines(spoken.routine)
@@ -359,7 +361,7 @@ def export(
     from coach.export.session import export as run_export
     from coach.values import format_clock
 
-    with _progress(quiet) as progress:
+    with _speaking(quiet) as speaking, _progress(quiet) as progress:
         done = run_export(
             routine,
             output,
@@ -369,6 +371,7 @@ def export(
             stereo=stereo,
             force=force,
             progress=progress,
+            speaking=speaking,
         )
     for line in done.notes:  # a fallback or a setting the voice cannot honour: never silent
         typer.echo(f"coach: {line}", err=True)
@@ -402,6 +405,45 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class _speaking:
+    """Progress of phrases spoken for the first time (the phrase cache lacked them): a bar on
+    a terminal, else one line; nothing at all when every phrase was cached."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+        self.told = False
+
+    def __enter__(self):
+        return None if self.quiet else self.update
+
+    def update(self, done: int, total: int, voice: str) -> None:
+        if not self.told:
+            self.told = True
+            if sys.stderr.isatty():
+                from rich.console import Console
+                from rich.progress import Progress
+
+                self.bar = Progress(transient=True, console=Console(stderr=True))
+                self.bar.start()
+                self.task = self.bar.add_task(f"speaking new phrases ({voice})", total=total)
+            else:
+                noun = "phrase" if total == 1 else "phrases"
+                typer.echo(
+                    f"coach: speaking {total} new {noun} with {voice} "
+                    "(once; they are kept in the phrase cache)",
+                    err=True,
+                )
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 @app.command()
@@ -462,7 +504,7 @@ def play(
     if view is not None and view.terminal and keys is not None:
         view.note(HELP)
     try:
-        with keys if keys is not None else contextlib.nullcontext():
+        with keys if keys is not None else contextlib.nullcontext(), _speaking(quiet) as speaking:
             outcome = play_routine(
                 routine,
                 settings,
@@ -473,6 +515,7 @@ def play(
                 keys=keys,
                 view=view,
                 note=note,
+                speaking=speaking,
             )
     finally:
         if view is not None:

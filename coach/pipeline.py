@@ -6,6 +6,7 @@ phrases -> compile), so `compile`, `show`, `export` and `play` all accept the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,10 +47,20 @@ class Spoken:
     routine: Routine | None = None  # None for a compiled cue script, which cannot be re-timed
 
 
-def load_spoken(ref: str, settings=None) -> Spoken:
-    """ROUTINE compiled with phrase lengths measured by the voice that will speak it."""
+# (phrases made, phrases to make, the voice's name): called only when there is speaking to do
+Speaking = Callable[[int, int, str], None]
+
+
+def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Spoken:
+    """ROUTINE compiled with phrase lengths measured by the voice that will speak it.
+
+    The phrases the cache lacks are spoken all at once, on every core (`SpeechVoice.prepare`):
+    a first compile with estimated lengths names them, the second measures them. The few
+    whose text depends on measured lengths (the introduction's total time) are spoken then,
+    one by one. The script is the one a phrase-by-phrase compile gives: the second compile
+    asks the same voice for the same lengths."""
     from coach.routine.parser import load_routine
-    from coach.script.compiler import compile
+    from coach.script.compiler import compile, estimated_durations
     from coach.settings import Settings, resolve
     from coach.sound.voice import SpeechVoice, VoiceChoice
 
@@ -58,11 +69,27 @@ def load_spoken(ref: str, settings=None) -> Spoken:
         script = load_script(ref, settings)
         p = script.settings
         choice = VoiceChoice(p.voice, script.language, p.rate_wpm, pitch=p.pitch)
-        return Spoken(script, SpeechVoice(choice, pronounce=script.pronounce))
+        voice = SpeechVoice(choice, pronounce=script.pronounce)
+        _prepare(voice, [c.text for c in script.cues if c.text], progress)
+        return Spoken(script, voice)
     routine = load_routine(source.path, shown_path(source))
     pacing = resolve(routine, settings or Settings())
     voice = SpeechVoice(
         VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch),
         pronounce=routine.pronounce,
     )
+    estimate = estimated_durations(pacing.rate_wpm)
+    asked: list[str] = []
+
+    def noted(text: str) -> int:
+        asked.append(text)
+        return estimate(text)
+
+    compile(routine, settings, noted)
+    _prepare(voice, asked, progress)
     return Spoken(compile(routine, settings, voice.duration_ms), voice, routine)
+
+
+def _prepare(voice: SpeechVoice, texts: list[str], progress: Speaking | None) -> None:
+    tell = None if progress is None else (lambda done, total: progress(done, total, voice.label))
+    voice.prepare(texts, tell)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -321,3 +323,148 @@ def test_onnxruntime_failing_to_start_is_a_clear_fault(routine, tmp_path, run_co
         "export", routine, "-o", out, "-q", env={**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache)}
     )
     assert again.returncode == 0, again.stderr
+
+
+# -- on every core ------------------------------------------------------------------------------
+
+SPEAKING = f"new phrases with {JOE} (once; they are kept in the phrase cache)\n"
+
+
+def test_phrases_made_by_one_or_two_workers_or_in_process_give_the_same_export(
+    routine, tmp_path, run_coach
+):
+    made = {}
+    for workers in ("0", "1", "2"):
+        cache = tmp_path / f"cache{workers}"
+        env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache), "COACH_SPEECH_WORKERS": workers}
+        out = tmp_path / f"w{workers}.wav"
+        done = run_coach("export", routine, "-o", out, "-q", env=env)
+        assert done.returncode == 0, done.stderr
+        made[workers] = out.read_bytes()
+        _no_temp_files(cache)
+    env["COACH_SPEECH_WORKERS"] = ""  # one per core, from the cache the two workers filled
+    warm = run_coach("export", routine, "-o", tmp_path / "warm.wav", "-q", env=env)
+    assert warm.returncode == 0, warm.stderr
+    assert made["0"] == made["1"] == made["2"] == (tmp_path / "warm.wav").read_bytes()
+
+
+def test_new_phrases_are_announced_and_cached_ones_are_not(routine, tmp_path, run_coach):
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(tmp_path / "cache")}
+    cold = run_coach("show", routine, env=env)
+    assert cold.returncode == 0, cold.stderr
+    assert re.fullmatch(r"coach: speaking \d+ " + re.escape(SPEAKING), cold.stderr), cold.stderr
+    warm = run_coach("show", routine, env=env)
+    assert warm.returncode == 0 and warm.stderr == "" and warm.stdout == cold.stdout
+
+
+def test_a_pool_that_cannot_start_speaks_in_process_with_the_same_bytes(joe, tmp_path, monkeypatch):
+    import concurrent.futures
+
+    texts = ["Sit tall.", "Twist to the right, and breathe."]
+
+    def no_pool(*a, **k):
+        raise OSError("no semaphores here (staged by the test)")
+
+    monkeypatch.setenv("COACH_SPEECH_WORKERS", "")
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    voice = SpeechVoice(VoiceChoice(JOE), tmp_path / "a")
+    seen: list[tuple[int, int]] = []
+    assert voice.prepare(texts, lambda done, total: seen.append((done, total))) == 2
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    assert voice.serial_reason is not None and "staged by the test" in voice.serial_reason
+    one_by_one = SpeechVoice(VoiceChoice(JOE), tmp_path / "b")
+    for text in texts:
+        assert voice.pcm(text).tobytes() == one_by_one.pcm(text).tobytes()
+    assert voice.prepare(texts, lambda *a: pytest.fail("all cached: no progress")) == 0
+
+
+def test_a_speech_worker_that_dies_is_a_clear_fault(routine, tmp_path, run_coach):
+    # Workers load their voice; here loading it kills the worker, as the OOM killer would.
+    fake = (
+        "import os, signal\n"
+        "class SessionOptions:\n    pass\n"
+        "class ExecutionMode:\n    ORT_SEQUENTIAL = 0\n"
+        "class InferenceSession:\n"
+        "    def __init__(self, *a, **k):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    cache = tmp_path / "cache"
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache), "COACH_SPEECH_WORKERS": "2"}
+    out = tmp_path / "o.wav"
+    done = run_coach(
+        "export", routine, "-o", out, env={**env, **_staged(tmp_path, "onnxruntime", fake)}
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "coach: error: a speech worker process died" in done.stderr
+    assert "  fix: run the command again" in done.stderr and not out.exists()
+    _no_temp_files(cache)
+    again = run_coach("export", routine, "-o", out, "-q", env=env)
+    assert again.returncode == 0, again.stderr
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_while_workers_speak_stops_them_and_exits_130(sig, tmp_path, start_coach):
+    from coach.sound.cache import load as cache_load
+    from tests.test_reliability import long_routine, wait_until
+
+    cache = tmp_path / "cache"
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache), "COACH_SPEECH_WORKERS": "2"}
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = start_coach(
+        "export", long_routine(tmp_path, 10, unique=60), "-o", out / "l.wav", env=env
+    )
+    workers: set[int] = set()
+
+    def two_workers() -> bool:
+        workers.update(p for p in _children(proc.pid) if _running(p))
+        return len(workers) >= 2
+
+    wait_until(two_workers, "worker processes", proc)
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 130
+    err = proc.stderr.read()
+    assert err.endswith("coach: interrupted\n") and "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while any(_running(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in workers if _running(p)], "a worker outlived coach"
+    assert list(out.iterdir()) == []
+    _no_temp_files(cache)  # the entries made are whole: each loads as a phrase
+    assert all(cache_load(p) is not None for p in cache.glob("*/*.npy"))
+
+
+@pytest.mark.slow  # a built-in routine spoken by Piper twice from an empty cache
+def test_a_built_in_routine_is_the_same_bytes_from_the_pool_and_in_process(tmp_path, run_coach):
+    made = []
+    for workers in ("0", "2"):
+        env = {
+            **PIPER_DEFAULT,
+            "COACH_CACHE_DIR": str(tmp_path / f"cache{workers}"),
+            "COACH_SPEECH_WORKERS": workers,
+        }
+        out = tmp_path / f"w{workers}.flac"
+        done = run_coach("export", "upper-back-quick", "-o", out, "-q", env=env)
+        assert done.returncode == 0, done.stderr
+        made.append(out.read_bytes())
+    assert made[0] == made[1]

@@ -142,3 +142,28 @@ def test_markup_is_read_as_text_not_interpreted(folder):
     plain = voice.pcm("Hold")
     marked = voice.pcm("<speak>Hold</speak> & relax")
     assert len(marked) > 2 * len(plain)  # the tags and the ampersand are spoken, not swallowed
+
+
+@pytest.mark.parametrize("name", ["upper-back-quick", "upper-back-full"])
+def test_preparing_phrases_first_gives_the_script_of_measuring_one_by_one(
+    name, tmp_path, monkeypatch
+):
+    # load_spoken learns the phrases from a compile with estimates and makes them all at
+    # once; the script must be the one that measuring each phrase as it is met gives.
+    from coach.pipeline import find, load_spoken
+    from coach.routine.library import shown_path
+    from coach.routine.parser import load_routine
+    from coach.script import cues
+    from coach.script.compiler import compile
+    from coach.settings import Settings, resolve
+
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "a"))
+    seen: list[int] = []
+    prepared = load_spoken(name, None, lambda done, total, voice: seen.append(total))
+    assert seen and prepared.voice.synthesized >= seen[0]  # spoken here, the cache was empty
+    source = find(name)
+    routine = load_routine(source.path, shown_path(source))
+    pacing = resolve(routine, Settings())
+    choice = VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
+    voice = SpeechVoice(choice, tmp_path / "b", routine.pronounce)
+    assert cues.dumps(prepared.script) == cues.dumps(compile(routine, None, voice.duration_ms))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coach.errors import UserError
-from coach.pipeline import load_spoken
+from coach.pipeline import Speaking, load_spoken
 from coach.routine.library import find
 
 DEFAULT_FOLDER = Path("audio")
@@ -44,6 +44,7 @@ def export(
     stereo: bool = False,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    speaking: Speaking | None = None,
 ) -> Exported:
     """Render ROUTINE and write it (and its caption files) all at once or not at all."""
     from coach.atomic import write_text_atomic
@@ -63,7 +64,7 @@ def export(
         for path in (output, *caption_paths):
             if path.exists():
                 raise UserError(f"{path} exists; use --force to replace it")
-    spoken = load_spoken(ref, settings)
+    spoken = load_spoken(ref, settings, speaking)
     script, voice = spoken.script, spoken.voice
     # Mixed block by block as the encoder takes it: memory stays flat however long the routine.
     layout = Layout(voice.sample_rate, 2 if stereo else 1)

@@ -435,6 +435,7 @@ def play_routine(
     keys: Keys | None = None,
     view: Callable[[Status], None] | None = None,
     note: Callable[[str], None] | None = None,
+    speaking: Callable[[int, int, str], None] | None = None,
 ) -> Outcome:
     """Speak ROUTINE through the speakers; returns when it is over or the person quits.
 
@@ -448,7 +449,7 @@ def play_routine(
 
     if resume and from_step is not None:
         raise UsageError("--resume", "cannot be used with --from; choose one")
-    spoken = load_spoken(ref, settings)
+    spoken = load_spoken(ref, settings, speaking)
     voice, script = spoken.voice, spoken.script
     if note:
         for line in voice.notes():  # a fallback to espeak-ng, a setting Piper cannot honour

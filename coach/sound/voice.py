@@ -17,11 +17,14 @@ the phrase cache (coach.sound.cache) does not hold, and stores them trimmed of s
 normalized to one loudness (coach.sound.dsp), whatever the engine, so the mix needs no
 dynamic processing (no pumping) and lands at a steady level. The engine is started only when
 a phrase or the voice list is needed; this module must not be imported by `coach validate`.
+`SpeechVoice.prepare` makes many phrases at once: Piper's on a pool of worker processes, one
+per core (coach.sound.workers), the same bytes as one by one.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
     from coach.sound.espeak import Engine
     from coach.sound.piper import PiperModel
+    from coach.sound.workers import PiperJob
 
 PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
@@ -251,6 +255,20 @@ def _not_installed(wanted: str, faults) -> EnvironmentFault:
     )
 
 
+def _workers() -> int | None:
+    """$COACH_SPEECH_WORKERS: how many processes speak Piper's new phrases (0: coach's own,
+    one by one); unset, one per core. For tests and benchmarks."""
+    raw = os.environ.get("COACH_SPEECH_WORKERS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise EnvironmentFault(
+            f"COACH_SPEECH_WORKERS={raw!r} is not a whole number",
+            "set it to a count of processes (0: none), or unset it for one per core",
+        )
+    return int(raw)
+
+
 class SpeechVoice:
     """The real voice: Piper or espeak-ng (see `choose`) through the phrase cache, in memory
     and on disk."""
@@ -268,6 +286,8 @@ class SpeechVoice:
         self._memory: dict[str, np.ndarray] = {}
         self.sample_rate = SAMPLE_RATE  # every engine's phrases are brought to this rate
         self.synthesized = 0  # phrases made this run (the rest came from the cache)
+        self.workers = _workers()  # processes for `prepare` (None: one per core; 0: none)
+        self.serial_reason: str | None = None  # why `prepare` spoke in this process, if it did
 
     @property
     def chosen(self) -> Chosen:
@@ -369,14 +389,74 @@ class SpeechVoice:
         self._memory[text] = data
         return data
 
+    def prepare(
+        self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
+        by Piper on a pool of worker processes (one per core, coach.sound.workers), by
+        espeak-ng here, one by one (it takes milliseconds). `progress(done, total)` is called
+        as they are made, only when there is something to make. Returns how many were made.
+        The samples are the same bytes as `pcm` alone would make."""
+        missing: dict[str, Path] = {}
+        for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
+            if said in self._memory or said in missing:
+                continue
+            path = cache.entry_path(self.folder, said, self.identity())
+            data = cache.load(path)
+            if data is None:
+                missing[said] = path
+            else:
+                data.setflags(write=False)
+                self._memory[said] = data
+        total = len(missing)
+        if not total:
+            return 0
+        made = 0
+
+        def keep(said: str, data: np.ndarray) -> None:
+            nonlocal made
+            if said not in self._memory:  # kept once, whoever made it
+                cache.store(missing[said], data)
+                data.setflags(write=False)
+                self._memory[said] = data
+            made += 1
+            if progress is not None:
+                progress(made, total)
+
+        if progress is not None:
+            progress(0, total)
+        if self.chosen.engine == PIPER and total > 1 and self.workers != 0:
+            from coach.sound import workers
+
+            def made_by_worker(said: str, data: np.ndarray) -> None:
+                self.synthesized += 1
+                keep(said, data)
+
+            try:
+                workers.speak_all(self._piper_job(), list(missing), made_by_worker, self.workers)
+                return total
+            except workers.PoolUnavailable as e:
+                self.serial_reason = f"speech worker processes cannot start here ({e})"
+        for said in missing:
+            if said not in self._memory:
+                keep(said, self._make(said))
+        return total
+
+    def _piper_job(self) -> PiperJob:
+        from coach.sound import piper
+        from coach.sound.workers import PiperJob
+
+        model = self.chosen.model
+        assert model is not None
+        scale = piper.rate_to_length_scale(self.choice.rate_wpm)
+        return PiperJob(model, scale, self.choice.volume, self.sample_rate)
+
     def _make(self, text: str) -> np.ndarray:
-        from coach.sound.dsp import normalize_phrase, resample
+        from coach.sound.workers import make_phrase
 
         raw, rate = self._synthesize(text)
-        if rate != self.sample_rate:
-            raw = resample(raw, rate, self.sample_rate)
         self.synthesized += 1
-        return normalize_phrase(raw, self.sample_rate)
+        return make_phrase(raw, rate, self.sample_rate)
 
     def _synthesize(self, text: str) -> tuple[np.ndarray, int]:
         """`text` from the chosen engine, at that engine's own sample rate."""

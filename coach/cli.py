@@ -200,7 +200,7 @@ def list_() -> None:
     Example: coach list
     """
     from coach.errors import CoachError
-    from coach.pipeline import load_spoken
+    from coach.pipeline import listed
     from coach.routine.library import builtin_names, user_dir, user_routines
     from coach.values import format_clock
 
@@ -212,14 +212,20 @@ def list_() -> None:
         if path is None and name in mine:
             where = "built-in (yours is played)"
         try:
-            script = load_spoken(ref).script
-            rows.append((name, format_clock(script.duration_ms, tenths=False), script.title, where))
+            shown = listed(ref)
+            length = format_clock(shown.duration_ms, tenths=False)
+            rows.append((name, length if shown.measured else f"~{length}", shown.title, where))
         except CoachError as e:  # one broken routine of one's own must not hide the others
             first = e.lines()[0] if e.lines() else str(e)
             rows.append((name, "?", f"does not load: {first}", where))
     width = max((len(r[0]) for r in rows), default=0)
     for name, length, title, where in rows:
         typer.echo(f"{name:<{width}}  {length:>6}  {title}  [{where}]")
+    if any(length.startswith("~") for _, length, _, _ in rows):
+        typer.echo(
+            "\n~ estimated from the speech rate: the voice has not spoken these yet "
+            "(coach show NAME does, once)"
+        )
     typer.echo(f"\nyour routines folder: {user_dir()}")
 
 

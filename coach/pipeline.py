@@ -93,3 +93,45 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
 def _prepare(voice: SpeechVoice, texts: list[str], progress: Speaking | None) -> None:
     tell = None if progress is None else (lambda done, total: progress(done, total, voice.label))
     voice.prepare(texts, tell)
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What `coach list` shows of a routine: its title and length, and whether the length is
+    measured by its voice or only estimated from the speech rate."""
+
+    title: str
+    duration_ms: int
+    measured: bool
+
+
+def listed(ref: str) -> Listed:
+    """A routine's title and length, answered at once: measured by its voice when that costs
+    nothing (every phrase cached, or espeak-ng, which speaks a phrase in milliseconds),
+    otherwise estimated from the speech rate, as a first run with Piper would take a while."""
+    from coach.routine.parser import load_routine
+    from coach.script.compiler import compile, estimated_durations
+    from coach.settings import Settings, resolve
+    from coach.sound.voice import SpeechVoice, VoiceChoice
+
+    source = find(ref)
+    if source.is_cue_script:
+        script = load_script(ref)
+        return Listed(script.title, script.duration_ms, True)
+    routine = load_routine(source.path, shown_path(source))
+    pacing = resolve(routine, Settings())
+    voice = SpeechVoice(
+        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch),
+        pronounce=routine.pronounce,
+    )
+    estimate = estimated_durations(pacing.rate_wpm)
+    asked: list[str] = []
+
+    def noted(text: str) -> int:
+        asked.append(text)
+        return estimate(text)
+
+    estimated = compile(routine, None, noted)
+    if voice.slow_to_speak(asked):
+        return Listed(estimated.title, estimated.duration_ms, False)
+    return Listed(routine.title, load_spoken(ref).script.duration_ms, True)

@@ -468,3 +468,26 @@ def test_a_built_in_routine_is_the_same_bytes_from_the_pool_and_in_process(tmp_p
         assert done.returncode == 0, done.stderr
         made.append(out.read_bytes())
     assert made[0] == made[1]
+
+
+def test_list_answers_at_once_on_an_empty_cache_with_estimates_marked(routine, tmp_path, run_coach):
+    # With Piper, a first run speaks every phrase (a minute or more for all the built-in
+    # routines): `coach list` only prints, so it estimates and says so instead of waiting.
+    env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(tmp_path / "empty-cache")}
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(routine, mine / "short.yaml")
+    env["COACH_ROUTINES_DIR"] = str(mine)
+    cold = run_coach("list", env=env)
+    assert cold.returncode == 0, cold.stderr
+    rows = {line.split()[0]: line.split()[1] for line in cold.stdout.splitlines()[:5]}
+    assert all(length.startswith("~") for length in rows.values()), cold.stdout
+    assert "~ estimated from the speech rate" in cold.stdout
+    assert not list((tmp_path / "empty-cache").glob("**/*.npy"))  # nothing was spoken
+
+    spoken = run_coach("show", str(mine / "short.yaml"), env=env)
+    assert spoken.returncode == 0, spoken.stderr
+    warm = run_coach("list", env=env)
+    rows = {line.split()[0]: line.split()[1] for line in warm.stdout.splitlines()[:5]}
+    assert not rows["short"].startswith("~")  # measured by the voice now
+    assert rows["upper-back-quick"].startswith("~")  # still never spoken

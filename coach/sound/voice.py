@@ -389,14 +389,14 @@ class SpeechVoice:
         self._memory[text] = data
         return data
 
-    def prepare(
-        self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None
-    ) -> int:
-        """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
-        by Piper on a pool of worker processes (one per core, coach.sound.workers), by
-        espeak-ng here, one by one (it takes milliseconds). `progress(done, total)` is called
-        as they are made, only when there is something to make. Returns how many were made.
-        The samples are the same bytes as `pcm` alone would make."""
+    def slow_to_speak(self, texts: Iterable[str]) -> bool:
+        """Whether speaking `texts` would make a person wait: some are not in the phrase cache
+        and the engine is Piper (espeak-ng makes a phrase in milliseconds)."""
+        return self.chosen.engine == PIPER and bool(self._missing(texts))
+
+    def _missing(self, texts: Iterable[str]) -> dict[str, Path]:
+        # The phrases of `texts` (as said) the cache lacks, with where each will be kept; the
+        # ones it holds are loaded into memory on the way.
         missing: dict[str, Path] = {}
         for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
             if said in self._memory or said in missing:
@@ -408,6 +408,17 @@ class SpeechVoice:
             else:
                 data.setflags(write=False)
                 self._memory[said] = data
+        return missing
+
+    def prepare(
+        self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
+        by Piper on a pool of worker processes (one per core, coach.sound.workers), by
+        espeak-ng here, one by one (it takes milliseconds). `progress(done, total)` is called
+        as they are made, only when there is something to make. Returns how many were made.
+        The samples are the same bytes as `pcm` alone would make."""
+        missing = self._missing(texts)
         total = len(missing)
         if not total:
             return 0

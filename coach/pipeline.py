@@ -6,12 +6,12 @@ phrases -> compile), so `compile`, `show`, `export` and `play` all accept the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coach.errors import UsageError
-from coach.routine.library import find, shown_path
+from coach.routine.library import Source, find, shown_path
 
 if TYPE_CHECKING:
     from coach.routine.model import Routine
@@ -59,9 +59,7 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
     whose text depends on measured lengths (the introduction's total time) are spoken then,
     one by one. The script is the one a phrase-by-phrase compile gives: the second compile
     asks the same voice for the same lengths."""
-    from coach.routine.parser import load_routine
-    from coach.script.compiler import compile, estimated_durations
-    from coach.settings import Settings, resolve
+    from coach.script.compiler import compile
     from coach.sound.voice import SpeechVoice, VoiceChoice
 
     source = find(ref)
@@ -72,6 +70,35 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
         voice = SpeechVoice(choice, pronounce=script.pronounce)
         _prepare(voice, [c.text for c in script.cues if c.text], progress)
         return Spoken(script, voice)
+    first = _estimated(source, settings)
+    _prepare(first.voice, first.asked, progress)
+    return Spoken(
+        compile(first.routine, settings, first.voice.duration_ms), first.voice, first.routine
+    )
+
+
+def _prepare(voice: SpeechVoice, texts: Iterable[str], progress: Speaking | None) -> None:
+    tell = None if progress is None else (lambda done, total: progress(done, total, voice.label))
+    voice.prepare(texts, tell)
+
+
+@dataclass(frozen=True, slots=True)
+class _Estimated:
+    """A routine compiled with lengths estimated from the speech rate, the phrases that compile
+    asked about, and the voice that will speak them (nothing spoken yet)."""
+
+    routine: Routine
+    script: CueScript
+    asked: tuple[str, ...]
+    voice: SpeechVoice
+
+
+def _estimated(source: Source, settings) -> _Estimated:
+    from coach.routine.parser import load_routine
+    from coach.script.compiler import compile, estimated_durations
+    from coach.settings import Settings, resolve
+    from coach.sound.voice import SpeechVoice, VoiceChoice
+
     routine = load_routine(source.path, shown_path(source))
     pacing = resolve(routine, settings or Settings())
     voice = SpeechVoice(
@@ -85,14 +112,8 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
         asked.append(text)
         return estimate(text)
 
-    compile(routine, settings, noted)
-    _prepare(voice, asked, progress)
-    return Spoken(compile(routine, settings, voice.duration_ms), voice, routine)
-
-
-def _prepare(voice: SpeechVoice, texts: list[str], progress: Speaking | None) -> None:
-    tell = None if progress is None else (lambda done, total: progress(done, total, voice.label))
-    voice.prepare(texts, tell)
+    script = compile(routine, settings, noted)
+    return _Estimated(routine, script, tuple(asked), voice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,29 +130,15 @@ def listed(ref: str) -> Listed:
     """A routine's title and length, answered at once: measured by its voice when that costs
     nothing (every phrase cached, or espeak-ng, which speaks a phrase in milliseconds),
     otherwise estimated from the speech rate, as a first run with Piper would take a while."""
-    from coach.routine.parser import load_routine
-    from coach.script.compiler import compile, estimated_durations
-    from coach.settings import Settings, resolve
-    from coach.sound.voice import SpeechVoice, VoiceChoice
+    from coach.script.compiler import compile
 
     source = find(ref)
     if source.is_cue_script:
         script = load_script(ref)
         return Listed(script.title, script.duration_ms, True)
-    routine = load_routine(source.path, shown_path(source))
-    pacing = resolve(routine, Settings())
-    voice = SpeechVoice(
-        VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch),
-        pronounce=routine.pronounce,
-    )
-    estimate = estimated_durations(pacing.rate_wpm)
-    asked: list[str] = []
-
-    def noted(text: str) -> int:
-        asked.append(text)
-        return estimate(text)
-
-    estimated = compile(routine, None, noted)
-    if voice.slow_to_speak(asked):
-        return Listed(estimated.title, estimated.duration_ms, False)
-    return Listed(routine.title, load_spoken(ref).script.duration_ms, True)
+    first = _estimated(source, None)
+    if first.voice.slow_to_speak(first.asked):
+        return Listed(first.script.title, first.script.duration_ms, False)
+    _prepare(first.voice, first.asked, None)  # espeak-ng: milliseconds a phrase
+    measured = compile(first.routine, None, first.voice.duration_ms)
+    return Listed(measured.title, measured.duration_ms, True)

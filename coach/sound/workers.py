@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -120,7 +122,7 @@ def speak_all(
         # Longest first, so no worker is left with a long phrase at the end.
         order = sorted(texts, key=len, reverse=True)
         try:
-            with _plain_main():  # the first submits start the processes
+            with _plain_main(), _signals_deferred():  # the submits start the processes
                 pending = {pool.submit(_work, t): t for t in order}
         except (OSError, NotImplementedError) as e:
             raise PoolUnavailable(str(e)) from None
@@ -144,6 +146,28 @@ def speak_all(
         finished = True
     finally:
         _close(pool, finished)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP wait until the workers have started: a worker whose start is
+    cut off reads half of what spawn sends it and prints a traceback on the person's terminal.
+    A signal that came meanwhile is raised again at once afterwards, so it still stops coach."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not None:  # None: not set from Python, leave it alone
+            held[sig] = signal.signal(sig, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 @contextlib.contextmanager

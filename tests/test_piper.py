@@ -158,6 +158,7 @@ def test_piper_speaks_within_ten_percent_of_the_asked_rate(joe, tmp_path):
 # -- through the command line -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # exports with Piper twice, from an empty cache
 def test_an_export_with_piper_is_loud_enough_and_the_same_cold_or_warm(
     routine, tmp_path, run_coach
 ):
@@ -189,6 +190,7 @@ def test_a_built_in_routine_exported_with_piper_lands_at_minus_19_lufs(tmp_path,
     assert -20.5 <= lufs <= -17.5 and peak <= -1.0, (lufs, peak)
 
 
+@pytest.mark.slow  # exports with Piper from an empty cache
 def test_a_pitch_piper_cannot_honour_is_said(routine, tmp_path, run_coach):
     done = run_coach(
         "export", routine, "-o", tmp_path / "p.wav", "-q", "--pitch", "70", env=PIPER_DEFAULT
@@ -281,6 +283,7 @@ def _staged(tmp_path: Path, module: str, code: str) -> dict[str, str]:
     return {"PYTHONPATH": str(folder)}
 
 
+@pytest.mark.slow  # several exports from empty caches
 def test_without_piper_the_default_falls_back_to_espeak_and_says_so(routine, tmp_path, run_coach):
     env = {
         **PIPER_DEFAULT,
@@ -300,6 +303,7 @@ def test_without_piper_the_default_falls_back_to_espeak_and_says_so(routine, tmp
     assert not (tmp_path / "p.wav").exists()
 
 
+@pytest.mark.slow  # exports with Piper after the staged fault
 def test_onnxruntime_failing_to_start_is_a_clear_fault(routine, tmp_path, run_coach):
     fake = (
         "class SessionOptions:\n    pass\n"
@@ -330,6 +334,7 @@ def test_onnxruntime_failing_to_start_is_a_clear_fault(routine, tmp_path, run_co
 SPEAKING = f"new phrases with {JOE} (once; they are kept in the phrase cache)\n"
 
 
+@pytest.mark.slow  # exports with Piper three times, from empty caches
 def test_phrases_made_by_one_or_two_workers_or_in_process_give_the_same_export(
     routine, tmp_path, run_coach
 ):
@@ -348,6 +353,7 @@ def test_phrases_made_by_one_or_two_workers_or_in_process_give_the_same_export(
     assert made["0"] == made["1"] == made["2"] == (tmp_path / "warm.wav").read_bytes()
 
 
+@pytest.mark.slow  # speaks a routine with Piper from an empty cache
 def test_new_phrases_are_announced_and_cached_ones_are_not(routine, tmp_path, run_coach):
     env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(tmp_path / "cache")}
     cold = run_coach("show", routine, env=env)
@@ -378,6 +384,7 @@ def test_a_pool_that_cannot_start_speaks_in_process_with_the_same_bytes(joe, tmp
     assert voice.prepare(texts, lambda *a: pytest.fail("all cached: no progress")) == 0
 
 
+@pytest.mark.slow  # starts Piper workers and then exports with Piper
 def test_a_speech_worker_that_dies_is_a_clear_fault(routine, tmp_path, run_coach):
     # Workers load their voice; here loading it kills the worker, as the OOM killer would.
     fake = (
@@ -422,6 +429,7 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow  # Piper workers speaking a long routine
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_a_signal_while_workers_speak_stops_them_and_exits_130(sig, tmp_path, start_coach):
     from coach.sound.cache import load as cache_load
@@ -470,6 +478,7 @@ def test_a_built_in_routine_is_the_same_bytes_from_the_pool_and_in_process(tmp_p
     assert made[0] == made[1]
 
 
+@pytest.mark.slow  # runs coach with Piper four times
 def test_list_answers_at_once_on_an_empty_cache_with_estimates_marked(routine, tmp_path, run_coach):
     # With Piper, a first run speaks every phrase (a minute or more for all the built-in
     # routines): `coach list` only prints, so it estimates and says so instead of waiting.

@@ -144,7 +144,10 @@ def test_markup_is_read_as_text_not_interpreted(folder):
     assert len(marked) > 2 * len(plain)  # the tags and the ampersand are spoken, not swallowed
 
 
-@pytest.mark.parametrize("name", ["upper-back-quick", "upper-back-full"])
+@pytest.mark.parametrize(
+    "name",
+    ["upper-back-quick", pytest.param("upper-back-full", marks=pytest.mark.slow)],  # 800 phrases
+)
 def test_preparing_phrases_first_gives_the_script_of_measuring_one_by_one(
     name, tmp_path, monkeypatch
 ):

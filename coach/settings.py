@@ -307,7 +307,6 @@ _SCRIPT_V1 = (
     "breath_cues",
     "pitch",
 )
-_BY_FIELD = {s.field: s for s in SETTINGS}
 _ADDED = {s.field: s.default for s in SETTINGS if s.field not in _SCRIPT_V1}
 _PACING_ONLY = (
     "default_hold_ms",

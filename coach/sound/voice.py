@@ -337,9 +337,11 @@ class SpeechVoice:
     def identity(self) -> dict:
         """Everything that changes the sound, for the cache key and the export's comment."""
         if self._identity is None:
-            self._identity = self._piper_identity() if self.chosen.engine == PIPER else {}
-        if self._identity:
-            return self._identity
+            piper = self.chosen.engine == PIPER
+            self._identity = self._piper_identity() if piper else self._espeak_identity()
+        return self._identity
+
+    def _espeak_identity(self) -> dict:
         e = self.engine
         return {
             "backend": f"pyttsx3-{e.pyttsx3_version}/{e.driver}",

@@ -15,6 +15,7 @@ from coach.routine.library import Source, find, shown_path
 
 if TYPE_CHECKING:
     from coach.routine.model import Routine
+    from coach.script.compiler import Ahead
     from coach.script.cues import CueScript
     from coach.sound.voice import SpeechVoice
 
@@ -72,9 +73,75 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
         return Spoken(script, voice)
     first = _estimated(source, settings)
     _prepare(first.voice, first.asked, progress)
+    voice = first.voice
     return Spoken(
-        compile(first.routine, settings, first.voice.duration_ms), first.voice, first.routine
+        compile(first.routine, settings, voice.duration_ms, voice.intro_durations),
+        voice,
+        first.routine,
     )
+
+
+# The script at a pace (None: as the settings have it), as far as the lengths are known now.
+Again = Callable[["float | None"], "Ahead"]
+
+
+@dataclass(frozen=True, slots=True)
+class Playing:
+    """What `coach play` starts on: the script so far, and, while Piper is still speaking
+    phrases in the background, how to compile it again with what has arrived (`again`)."""
+
+    spoken: Spoken
+    final_ms: int | None  # cues from here on may still move; None: the script is complete
+    again: Again | None  # None: nothing is on its way, or the script cannot change
+    speaking: int  # phrases being spoken in the background
+
+
+def load_playing(
+    ref: str, settings=None, also: Iterable[str] = (), progress: Speaking | None = None
+) -> Playing:
+    """ROUTINE for `coach play`, which need not wait for Piper: the phrases the cache lacks
+    are spoken in the background, in the order they are said (and `also`, the player's own
+    answers, after them), and the script is compiled as far as their lengths are known; the
+    player goes on compiling it as they arrive (coach.script.compiler.compile_ahead). With
+    espeak-ng, or every phrase cached, it is `load_spoken`'s script, complete."""
+    from coach.script.compiler import compile
+
+    source = find(ref)
+    if source.is_cue_script:
+        spoken = load_spoken(ref, settings, progress)  # its phrases: all at once
+        return Playing(spoken, None, None, 0)
+    first = _estimated(source, settings)
+    voice, routine = first.voice, first.routine
+    try:
+        if voice.slow_to_speak(first.asked):
+            speaking = voice.speak_ahead([*first.asked, *also])
+            if speaking:
+                return _playing_ahead(voice, routine, settings, speaking)
+    except BaseException:  # stopped (Ctrl-C) or failed before the player has the voice
+        voice.close()
+        raise
+    # espeak-ng, every phrase cached, or no way to speak in the background here
+    _prepare(voice, first.asked, progress)
+    spoken = Spoken(
+        compile(routine, settings, voice.duration_ms, voice.intro_durations), voice, routine
+    )
+    return Playing(spoken, None, None, 0)
+
+
+def _playing_ahead(voice: SpeechVoice, routine: Routine, settings, speaking: int) -> Playing:
+    from dataclasses import replace
+
+    from coach.script.compiler import compile_ahead
+    from coach.settings import Settings
+
+    def again(pace: float | None = None) -> Ahead:
+        at = settings or Settings()
+        if pace is not None:
+            at = replace(at, pace=pace)
+        return compile_ahead(routine, at, voice.estimate_ms, voice.intro_durations, voice.known_ms)
+
+    now = again()
+    return Playing(Spoken(now.script, voice, routine), now.final_ms, again, speaking)
 
 
 def _prepare(voice: SpeechVoice, texts: Iterable[str], progress: Speaking | None) -> None:
@@ -95,7 +162,7 @@ class _Estimated:
 
 def _estimated(source: Source, settings) -> _Estimated:
     from coach.routine.parser import load_routine
-    from coach.script.compiler import compile, estimated_durations
+    from coach.script.compiler import compile
     from coach.settings import Settings, resolve
     from coach.sound.voice import SpeechVoice, VoiceChoice
 
@@ -105,15 +172,15 @@ def _estimated(source: Source, settings) -> _Estimated:
         VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch),
         pronounce=routine.pronounce,
     )
-    estimate = estimated_durations(pacing.rate_wpm)
     asked: list[str] = []
 
     def noted(text: str) -> int:
         asked.append(text)
-        return estimate(text)
+        return voice.estimate_ms(text)
 
-    script = compile(routine, settings, noted)
-    return _Estimated(routine, script, tuple(asked), voice)
+    # Asked in the order the compiler times them: the order they are said.
+    script = compile(routine, settings, noted, voice.intro_durations)
+    return _Estimated(routine, script, tuple(dict.fromkeys(asked)), voice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,5 +207,5 @@ def listed(ref: str) -> Listed:
     if first.voice.slow_to_speak(first.asked):
         return Listed(first.script.title, first.script.duration_ms, False)
     _prepare(first.voice, first.asked, None)  # espeak-ng: milliseconds a phrase
-    measured = compile(first.routine, None, first.voice.duration_ms)
+    measured = compile(first.routine, None, first.voice.duration_ms, first.voice.intro_durations)
     return Listed(measured.title, measured.duration_ms, True)

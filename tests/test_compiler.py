@@ -11,9 +11,10 @@ import pytest
 from coach.routine.library import builtin_names, find
 from coach.routine.parser import load_routine, parse_routine
 from coach.script import cues
-from coach.script.compiler import compile, estimated_durations
+from coach.script.compiler import GAP_MS, compile, estimated_durations
 from coach.script.tones import TONE_MS
 from coach.settings import Settings
+from coach.values import spoken_duration
 from tests.support import ROOT, fake_durations
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -494,3 +495,66 @@ def test_the_compiler_times_the_written_text_and_the_voice_answers_for_the_spoke
     asked about the written text (a SpeechVoice respells it before measuring)."""
     plain, pronounced = script_of(SPINAE), script_of(PRONOUNCED)
     assert plain.cues == pronounced.cues and plain.pronounce == ()
+
+
+# -- compiling ahead of the voice (coach play while Piper speaks the rest) --------------------
+
+
+def _asked(routine) -> list[str]:
+    """The phrases the compiler asks about, in the order it asks."""
+    asked: list[str] = []
+
+    def noted(text: str) -> int:
+        asked.append(text)
+        return fake_durations(text)
+
+    compile(routine, None, noted, _estimate)  # the introduction said as estimated
+    return list(dict.fromkeys(asked))
+
+
+def _estimate(text: str) -> int:  # deliberately unlike the real lengths
+    return 45 * len(text) + 900
+
+
+@pytest.mark.parametrize("name", ["upper-back-quick", "upper-back-release"])
+def test_a_script_compiled_ahead_is_final_before_the_first_unknown_phrase(name):
+    """With only the first k phrases measured (as Piper delivers them, in the order asked),
+    every cue that starts before `final_ms` is exactly where the complete script has it, and
+    `final_ms` moves forward as phrases arrive, to None (complete) when all are there."""
+    from coach.script.compiler import compile_ahead
+
+    routine = load_routine(find(name).path)
+    full = compile(routine, None, fake_durations, _estimate)
+    asked = _asked(routine)
+    last_final = -1
+    for k in range(len(asked) + 1):
+        measured = set(asked[:k])
+        ahead = compile_ahead(
+            routine,
+            None,
+            _estimate,
+            _estimate,
+            lambda t, m=measured: fake_durations(t) if t in m else None,
+        )
+        if k == len(asked):
+            assert ahead.final_ms is None and ahead.script == full
+            break
+        assert ahead.final_ms is not None and ahead.final_ms >= last_final
+        last_final = ahead.final_ms
+        early = [c for c in ahead.script.cues if c.start_ms < ahead.final_ms]
+        assert early == [c for c in full.cues if c.start_ms < ahead.final_ms]
+    assert last_final > full.duration_ms // 2  # the last phrases asked come late
+
+
+def test_the_introduction_can_be_reckoned_with_estimated_lengths():
+    """A slow voice's introduction says the length estimated from the text, the same whether
+    its phrases are measured or not; the cues after it are timed by the measured lengths."""
+    routine = load_routine(find("upper-back-desk").path)
+    measured = compile(routine, None, fake_durations)
+    estimated = compile(routine, None, fake_durations, lambda t: 4 * fake_durations(t))
+    intro = speech(estimated, "start")[0].text
+    assert intro.endswith(" minutes.") and intro != speech(measured, "start")[0].text
+    minutes = round(compile(routine, None, lambda t: 4 * fake_durations(t)).duration_ms / 60_000)
+    assert intro.endswith(f"About {spoken_duration(minutes * 60_000)}.")
+    after = speech(estimated)[1]
+    assert after.start_ms == speech(estimated)[0].end_ms + GAP_MS

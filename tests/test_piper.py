@@ -306,7 +306,8 @@ def test_without_piper_the_default_falls_back_to_espeak_and_says_so(routine, tmp
 @pytest.mark.slow  # exports with Piper after the staged fault
 def test_onnxruntime_failing_to_start_is_a_clear_fault(routine, tmp_path, run_coach):
     fake = (
-        "class SessionOptions:\n    pass\n"
+        "class SessionOptions:\n"
+        "    def add_session_config_entry(self, key, value):\n        pass\n"
         "class ExecutionMode:\n    ORT_SEQUENTIAL = 0\n"
         "class InferenceSession:\n"
         "    def __init__(self, *a, **k):\n"
@@ -389,7 +390,8 @@ def test_a_speech_worker_that_dies_is_a_clear_fault(routine, tmp_path, run_coach
     # Workers load their voice; here loading it kills the worker, as the OOM killer would.
     fake = (
         "import os, signal\n"
-        "class SessionOptions:\n    pass\n"
+        "class SessionOptions:\n"
+        "    def add_session_config_entry(self, key, value):\n        pass\n"
         "class ExecutionMode:\n    ORT_SEQUENTIAL = 0\n"
         "class InferenceSession:\n"
         "    def __init__(self, *a, **k):\n"
@@ -500,3 +502,54 @@ def test_list_answers_at_once_on_an_empty_cache_with_estimates_marked(routine, t
     rows = {line.split()[0]: line.split()[1] for line in warm.stdout.splitlines()[:5]}
     assert not rows["short"].startswith("~")  # measured by the voice now
     assert rows["upper-back-quick"].startswith("~")  # still never spoken
+
+
+def test_the_voice_kept_in_onnxruntimes_format_speaks_the_same_samples(tmp_path, monkeypatch, joe):
+    """The first load keeps the model optimized in onnxruntime's format in the cache folder
+    (it loads in a third of the time); loading from it speaks the same samples, and a kept
+    file that is damaged is made again, never used."""
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "cache"))
+    model = joe
+    text = "Breathe in slowly, and let your shoulders drop."
+
+    def spoken():
+        monkeypatch.setattr(piper, "_LOADED", None)  # load again, as a new process would
+        return piper.synthesize(model, text, 1.3)[0].tobytes()
+
+    kept = piper.compiled_path(model)
+    assert not kept.exists()
+    from_onnx = spoken()
+    assert kept.is_file() and kept.stat().st_size > 10_000_000
+    assert spoken() == from_onnx  # loaded from the kept file
+    kept.write_bytes(b"not a model")
+    assert spoken() == from_onnx
+    assert kept.stat().st_size > 10_000_000  # made again
+    assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temporary files left
+
+
+@pytest.mark.slow  # speaks a dozen phrases twice with Piper
+def test_phrases_spoken_ahead_are_the_same_samples_and_a_stop_leaves_the_cache_sound(tmp_path):
+    """`coach play`'s way (speak_ahead: a thread here and worker processes, in the order
+    given, while the caller goes on) makes the same bytes as `prepare`, and stopping it
+    half-way leaves only whole phrases in the cache."""
+    texts = [f"Hold the stretch for {n} slow breaths, then let go." for n in range(2, 14)]
+    ahead = SpeechVoice(VoiceChoice(JOE), tmp_path / "ahead")
+    assert ahead.speak_ahead(texts) == len(texts)
+    assert ahead.known_ms(texts[-1]) is None  # on its way, not there yet
+    got = [ahead.pcm(t).tobytes() for t in texts]  # each waits for its phrase
+    assert ahead.waiting_for() == 0 and ahead.synthesized == len(texts)
+    ahead.close()
+    prepared = SpeechVoice(VoiceChoice(JOE), tmp_path / "prepared")
+    prepared.prepare(texts)
+    assert got == [prepared.pcm(t).tobytes() for t in texts]
+
+    stopped = SpeechVoice(VoiceChoice(JOE), tmp_path / "stopped")
+    stopped.speak_ahead(texts)
+    time.sleep(2.0)
+    stopped.close()
+    kept = list((tmp_path / "stopped").glob("*/*.npy"))
+    assert len(kept) < len(texts)
+    _no_temp_files(tmp_path / "stopped")
+    again = SpeechVoice(VoiceChoice(JOE), tmp_path / "stopped")
+    again.prepare(texts)
+    assert [again.pcm(t).tobytes() for t in texts] == got

@@ -654,3 +654,69 @@ def test_no_audio_output_is_an_environment_error_that_suggests_export(routine, r
     assert "no audio output could be opened" in proc.stderr
     assert "coach export" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- Piper on an empty phrase cache: playing while the rest is spoken -------------------------
+
+# Enough different phrases that Piper is still speaking them when the first sound is heard.
+AHEAD = """\
+title: Speaking ahead
+safety:
+  - Stop at once if anything hurts, and breathe normally throughout.
+steps:
+  - exercise: Neck tilt
+    say:
+      - Sit tall on the front of your chair and let both shoulders drop.
+      - Tilt your head slowly toward your right shoulder until you feel a gentle stretch.
+    hold: 6s
+    transition: 0s
+  - rest: 4s
+    say: Shake your arms loosely while you rest.
+  - exercise: Shoulder rolls
+    say: Roll both shoulders up, back and down in big slow circles.
+    reps: 3
+    tempo: 2s
+    count: true
+    transition: 0s
+"""
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_piper_on_an_empty_cache_plays_at_once_and_every_cue_lands_on_its_sample(
+    tmp_path, monkeypatch, recorder, play
+):
+    """Issue 13: `coach play` does not wait for Piper to speak the routine. It starts while
+    worker processes speak the phrases in the order they are said, writes the session only as
+    far as the cue script is final, and compiles the rest as phrases arrive: the routine is
+    heard exactly as the complete script has it, from the first sound to the last."""
+    cache = tmp_path / "phrases"
+    monkeypatch.setenv("COACH_CACHE_DIR", str(cache))
+    monkeypatch.setenv("COACH_VOICE", "")  # the default: Piper's voice for English
+    path = write_routine(tmp_path, AHEAD, "ahead")
+    coach = play(path)
+
+    # When the first sound is heard, Piper has not spoken the routine yet.
+    first_heard = recorder.wait_for_sound(0, 60, coach.ended)
+    spoken_by_then = len(list(cache.glob("*/*.npy")))
+    assert coach.wait(120) == 0, coach.stderr
+    spoken = len(list(cache.glob("*/*.npy")))
+    assert spoken >= 15 and spoken_by_then < spoken // 2, (spoken_by_then, spoken)
+    assert f"speaking {spoken} new phrases with piper:" in coach.stderr, coach.stderr
+
+    # The complete script (every phrase cached now) is what was heard, cue by cue.
+    expected = Expected(path)
+    assert expected.voice.label.startswith("piper:")
+    recording = recorder.collect()
+    first = int(loud(recording)[0])
+    assert abs(first - first_heard) < frames(100)
+    heard = cues_heard(recording, expected.session, expected.script, first)
+    found = {c.index for c in heard}
+    speech = [i for i, c in enumerate(expected.script.cues) if c.kind == "speech"]
+    assert set(speech) <= found and len(found) >= 0.9 * len(expected.script.cues)
+    latency = statistics.median(c.error_ms for c in heard)
+    assert -CLIPPED_MS <= latency <= 0, "\n".join(map(str, heard))
+    off = [c for c in heard if c.score < HEARD or abs(c.error_ms - latency) > ON_TIME_MS]
+    assert not off, "\n".join(map(str, heard))
+    end = first + frames(latency) + expected.at(expected.script.duration_ms)
+    assert len(recording) > end and not len(loud(recording, end + frames(100)))

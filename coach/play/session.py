@@ -24,9 +24,18 @@ from coach.script.cues import CueKind, CueScript, role_use
 if TYPE_CHECKING:
     import threading
 
+    from coach.pipeline import Again
+    from coach.sound.render import Mixer
+
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
 ANSWER_GAP_MS = 250  # silence between a control's answer and the session going on
+# While Piper still speaks phrases, a segment starts only with this much of the session final
+# after its start, so it never runs dry; once the voice is loaded (phrases then come some ten
+# times faster than they are said), this much less is enough: a routine's start tone and the
+# pause after it (1.25 s) give its first words the time to be spoken.
+START_AHEAD_MS = 2000
+LOADED_AHEAD_MS = 1000
 BACK_GRACE_MS = 3000  # "back" this soon into a step goes to the step before
 PACE_STEP = 0.1
 
@@ -99,6 +108,8 @@ class Session:
         keys: Keys | None = None,
         view: Callable[[Status], None] | None = None,
         lead_s: float = LEAD_S,
+        again: Again | None = None,
+        final_ms: int | None = None,
     ) -> None:
         from coach.sound.render import Layout
 
@@ -111,21 +122,70 @@ class Session:
         self.lead_frames = int(lead_s * self.layout.sample_rate)
         self.paused = False
         self.finished = False
-        self._use(script)
+        # While Piper speaks phrases in the background, the script is final only up to
+        # `final_ms`: samples are written no further, and the script is compiled again as
+        # phrases arrive (`again`, coach.pipeline.load_playing).
+        self.again = again
+        self._arrived = voice.synthesized if again is not None else 0
+        self._use(script, final_ms)
         self._segment = None
+        self._mixer: Mixer | None = None
+        self._session_left = 0
         self._paused_at = 0
         self.stopped_ms = 0
         self._warming: threading.Thread | None = None
 
     # -- the script and positions in it --------------------------------------------------
 
-    def _use(self, script: CueScript) -> None:
+    def _use(self, script: CueScript, final_ms: int | None = None) -> None:
         from coach.sound.render import total_samples
 
         self.script = script
+        self.final_ms = final_ms
         self.total = total_samples(script, self.layout.sample_rate)
         self._cue_starts = [c.start_ms for c in script.cues]
         self._holds = sorted((w.start_ms, w.end_ms) for w in script.hold_windows())
+
+    def _refresh(self) -> None:
+        """Compile the script again when phrases being spoken in the background arrived,
+        and go on with it (the part already written is the same in both)."""
+        if self.again is None or self.final_ms is None:
+            return
+        self.voice.waiting_for()  # raises the background's failure, if it failed
+        if self.voice.synthesized == self._arrived:
+            return
+        self._arrived = self.voice.synthesized
+        ahead = self.again(self.script.settings.pace)
+        self._use(ahead.script, ahead.final_ms)
+        if self._mixer is not None:
+            self._mixer.follow(ahead.script)
+            if self._session_left > 0:
+                self._session_left = self.total - self._mixer.position
+
+    def _settle(self, ms: int) -> None:
+        """Wait until the script is final at `ms` (the phrases before it have arrived)."""
+        while self.final_ms is not None and self.final_ms <= ms:
+            self.voice.wait_any(0.25)
+            self._refresh()
+
+    def _ready_from(self, ms: int) -> None:
+        """Wait until a segment can start at `ms` and never run dry (see START_AHEAD_MS)."""
+        while self.final_ms is not None and self.final_ms <= ms + START_AHEAD_MS:
+            if self.voice.loaded() and self.final_ms > ms + LOADED_AHEAD_MS:
+                return
+            self.voice.wait_any(0.05)
+            self._refresh()
+
+    def _chapter_start(self, step: int) -> int:
+        """Where step `step` starts, once that is final."""
+        while True:
+            at = self.script.chapters[step].start_ms
+            if self.final_ms is None or self.final_ms > at:
+                return at
+            self._settle(at)
+
+    def _final_frame(self) -> int:
+        return self.total if self.final_ms is None else min(self.total, self._frame(self.final_ms))
 
     def _ms(self, frame: int) -> int:
         return frame * 1000 // self.layout.sample_rate
@@ -206,6 +266,8 @@ class Session:
         from coach.sound.render import Mixer
 
         self._stop_segment()
+        if play_session:
+            self._ready_from(from_ms)
         self._from = min(self._frame(from_ms), self.total)
         self._paused_at = self._from
         self._answer_pcm = answer
@@ -232,7 +294,11 @@ class Session:
             if self._written < self._answer_frames:
                 block = self._answer_pcm[self._written : self._written + frames]
             elif self._session_left > 0:
-                block = self._mixer.read(min(frames, self._session_left))
+                assert self._mixer is not None  # made with the segment
+                room = self._final_frame() - self._mixer.position
+                if room <= 0:  # the rest is still being spoken: written when it is final
+                    break
+                block = self._mixer.read(min(frames, self._session_left, room))
                 self._session_left -= len(block)
             else:
                 break
@@ -250,11 +316,14 @@ class Session:
         seg = self._segment
         if seg is None or self._finished_writing:
             return
+        self._refresh()
         sr = self.layout.sample_rate
         target = seg.heard_frames(sr) + self.lead_frames if seg.streaming else 1 << 62
         while self._written < target:
             block = self._next_block(sr // 4)
             if len(block) == 0:
+                if self._session_left > 0:  # not the end: waiting for phrases to arrive
+                    return
                 seg.finish()
                 self._finished_writing = True
                 return
@@ -304,12 +373,12 @@ class Session:
         step = self.chapter_at(ms)
         if key == "next":
             if step + 1 < len(chapters):
-                self._start(chapters[step + 1].start_ms, self._answer("next"))
+                self._start(self._chapter_start(step + 1), self._answer("next"))
             else:
                 self._start(self._snap(ms), self._answer("last"))
         elif key == "back":
             target = step - 1 if ms - chapters[step].start_ms < BACK_GRACE_MS and step else step
-            self._start(chapters[target].start_ms, self._answer("back"))
+            self._start(self._chapter_start(target), self._answer("back"))
         elif key == "repeat":
             said = self._last_instruction(ms, step)
             answer = self._answer(text=said) if said else None
@@ -342,7 +411,11 @@ class Session:
         step = self.chapter_at(ms)
         old_ch = self.script.chapters[step]
         into = (ms - old_ch.start_ms) / max(1, old_ch.end_ms - old_ch.start_ms)
-        self._use(self.recompile(pace))
+        if self.again is not None and self.final_ms is not None:
+            ahead = self.again(pace)
+            self._use(ahead.script, ahead.final_ms)
+        else:
+            self._use(self.recompile(pace))
         new_ch = self.script.chapters[min(step, len(self.script.chapters) - 1)]
         at = new_ch.start_ms + round(into * (new_ch.end_ms - new_ch.start_ms))
         self._start(self._snap(at), self._answer("faster" if faster else "slower"))
@@ -441,19 +514,45 @@ def play_routine(
 
     On q, Ctrl-C, SIGTERM or SIGHUP the sound stops and the position is saved for `resume`.
     """
-    from coach.pipeline import load_spoken
+    from coach.pipeline import load_playing
+
+    if resume and from_step is not None:
+        raise UsageError("--resume", "cannot be used with --from; choose one")
+    # The answers to keys go last into what Piper speaks ahead, so none waits for the engine.
+    with stop_on_signals():  # SIGTERM and SIGHUP while Piper starts: stopped as by Ctrl-C
+        playing = load_playing(ref, settings, ANSWERS.values(), speaking)
+        try:
+            return _play(
+                playing, ref, settings, output, stereo, resume, from_step, keys, view, note
+            )
+        finally:
+            playing.spoken.voice.close()  # stops the phrases still being spoken, if any
+
+
+def _play(playing, ref, settings, output, stereo, resume, from_step, keys, view, note) -> Outcome:
+    """play_routine, once the script is ready to start (see there)."""
     from coach.play.positions import Positions
     from coach.play.speaker import Speaker
     from coach.settings import Settings
     from coach.sound.render import Layout
 
-    if resume and from_step is not None:
-        raise UsageError("--resume", "cannot be used with --from; choose one")
-    spoken = load_spoken(ref, settings, speaking)
-    voice, script = spoken.voice, spoken.script
+    spoken, voice = playing.spoken, playing.spoken.voice
     if note:
         for line in voice.notes():  # a fallback to espeak-ng, a setting Piper cannot honour
             note(line)
+        if playing.speaking:
+            noun = "phrase" if playing.speaking == 1 else "phrases"
+            note(
+                f"speaking {playing.speaking} new {noun} with {voice.label} while playing "
+                "(once; they are kept in the phrase cache)"
+            )
+    script, final_ms, again = spoken.script, playing.final_ms, playing.again
+    if again is not None and (from_step is not None or resume):
+        # Starting part-way needs the steps' final places: wait for every phrase.
+        while voice.waiting_for():
+            voice.wait_any(0.25)
+        ahead = again(None)
+        script, final_ms = ahead.script, ahead.final_ms
     positions = Positions.for_routine(ref, settings or Settings())
     start = 0
     if from_step is not None:
@@ -477,7 +576,7 @@ def play_routine(
 
         def recompile(pace: float) -> CueScript:
             changed = replace(settings or Settings(), pace=pace)
-            return compile(routine, changed, voice.duration_ms)
+            return compile(routine, changed, voice.duration_ms, voice.intro_durations)
 
     session = Session(
         script,
@@ -487,6 +586,8 @@ def play_routine(
         recompile=recompile,
         keys=keys,
         view=view,
+        again=again,
+        final_ms=final_ms,
     )
     outcome = None
     try:

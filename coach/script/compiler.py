@@ -57,12 +57,73 @@ def estimated_durations(rate_wpm: int) -> Durations:
 
 
 def compile(
-    routine: Routine, settings: Settings | None = None, durations: Durations | None = None
+    routine: Routine,
+    settings: Settings | None = None,
+    durations: Durations | None = None,
+    intro_durations: Durations | None = None,
 ) -> CueScript:
-    """Time every cue of `routine` at the given settings (command line over config)."""
+    """Time every cue of `routine` at the given settings (command line over config).
+
+    `intro_durations` are the lengths the introduction's "About N minutes." is reckoned with
+    (default: `durations`). A voice that takes a while to speak every phrase (Piper) passes an
+    estimate, so the introduction can be said before the rest is measured (`compile_ahead`)
+    and says the same with an empty or a full phrase cache."""
+    return compile_ahead(routine, settings, durations, intro_durations).script
+
+
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """A cue script as far as the phrase lengths are known: every cue that starts before
+    `final_ms` is where the complete script has it; after that, unknown lengths are estimated.
+    `final_ms` is None when every length was known (the script is the complete one)."""
+
+    script: CueScript
+    final_ms: int | None
+
+
+def compile_ahead(
+    routine: Routine,
+    settings: Settings | None = None,
+    durations: Durations | None = None,
+    intro_durations: Durations | None = None,
+    known: Callable[[str], int | None] | None = None,
+) -> Ahead:
+    """`compile`, with `known(text)` giving a phrase's length or None while its voice is still
+    speaking it; a None length is estimated by `durations`. `coach play` starts on this while
+    Piper speaks the rest: the compiler asks for lengths in time order, and nothing it places
+    after asking starts before where it was then, so that place is where the script stops
+    being final."""
     pacing = resolve(routine, settings or Settings())
-    durations = _memo(durations or estimated_durations(pacing.rate_wpm))
-    return _Compiler(routine, pacing, durations).run()
+    estimate = durations or estimated_durations(pacing.rate_wpm)
+    if known is None and intro_durations is None:  # one pass settles the introduction
+        return Ahead(_Compiler(routine, pacing, estimate).run(None), None)
+    intro = _intro_text(routine, pacing, intro_durations or estimate)
+    compiler = _Compiler(routine, pacing, estimate)
+    if known is not None:
+        compiler.durations = _memo(_known_or_estimated(compiler, known, estimate))
+    script = compiler.run(intro)
+    return Ahead(script, compiler.final_ms)
+
+
+def _intro_text(routine: Routine, pacing: Pacing, durations: Durations) -> str:
+    """What the introduction says: the title and the routine's length in minutes, as long as
+    the routine lasts with these lengths (the introduction's own length included)."""
+    script = _Compiler(routine, pacing, durations).run(None)
+    return next(c.text or "" for c in script.speech() if c.role == CueRole.START)
+
+
+def _known_or_estimated(
+    compiler: _Compiler, known: Callable[[str], int | None], estimate: Durations
+) -> Durations:
+    def duration_ms(text: str) -> int:
+        ms = known(text)
+        if ms is None:
+            if compiler.final_ms is None:
+                compiler.final_ms = compiler.t
+            ms = estimate(text)
+        return ms
+
+    return duration_ms
 
 
 def _memo(durations: Durations) -> Durations:
@@ -149,8 +210,9 @@ class _Compiler:
     def __init__(self, routine: Routine, pacing: Pacing, durations: Durations):
         self.routine = routine
         self.p = pacing
-        self.durations = durations
+        self.durations = _memo(durations)
         self.t = 0
+        self.final_ms: int | None = None  # see compile_ahead
         # Shifted by the introduction's length once the whole timeline is known (see _script).
         self.cues: list[Cue] = []
         self.chapters: list[Chapter] = []  # each ends where the next starts: set in _script
@@ -215,14 +277,16 @@ class _Compiler:
 
     # -- the whole routine --------------------------------------------------------------
 
-    def run(self) -> CueScript:
+    def run(self, intro: str | None) -> CueScript:
+        """The cue script. `intro` is what the introduction says; None: the title, and then
+        the length the routine turns out to have (see _script)."""
         r = self.routine
         items = _flatten(r.steps)
         self.chapters.append(Chapter("Introduction", 0, 0, ChapterKind.INTRO))
         self.tone_at(0, Tone.START)
         self.t = TONE_MS[Tone.START] + GAP_MS
-        intro = len(self.cues)
-        self.speak(f"{r.title}.", CueRole.START)
+        intro_at = len(self.cues) if intro is None else None
+        self.speak(intro or f"{r.title}.", CueRole.START)
         for sentence in r.safety:
             self.speak(sentence, CueRole.SAFETY)
         self.t += STEP_GAP_MS - GAP_MS
@@ -242,13 +306,15 @@ class _Compiler:
         self.speak("That is the end of the routine. Well done.", CueRole.FINISH)
         self.tone_at(self.t, Tone.FINISH)
         duration = self.t + TONE_MS[Tone.FINISH] + TAIL_MS
-        return self._script(duration, intro)
+        return self._script(duration, intro_at)
 
-    def _script(self, duration: int, intro: int) -> CueScript:
+    def _script(self, duration: int, intro: int | None) -> CueScript:
         # The introduction says how long the routine takes. Everything after it is placed
         # relative to its end, so a longer sentence shifts the rest by its extra length;
         # settle that length (rounded to minutes, it converges at once) instead of compiling
         # the routine a second time.
+        if intro is None:  # said as given
+            return self._finish(duration, None, 0)
         said = self.cues[intro].text
         assert said is not None  # the introduction is a speech cue
         base_ms = self.durations(said)
@@ -262,10 +328,14 @@ class _Compiler:
             shift = new_shift
         intro_cue = self.cues[intro]
         self.cues[intro] = replace(intro_cue, text=text, end_ms=intro_cue.end_ms + shift)
+        return self._finish(duration, intro, shift)
+
+    def _finish(self, duration: int, intro: int | None, shift: int) -> CueScript:
+        """The script, with everything after cue `intro` moved by `shift`."""
         last = len(self.chapters) - 1
         cues = []
         for i, c in enumerate(self.cues):
-            moved = shift if i > intro else 0
+            moved = shift if intro is not None and i > intro else 0
             cues.append(
                 replace(
                     c,

@@ -84,6 +84,14 @@ class Mixer:
             self._next += 1
         self._sounding: list[tuple[int, numpy.ndarray, tuple[float, ...]]] = []
 
+    def follow(self, script: CueScript) -> None:
+        """Go on with `script`, which has every cue that started before this position where
+        the old one had it (a script compiled further ahead: coach.script.compiler.Ahead)."""
+        sr = self.layout.sample_rate
+        self.total = total_samples(script, sr)
+        self._starts = [samples_at(c.start_ms, sr) for c in script.cues]
+        self._cues = script.cues
+
     def read(self, frames: int):
         """The next `frames` samples (fewer at the end): float32, (n,) mono or (n, 2) stereo."""
         import numpy as np

@@ -24,6 +24,7 @@ per core (coach.sound.workers), the same bytes as one by one.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     from coach.sound.espeak import Engine
     from coach.sound.piper import PiperModel
-    from coach.sound.workers import PiperJob
+    from coach.sound.workers import PiperJob, SpeakingAhead
 
 PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
@@ -288,6 +289,10 @@ class SpeechVoice:
         self.synthesized = 0  # phrases made this run (the rest came from the cache)
         self.workers = _workers()  # processes for `prepare` (None: one per core; 0: none)
         self.serial_reason: str | None = None  # why `prepare` spoke in this process, if it did
+        # Phrases being spoken in the background (`speak_ahead`): as said -> where kept.
+        self._ahead: SpeakingAhead | None = None
+        self._coming: dict[str, Path] = {}
+        self._arrived = threading.Condition()
 
     @property
     def chosen(self) -> Chosen:
@@ -376,12 +381,37 @@ class SpeechVoice:
     def duration_ms(self, text: str) -> int:
         return round(len(self.pcm(text)) * 1000 / self.sample_rate)
 
+    def estimate_ms(self, text: str) -> int:
+        """How long `text` will take, estimated before it is spoken: from its characters for
+        Piper (fitted to its voices), from its words and the speech rate for espeak-ng."""
+        if self.chosen.engine == PIPER:
+            from coach.sound import piper
+
+            return piper.estimated_ms(respell(text, self.pronounce), self.choice.rate_wpm)
+        from coach.script.compiler import estimated_durations
+
+        return estimated_durations(self.choice.rate_wpm)(text)
+
+    @property
+    def intro_durations(self) -> Callable[[str], int] | None:
+        """The lengths a routine's introduction reckons its length with: Piper's estimates,
+        so it is the same with an empty or a full cache and `coach play` can say it before
+        the rest is spoken; None (the measured lengths) for espeak-ng."""
+        return self.estimate_ms if self.chosen.engine == PIPER else None
+
+    def known_ms(self, text: str) -> int | None:
+        """The length of `text` if it is spoken already (in memory), else None."""
+        data = self._memory.get(respell(text, self.pronounce))
+        return None if data is None else round(len(data) * 1000 / self.sample_rate)
+
     def pcm(self, text: str) -> np.ndarray:
         # Respelt before the cache, which keys what is said; duration_ms measures it too.
         text = respell(text, self.pronounce)
         found = self._memory.get(text)
         if found is not None:
             return found
+        if text in self._coming:
+            return self._wait_for(text)
         path = cache.entry_path(self.folder, text, self.identity())
         data = cache.load(path)
         if data is None:
@@ -454,6 +484,76 @@ class SpeechVoice:
             if said not in self._memory:
                 keep(said, self._make(said))
         return total
+
+    def speak_ahead(self, texts: Iterable[str]) -> int:
+        """Start speaking the phrases of `texts` the cache lacks in the background, in the
+        order given, and return how many (0: nothing to speak, or not Piper, whose phrases
+        `prepare` makes at once). `pcm` waits for a phrase still on its way; `known_ms` says
+        which have arrived; `close` stops the rest."""
+        if self.chosen.engine != PIPER or self.workers == 0 or self._ahead is not None:
+            return 0
+        missing = self._missing(texts)
+        if not missing:
+            return 0
+        from coach.sound import workers
+
+        def arrived(said: str, data: np.ndarray) -> None:
+            cache.store(missing[said], data)
+            data.setflags(write=False)
+            with self._arrived:
+                self._memory[said] = data
+                self.synthesized += 1
+                self._arrived.notify_all()
+
+        self._coming = dict(missing)
+        try:
+            self._ahead = workers.SpeakingAhead(
+                self._piper_job(), list(missing), arrived, self.workers
+            )
+        except workers.PoolUnavailable as e:
+            self._coming = {}
+            self.serial_reason = f"speech worker processes cannot start here ({e})"
+            return 0
+        return len(missing)
+
+    def waiting_for(self) -> int:
+        """How many phrases `speak_ahead` has still to deliver (raises its failure, if any)."""
+        ahead = self._ahead
+        if ahead is None:
+            return 0
+        if ahead.fault is not None:
+            raise ahead.fault
+        return sum(1 for said in self._coming if said not in self._memory)
+
+    def wait_any(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the next phrase from `speak_ahead` (or its failure)."""
+        with self._arrived:
+            if self.waiting_for():
+                self._arrived.wait(timeout_s)
+        self.waiting_for()
+
+    def loaded(self) -> bool:
+        """Whether the voice speaking ahead is loaded (phrases then come every moment)."""
+        return self._ahead is None or self._ahead.loaded.is_set()
+
+    def _wait_for(self, said: str) -> np.ndarray:
+        ahead = self._ahead
+        assert ahead is not None  # only speak_ahead's phrases are coming
+        with self._arrived:
+            while said not in self._memory:
+                if ahead.fault is not None:
+                    raise ahead.fault
+                if ahead.finished.is_set():  # stopped by close
+                    raise EnvironmentFault(
+                        f"the phrase {said!r} was not spoken", "run the command again"
+                    )
+                self._arrived.wait(0.1)
+            return self._memory[said]
+
+    def close(self) -> None:
+        """Stop speaking ahead (the phrases made so far stay in the cache)."""
+        if self._ahead is not None:
+            self._ahead.close()
 
     def _piper_job(self) -> PiperJob:
         from coach.sound import piper

@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault
+from coach.interrupts import STOPPING, held_signals
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     import numpy as np
 
     from coach.sound.piper import PiperModel
@@ -74,10 +77,9 @@ _JOB: PiperJob | None = None
 
 
 def _init(job: PiperJob) -> None:
-    import signal
-
     global _JOB
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (see the docstring)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)  # blocked while we started
     _JOB = job
 
 
@@ -148,26 +150,183 @@ def speak_all(
         _close(pool, finished)
 
 
-@contextlib.contextmanager
+class SpeakingAhead:
+    """Phrases spoken in the background, in the order given, while the caller goes on
+    (`coach play` starts before Piper has spoken the routine): by a thread of this process and
+    a pool of worker processes for the other cores, each taking the next phrase when it is
+    free, so the phrases come about in the order they are said.
+
+    The thread here is the first to speak: it loads the voice without starting an interpreter
+    and importing coach first, so the first phrase (the one the listener waits for) comes
+    soonest. It is the only thread of this process that runs Piper (its phonemizer is not
+    thread-safe). The pool is started in the calling thread (the main one: see
+    `_signals_deferred`). Each phrase goes to `done(text, samples)` once ready; a failure is
+    kept and raised by the caller (`fault`); `close` stops what is still to do."""
+
+    def __init__(
+        self,
+        job: PiperJob,
+        texts: Sequence[str],
+        done: Callable[[str, np.ndarray], None],
+        workers: int | None = None,
+    ) -> None:
+        import collections
+
+        self._job = job
+        self._todo = collections.deque(texts)
+        self._lock = threading.Lock()
+        self._done = done
+        self._closing = False
+        self.fault: EnvironmentFault | None = None
+        self.finished = threading.Event()
+        self.loaded = threading.Event()  # the voice is loaded here: phrases come every moment
+        self._pool: ProcessPoolExecutor | None = None
+        self._in_flight: dict[Future, str] = {}
+        count = (workers or worker_count(len(texts))) - 1
+        first = self._next()  # this thread's: it comes soonest (see above)
+        try:
+            if count > 0 and len(texts) > 1:
+                self._start_pool(count)
+        except BaseException:  # a Ctrl-C held while the workers started, raised again
+            if self._pool is not None:
+                _close(self._pool, False)
+            raise
+        self._running = 2
+        self._here = threading.Thread(
+            target=self._speak_here, args=(first,), name="coach-speak", daemon=True
+        )
+        self._here.start()
+        self._watch = threading.Thread(target=self._collect, name="coach-collect", daemon=True)
+        self._watch.start()
+
+    def _next(self) -> str | None:
+        with self._lock:
+            if self._closing or self.fault is not None or not self._todo:
+                return None
+            return self._todo.popleft()
+
+    def _start_pool(self, count: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            pool = ProcessPoolExecutor(
+                count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init,
+                initargs=(self._job,),
+            )
+        except (OSError, ImportError, NotImplementedError):  # this thread speaks them all
+            return
+        self._pool = pool
+        try:
+            with _plain_main(), _signals_deferred():  # the submits start the processes
+                for _ in range(count):  # one phrase in flight per worker
+                    text = self._next()
+                    if text is not None:
+                        self._in_flight[pool.submit(_work, text)] = text
+        except (OSError, NotImplementedError):
+            _close(pool, False)
+            self._pool = None
+            with self._lock:
+                self._todo.extendleft(reversed(list(self._in_flight.values())))
+            self._in_flight = {}
+
+    def _speak_here(self, text: str | None) -> None:
+        from coach.sound import piper
+
+        try:
+            piper._voice(self._job.model)
+            self.loaded.set()
+            while text is not None:
+                self._done(text, speak_piper(self._job, text))
+                text = self._next()
+        except EnvironmentFault as e:
+            self._fail(e)
+        except Exception as e:  # a broken library, or the callback failed (a full disk)
+            self._fail(
+                EnvironmentFault(
+                    f"speaking a phrase failed: {type(e).__name__}: {e}",
+                    "check the phrase cache's folder (coach doctor shows it) and free "
+                    "space; --voice espeak speaks without Piper",
+                )
+            )
+        finally:
+            self.loaded.set()  # or failed: whoever waits for it learns which
+            self._exited()
+
+    def _collect(self) -> None:
+        from concurrent.futures import FIRST_COMPLETED, CancelledError, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            while self._in_flight and not self._closing:
+                ready, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+                for future in ready:
+                    text = self._in_flight.pop(future)
+                    try:
+                        status, value = future.result()
+                    except (CancelledError, BrokenProcessPool):
+                        if not self._closing:  # not stopped by close: killed, out of memory
+                            self._fail(_died())
+                        return
+                    if status == "fault":
+                        self._fail(EnvironmentFault(*value))
+                        return
+                    self._done(text, value)
+                    following = self._next()
+                    if following is not None and self._pool is not None:
+                        self._in_flight[self._pool.submit(_work, following)] = following
+        except Exception as e:  # the callback failed (a full disk)
+            self._fail(
+                EnvironmentFault(
+                    f"could not keep a spoken phrase: {type(e).__name__}: {e}",
+                    "check the phrase cache's folder (coach doctor shows it) and free space",
+                )
+            )
+        finally:
+            self._exited()
+
+    def _fail(self, fault: EnvironmentFault) -> None:
+        with self._lock:
+            if self.fault is None and not self._closing:
+                self.fault = fault
+
+    def _exited(self) -> None:
+        # Both threads are done: every phrase arrived, or it failed, or it was closed.
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                self.finished.set()
+
+    def close(self) -> None:
+        """Stop: the workers at once, this process's thread after its phrase."""
+        with self._lock:
+            self._closing = True
+        if self._pool is not None:
+            _close(self._pool, not self._in_flight)
+        self._watch.join(5)
+        self._here.join(10)  # a thread inside onnxruntime at exit can crash the interpreter
+        self.finished.set()
+
+
+def _died() -> EnvironmentFault:
+    return EnvironmentFault(
+        "a speech worker process died while speaking phrases (killed, or out of memory)",
+        "run the command again (the phrases already made are kept in the phrase cache); if "
+        "it happens again, check free memory",
+    )
+
+
 def _signals_deferred():
-    """Ctrl-C, SIGTERM and SIGHUP wait until the workers have started: a worker whose start is
-    cut off reads half of what spawn sends it and prints a traceback on the person's terminal.
-    A signal that came meanwhile is raised again at once afterwards, so it still stops coach."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    held = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not None:  # None: not set from Python, leave it alone
-            held[sig] = signal.signal(sig, lambda number, _frame: caught.append(number))
-    try:
-        yield
-    finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
-        if caught:
-            signal.raise_signal(caught[0])
+    """Ctrl-C, SIGTERM and SIGHUP wait until the workers have started, in coach and in them.
+
+    Here: a worker whose start is cut off reads half of what spawn sends it and prints a
+    traceback on the person's terminal. In the workers: a new process starts with the signals
+    its parent blocked still blocked, so a Ctrl-C (which the terminal sends to every process
+    of coach's group) cannot interrupt a worker's start-up imports with a traceback; `_init`
+    ignores SIGINT, then lets the others through (the parent stops its workers with SIGTERM)."""
+    return held_signals(block=True)
 
 
 @contextlib.contextmanager

@@ -12,8 +12,11 @@ Neovim and most other editors, and shaped by how it reads a schema (measured wit
   later, with draft 2020-12) completes a key whose schema is a `$ref` with siblings as the bare
   key, without its ': '.
 - A value of two types is one schema with a list of types (a duration is a number or text),
-  not an `anyOf`: the server words an `anyOf` that nothing matches by its first branch
+  not an `anyOf`: the server words an `anyOf` that nothing matches by its branches' types
   ("Expected number"), but a single schema by its `errorMessage`.
+- A step's kind is the first kind key it has, as the parser decides; a key of another kind is
+  reported on that key (`if` that kind, `then` the key `false`), where the server would
+  otherwise guess the kind ('Missing property "exercise"' on the step's first line).
 - The rules that tie keys together ('tempo' only with 'reps', ...) are `if`/`then` with the
   ruled-out key set to `false`: the server puts that problem on the key, as coach does, and
   words it by the `then`'s `errorMessage`. `not` would put "Matches a schema that is not
@@ -57,6 +60,7 @@ from coach.routine.model import (
     REST_STEP_MS,
     SETS,
     SIDES,
+    STEP_FIELDS,
     STEP_KEYS,
     TEMPO_MS,
     TEXT_CHARS,
@@ -450,15 +454,21 @@ def _value(place: str, key: str) -> dict[str, Any]:
             ),
         }
     if key in _TEXTS:
+        # One sentence or a list of them. Not an anyOf (the server would word a value of
+        # neither type "Expected string | array"), and the list's keywords under an if/then
+        # (with `items` beside the types, the server completes 'say:' as a list, though most
+        # are one sentence).
         item = _text(key, TEXT_CHARS, f"each item of {what}")
         return {
             "type": ["string", "array"],
-            "pattern": item["pattern"],
-            "maxLength": TEXT_CHARS,
-            "minItems": 1,
-            "items": item,
             "errorMessage": f"{what} must be text or a list of texts",
-            "patternErrorMessage": f"{what} must not be empty",
+            "if": {"type": "string"},
+            "then": {
+                "pattern": item["pattern"],
+                "maxLength": TEXT_CHARS,
+                "patternErrorMessage": f"{what} must not be empty",
+            },
+            "else": {"minItems": 1, "items": item},
         }
     if key == "sides":
         return {"enum": list(SIDES), "errorMessage": f"{what} must be one of {', '.join(SIDES)}"}
@@ -600,6 +610,36 @@ def _rules(kind: str) -> list[dict[str, Any]]:
     return rules
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
+def _foreign_keys() -> list[dict[str, Any]]:
+    """A step's kind is the first of KINDS among its keys (as the parser decides); a key of
+    another kind is reported on that key, saying where it belongs. Without these rules the
+    editor reports the kind it guesses best ('Missing property "exercise"' for a say step
+    with a 'hold'), on the step's first line. They refuse nothing the kinds' anyOf accepts."""
+    rules = []
+    for i, kind in enumerate(KINDS):
+        when: dict[str, Any] = {"required": [kind]}
+        if KINDS[:i]:
+            when["not"] = {"anyOf": [_has(k) for k in KINDS[:i]]}
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for key in sorted(STEP_FIELDS - set(STEP_KEYS[kind])):
+            belongs = tuple(k for k in KINDS if key in STEP_KEYS[k])
+            groups.setdefault(belongs, []).append(key)
+        for belongs, keys in groups.items():
+            where = " or ".join(_a(f"{k} step") for k in belongs)
+            message = f"this key does not apply to {_a(kind + ' step')}; it belongs in {where}"
+            rules.append(
+                {
+                    "if": when,
+                    "then": {"properties": dict.fromkeys(keys, False), "errorMessage": message},
+                }
+            )
+    return rules
+
+
 def _kind(kind: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "title": kind,
@@ -691,6 +731,7 @@ def build_schema() -> dict[str, Any]:
                 "to speak text, write it as '- say: ...'",
                 # anyOf, not oneOf: see the module's docstring.
                 "anyOf": [{"$ref": f"#/$defs/{kind}Step"} for kind in KINDS],
+                "allOf": _foreign_keys(),
                 "defaultSnippets": [
                     {"label": label, "description": f"A step: {label}.", "body": body}
                     for label, body in _STEP_SNIPPETS

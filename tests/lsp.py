@@ -48,7 +48,13 @@ class Diagnostic:
 class LanguageServer:
     """yaml-language-server run as an editor runs it, with `schema` for every *.yaml file."""
 
-    def __init__(self, command: list[str], schema: Path, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        schema: Path,
+        timeout_s: float = 30.0,
+        yaml_version: str | None = None,
+    ) -> None:
         self.timeout_s = timeout_s
         self._proc = subprocess.Popen(
             command,
@@ -63,13 +69,15 @@ class LanguageServer:
         self._lock = threading.Lock()
         self._version = 0
         # What VS Code's yaml.schemas setting says: this schema for every YAML file.
-        self._settings = {
+        self._settings: dict[str, Any] = {
             "validate": True,
             "hover": True,
             "completion": True,
             "format": {"enable": False},
             "schemas": {schema.resolve().as_uri(): "**/*.yaml"},
         }
+        if yaml_version is not None:  # the server's default is 1.2
+            self._settings["yamlVersion"] = yaml_version
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.request(

@@ -64,8 +64,7 @@ KNOWN_LIMITS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[lsp.LanguageServer]:
+def _command() -> list[str]:
     command = lsp.server_command()
     if command is None:
         reason = (
@@ -75,7 +74,12 @@ def server() -> Iterator[lsp.LanguageServer]:
         if is_ci():
             pytest.fail(f"{reason}; CI=true requires it")
         pytest.skip(reason)
-    with lsp.LanguageServer(command, SCHEMA_FILE) as s:
+    return command
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[lsp.LanguageServer]:
+    with lsp.LanguageServer(_command(), SCHEMA_FILE) as s:
         s.wait_for_schema()
         yield s
 
@@ -191,6 +195,19 @@ def test_the_routine_snippet_inserts_a_valid_routine(server):
 def test_messages_an_author_can_act_on(server, name, text, line, message):
     found = server.diagnostics(_uri(f"{name}.yaml"), text)
     assert any(d.line == line and message in d.message for d in found), found
+
+
+YES = STEPS + "exercise: Arm circles\n    reps: 10\n    count: yes\n"
+
+
+def test_yes_is_true_with_yaml_1_1_as_the_docs_set_it(server):
+    # coach reads YAML 1.1, where yes is true; the server reads 1.2 unless told, where it is
+    # text. docs/routine-format.md sets yaml.yamlVersion to 1.1 for that.
+    parse_routine(YES, "yes.yaml")
+    assert [d.line for d in server.diagnostics(_uri("yes.yaml"), YES)] == [5]
+    with lsp.LanguageServer(_command(), SCHEMA_FILE, yaml_version="1.1") as s:
+        s.wait_for_schema()
+        assert s.diagnostics(_uri("yes.yaml"), YES) == []
 
 
 def test_a_builtin_routine_has_no_problems(server):

@@ -200,6 +200,7 @@ def test_messages_an_author_can_act_on(server, name, text, line, message):
 YES = STEPS + "exercise: Arm circles\n    reps: 10\n    count: yes\n"
 
 
+@pytest.mark.slow  # a second server
 def test_yes_is_true_with_yaml_1_1_as_the_docs_set_it(server):
     # coach reads YAML 1.1, where yes is true; the server reads 1.2 unless told, where it is
     # text. docs/routine-format.md sets yaml.yamlVersion to 1.1 for that.

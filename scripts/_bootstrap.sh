@@ -20,8 +20,8 @@ COACH_VENV="$COACH_ROOT/.venv"
 COACH_STAMP="$COACH_VENV/.coach-stamp"
 # The editor engine the tests drive (tests/test_editor.py): yaml-language-server from npm, the
 # server behind the YAML support of VS Code, Neovim and most other editors. Test mode installs
-# it inside .venv (so git ignores it), where tests/lsp.py looks for it. 1.25 is the newest
-# release that runs on the Node.js Debian ships (2.0 needs Node 22).
+# it inside .venv (so git ignores it), where tests/lsp.py looks for it. Pinned to 1.25: 2.0
+# needs Node 22, newer than Debian 12's Node 18; 1.25 declares no minimum (tested on Node 20).
 COACH_EDITOR_SERVER_VERSION=1.25.0
 COACH_EDITOR_SERVER_DIR="$COACH_VENV/node"
 

@@ -8,6 +8,7 @@ requests the server makes of the editor are answered with nothing, which the pro
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -60,7 +61,7 @@ class LanguageServer:
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
         self._next_id = 0
@@ -78,8 +79,10 @@ class LanguageServer:
         }
         if yaml_version is not None:  # the server's default is 1.2
             self._settings["yamlVersion"] = yaml_version
+        self._stderr: collections.deque[bytes] = collections.deque(maxlen=20)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
         self.request(
             "initialize",
             {
@@ -151,6 +154,19 @@ class LanguageServer:
             ]
         self._send({"id": message["id"], "result": result})
 
+    def _read_stderr(self) -> None:
+        assert self._proc.stderr is not None
+        for line in self._proc.stderr:
+            self._stderr.append(line)
+
+    def _no_answer(self, what: str) -> TimeoutError:
+        """The error for a server that did not answer, with why if it died."""
+        code = self._proc.poll()
+        said = b"".join(self._stderr).decode("utf-8", "replace").strip()
+        if code is None:
+            return TimeoutError(f"yaml-language-server did not answer {what}")
+        return TimeoutError(f"yaml-language-server ended (exit {code}) before {what}: {said}")
+
     def request(self, method: str, params: dict[str, Any]) -> Any:
         self._next_id += 1
         ident = self._next_id
@@ -159,7 +175,7 @@ class LanguageServer:
         try:
             answer = box.get(timeout=self.timeout_s)
         except queue.Empty:
-            raise TimeoutError(f"yaml-language-server did not answer {method}") from None
+            raise self._no_answer(method) from None
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer.get("result")
@@ -226,7 +242,7 @@ class LanguageServer:
                     for d in params["diagnostics"]
                 ]
         except queue.Empty:
-            raise TimeoutError(f"no diagnostics for {uri}") from None
+            raise self._no_answer(f"the diagnostics of {uri}") from None
         finally:
             self.close_document(uri)
 

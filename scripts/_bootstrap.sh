@@ -302,7 +302,9 @@ coach_bootstrap() {
   fi
 
   if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode"; then
-    # Only the editor server is missing (new version, or never installed): just that.
+    # Only the editor server is missing (new version, or never installed): just that, and
+    # node and npm from apt if they are missing too (a .venv made before they were wanted).
+    _coach_system_packages "$mode"
     _coach_editor_server || true
   else
     _coach_bootstrap_locked "$mode" || rc=$?

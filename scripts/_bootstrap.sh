@@ -18,6 +18,12 @@
 COACH_ROOT="${COACH_ROOT:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)}"
 COACH_VENV="$COACH_ROOT/.venv"
 COACH_STAMP="$COACH_VENV/.coach-stamp"
+# The editor engine the tests drive (tests/test_editor.py): yaml-language-server from npm, the
+# server behind the YAML support of VS Code, Neovim and most other editors. Test mode installs
+# it inside .venv (so git ignores it), where tests/lsp.py looks for it. Pinned to 1.25: 2.0
+# needs Node 22, newer than Debian 12's Node 18; 1.25 declares no minimum (tested on Node 20).
+COACH_EDITOR_SERVER_VERSION=1.25.0
+COACH_EDITOR_SERVER_DIR="$COACH_VENV/node"
 
 _coach_say() { printf 'coach setup: %s\n' "$*" >&2; }
 
@@ -69,6 +75,8 @@ declare -gA _COACH_PKG_WHY=(
   [pulseaudio-utils]="pactl/paplay for the audio tests"
   [libasound2-plugins]="routes ALSA (simpleaudio) to PulseAudio in the audio tests"
   [tmux]="used by the tests"
+  [nodejs]="runs yaml-language-server, the editor engine the tests drive"
+  [npm]="installs yaml-language-server for the tests"
   [python3-venv]="needed to create .venv"
 )
 
@@ -77,7 +85,7 @@ declare -gA _COACH_PKG_WHY=(
 _coach_wanted_packages() {
   local -a pkgs=(espeak-ng:espeak-ng libespeak-ng1: alsa-utils:aplay libasound2-dev: gcc:cc ffmpeg:ffmpeg sox:sox)
   if [[ $1 == test ]]; then
-    pkgs+=(pulseaudio:pulseaudio pulseaudio-utils:pactl libasound2-plugins: tmux:tmux)
+    pkgs+=(pulseaudio:pulseaudio pulseaudio-utils:pactl libasound2-plugins: tmux:tmux nodejs:node npm:npm)
   fi
   printf '%s\n' "${pkgs[@]}"
 }
@@ -225,6 +233,41 @@ _coach_write_stamp() {
   printf '%s\n' "${keep[@]}" >"$tmp" && mv -f -- "$tmp" "$COACH_STAMP"
 }
 
+# ------------------------------------------------------------ the editor's engine
+
+# Whether the mode's editor server is in place: always for runtime, and for test when
+# .venv/node holds yaml-language-server at COACH_EDITOR_SERVER_VERSION (a grep: no node started).
+_coach_editor_server_current() {
+  [[ $1 == test ]] || return 0
+  grep -qs "\"version\": \"$COACH_EDITOR_SERVER_VERSION\"" \
+    "$COACH_EDITOR_SERVER_DIR/node_modules/yaml-language-server/package.json"
+}
+
+# Installs yaml-language-server into .venv/node with npm. Without it the editor tests are
+# skipped, or fail under CI=true; coach itself does not need it, so this only warns.
+_coach_editor_server() {
+  local v=$COACH_EDITOR_SERVER_VERSION
+  _coach_editor_server_current test && return 0
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    _coach_say "WARNING: node or npm is missing, so the editor tests cannot run:"
+    _coach_say "         sudo apt-get install nodejs npm, then run again"
+    return 1
+  fi
+  _coach_say "installing yaml-language-server@$v into .venv/node (npm)"
+  mkdir -p -- "$COACH_EDITOR_SERVER_DIR" || return 1
+  # A package.json of its own, so that npm installs here and not into an enclosing project.
+  if [[ ! -e $COACH_EDITOR_SERVER_DIR/package.json ]]; then
+    printf '{"private": true}\n' >"$COACH_EDITOR_SERVER_DIR/package.json" || return 1
+  fi
+  if ! _coach_quiet "npm install yaml-language-server@$v" \
+    npm install --prefix "$COACH_EDITOR_SERVER_DIR" --no-audit --no-fund --no-save \
+    --no-package-lock --no-update-notifier --loglevel=error "yaml-language-server@$v"; then
+    _coach_say "WARNING: yaml-language-server could not be installed, so the editor tests cannot"
+    _coach_say "         run. Check the network and run again."
+    return 1
+  fi
+}
+
 # ---------------------------------------------------------------------- entry point
 
 coach_bootstrap() {
@@ -238,7 +281,8 @@ coach_bootstrap() {
   esac
 
   # Fast path: nothing changed since the last successful setup.
-  if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode"; then
+  if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode" &&
+    _coach_editor_server_current "$mode"; then
     return 0
   fi
 
@@ -250,13 +294,21 @@ coach_bootstrap() {
       flock "$lockfd"
     fi
     # The other setup may have done our work.
-    if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode"; then
+    if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode" &&
+      _coach_editor_server_current "$mode"; then
       exec {lockfd}<&-
       return 0
     fi
   fi
 
-  _coach_bootstrap_locked "$mode" || rc=$?
+  if [[ ${COACH_REBOOTSTRAP:-} != 1 ]] && _coach_is_current "$mode"; then
+    # Only the editor server is missing (new version, or never installed): just that, and
+    # node and npm from apt if they are missing too (a .venv made before they were wanted).
+    _coach_system_packages "$mode"
+    _coach_editor_server || true
+  else
+    _coach_bootstrap_locked "$mode" || rc=$?
+  fi
   [[ -n $lockfd ]] && exec {lockfd}<&-
   return "$rc"
 }
@@ -292,6 +344,8 @@ _coach_bootstrap_locked() {
     _coach_say "WARNING: the neural voice (piper-tts) could not be installed; coach speaks through"
     _coach_say "         espeak-ng instead. Check the network and run again with COACH_REBOOTSTRAP=1."
   fi
+
+  [[ $mode == test ]] && { _coach_editor_server || true; }
 
   _coach_write_stamp "$mode" || _coach_say "could not write $COACH_STAMP (setup will run again next time)"
   _coach_say "done"

@@ -15,7 +15,6 @@ Markers (pyproject.toml, `--strict-markers`):
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, is_ci
 
 # -- the person's own folders -----------------------------------------------------------------
 
@@ -153,11 +152,6 @@ def start_coach(coach_command, with_ctrl_c) -> Iterator[Callable[..., subprocess
 _PULSE_VARS = ("PULSE_SERVER", "XDG_RUNTIME_DIR", "PULSE_CLIENTCONFIG", "PULSE_COOKIE")
 
 
-def _is_ci() -> bool:
-    # As scripts/test reads it.
-    return re.fullmatch(r"[Tt]rue|TRUE|1|yes", os.environ.get("CI", "")) is not None
-
-
 def _pulse(script: str) -> subprocess.CompletedProcess[str]:
     """Run `script` after sourcing scripts/_pulse.sh: the one start-up and stop logic."""
     return subprocess.run(
@@ -232,7 +226,7 @@ def audio_sink(audio_server: AudioServer) -> str:
     if audio_server.sink:
         return audio_server.sink
     reason = f"no audio server for tests: {audio_server.reason}"
-    if _is_ci():
+    if is_ci():
         pytest.fail(f"{reason}; CI=true requires one (audio tests must run in CI)")
     pytest.skip(reason)
 

@@ -24,6 +24,7 @@ from coach.errors import RoutineError
 from coach.routine import model as loader
 from coach.routine.library import schema_path
 from coach.routine.parser import parse_routine
+from coach.routine.schema import build_schema, schema_text
 from coach.values import NAMED_PATTERNS, parse_duration, parse_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,9 +48,9 @@ def resolve(node: dict) -> dict:
 
 
 def step_kinds() -> dict[str, dict]:
-    """kind -> the schema of that kind of step, found through $defs/step's oneOf."""
+    """kind -> the schema of that kind of step, found through $defs/step's anyOf."""
     kinds = {}
-    for branch in SCHEMA["$defs"]["step"]["oneOf"]:
+    for branch in SCHEMA["$defs"]["step"]["anyOf"]:
         sub = resolve(branch)
         (kind,) = [k for k in sub["required"] if k in loader.KINDS]
         kinds[kind] = sub
@@ -95,6 +96,83 @@ def test_the_library_finds_this_file():
     assert schema_path().resolve() == SCHEMA_FILE.resolve()
 
 
+def test_the_file_is_what_the_generator_writes():
+    # coach/routine/schema.py builds the schema from the loader's tables; the file is its output.
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
+        "routine.schema.json is out of date: .venv/bin/python -m coach.routine.schema"
+    )
+
+
+def test_the_generator_refuses_a_key_it_does_not_describe(monkeypatch):
+    monkeypatch.setattr("coach.routine.schema.TOP_KEYS", (*loader.TOP_KEYS, "volume"))
+    with pytest.raises(ValueError, match=r"missing \[\('routine', 'volume'\)\]"):
+        build_schema()
+
+
+# -- shaped for editors (yaml-language-server; see coach/routine/schema.py) ---------------------
+
+
+def _nodes(node, path="#"):
+    """(path, subschema) for every schema object in the file."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, sub in node.items():
+            if key not in ("examples", "default", "defaultSnippets", "enum"):
+                yield from _nodes(sub, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, sub in enumerate(node):
+            yield from _nodes(sub, f"{path}/{i}")
+
+
+def test_no_ref_has_siblings():
+    # A $ref beside other keywords: the editor shows the target's description instead of the
+    # key's own, and (1.25+) completes the key without its ': '.
+    refs = [(p, n) for p, n in _nodes(SCHEMA) if "$ref" in n]
+    assert refs
+    for path, node in refs:
+        assert set(node) == {"$ref"}, path
+
+
+def test_shared_definitions_have_no_description():
+    for name, node in SCHEMA["$defs"].items():
+        assert "description" not in node, name
+
+
+def test_no_oneof_and_no_not_outside_a_condition():
+    # oneOf stops step kinds completing; `not` reports on the step's first line, not the key.
+    for path, node in _nodes(SCHEMA):
+        assert "oneOf" not in node, path
+        if "not" in node:
+            assert path.endswith("/if"), path
+
+
+def test_rules_between_keys_name_the_key_coach_points_at():
+    rules = [n for _, n in _nodes(SCHEMA) if "if" in n and "else" not in n]
+    assert len(rules) >= 8
+    for rule in rules:
+        assert set(rule["then"]["properties"].values()) == {False}
+        assert rule["then"]["errorMessage"]
+
+
+def _filled(body):
+    """A snippet's body with each placeholder ${n:text} replaced by its text."""
+    text = json.dumps(body)
+    return json.loads(re.sub(r"\$\{\d+:([^}]*)\}", r"\1", text))
+
+
+def test_the_snippets_are_valid_routines():
+    (routine,) = SCHEMA["defaultSnippets"]
+    data = _filled(routine["body"])
+    assert schema_ok(data)
+    parse_routine(yaml.safe_dump(data, sort_keys=False), "snippet.yaml")
+    steps = SCHEMA["$defs"]["step"]["defaultSnippets"]
+    assert {next(iter(s["body"])) for s in steps} == set(loader.KINDS)
+    for snippet in steps:
+        data = _step(**_filled(snippet["body"]))
+        assert schema_ok(data), snippet["label"]
+        parse_routine(yaml.safe_dump(data, sort_keys=False), "snippet.yaml")
+
+
 # -- (b) the same keys as the loader's tables ---------------------------------------------------
 
 
@@ -116,7 +194,8 @@ def test_step_kinds_and_their_keys_are_the_loaders():
     for kind, sub in kinds.items():
         assert set(sub["properties"]) == set(loader.STEP_KEYS[kind]), kind
         assert sub["additionalProperties"] is False, kind
-        assert sub["type"] == "object", kind
+    # The step says "object" once, for every kind (so a step written as text gets one message).
+    assert SCHEMA["$defs"]["step"]["type"] == "object"
 
 
 def _properties(node, where="", seen=None):
@@ -462,9 +541,12 @@ def test_breath_pattern_grammar_agrees_on_numbers(phases, dash):
 
 
 def test_named_patterns_are_offered_for_completion():
-    breath = resolve(SCHEMA["properties"]["defaults"]["properties"]["breath"])
-    enums = [b["enum"] for b in breath["anyOf"] if "enum" in b]
-    assert enums == [list(NAMED_PATTERNS)]
+    # As examples, which editors offer, not as an enum, which editors would name as the only
+    # values allowed when a pattern such as 4-x-4 is wrong.
+    for where, sub in _properties(SCHEMA):
+        if where.rsplit(".", 1)[-1] in ("breath", "breathe"):
+            assert sub["examples"][: len(NAMED_PATTERNS)] == list(NAMED_PATTERNS), where
+            assert "enum" not in sub and "anyOf" not in sub, where
 
 
 # -- (e) `coach schema` prints this file --------------------------------------------------------

@@ -187,12 +187,54 @@ STEP_KEYS = {
 ALL_STEP_KEYS = tuple(sorted({k for keys in STEP_KEYS.values() for k in keys}))
 # Step keys that are not kinds: in a step of the wrong kind, one belongs to another kind.
 STEP_FIELDS = {k for k in ALL_STEP_KEYS if k not in KINDS}
-# Exercise keys that need another key: (key, the key it needs, what it does).
+# How an exercise fills its time; it uses at most one of them (none: a hold of the default).
+MODES = ("hold", "reps", "breaths")
+# Exercise keys that need another key: (key, the key it needs, what it does). 'cues' needs a
+# hold, which an exercise with no mode also is.
 NEEDS = (
     ("tempo", "reps", "sets the time of one rep"),
     ("count", "reps", "counts the reps aloud"),
     ("cues", "hold", "gives reminders during a hold"),
 )
+# Exercise keys that another key rules out: (key, the key that rules it out, why).
+EXCLUDES = (("breath", "reps", "paces the breathing of a hold"),)
+# A rest step lasts at least a second: a rest of nothing is a mistake, not a pause.
+REST_STEP_MS = (1_000, REST_MS[1])
+# The longest text of each key, in characters; other texts (and each item of a list of texts)
+# may be TEXT_CHARS long.
+TEXT_CHARS = 2000
+MAX_CHARS = {
+    "title": 200,
+    "description": 10_000,
+    "voice": 200,
+    "source": 1000,
+    "exercise": 100,
+    "answer": 10_000,
+    "language": 35,
+}
+
+
+def needs_problem(key: str, needs: str, does: str) -> str:
+    """What coach (and the editor, through the schema) says of `key` without `needs`."""
+    return f"'{key}' {does}, so it applies only to an exercise with '{needs}'; remove it here"
+
+
+def excludes_problem(key: str, does: str) -> str:
+    """What coach (and the editor) says of `key` beside the key that rules it out."""
+    others = " or ".join(f"'{m}'" for m in MODES if m != "reps")
+    return f"'{key}' {does}, so it applies only to an exercise with {others}; remove it here"
+
+
+def modes_problem(first: str, second: str) -> str:
+    """What coach (and the editor) says of an exercise with two of MODES."""
+    named = ", ".join(f"'{m}'" for m in MODES[:-1]) + f" and '{MODES[-1]}'"
+    return (
+        f"an exercise is held, repeated or breathed: use one of {named}, "
+        f"not both '{first}' and '{second}'"
+    )
+
+
+CYCLES_AND_DURATION = "a breathing block takes 'cycles' or 'duration', not both; remove one of them"
 
 # `pronounce`: a key is a word or a short phrase of words separated by single spaces; a word is
 # letters and digits, with ' or - only inside it ("child's", "cat-cow"). Matching in speech is

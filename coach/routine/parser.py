@@ -16,12 +16,16 @@ from coach.routine.model import (
     ALL_STEP_KEYS,
     BREATHE_MS,
     BREATHS,
+    CYCLES_AND_DURATION,
     DEFAULTS_KEYS,
+    EXCLUDES,
     FAQ_KEYS,
     HOLD_MS,
     KINDS,
+    MAX_CHARS,
     MAX_EXPANDED_STEPS,
     MAX_REPEAT_DEPTH,
+    MODES,
     NEEDS,
     PACE,
     PITCH,
@@ -29,6 +33,7 @@ from coach.routine.model import (
     RATE_WPM,
     REPS,
     REST_MS,
+    REST_STEP_MS,
     SETS,
     SIDES,
     STEP_FIELDS,
@@ -46,6 +51,9 @@ from coach.routine.model import (
     Routine,
     Say,
     Step,
+    excludes_problem,
+    modes_problem,
+    needs_problem,
     pronounce_key_problem,
 )
 from coach.routine.yamlnodes import (
@@ -183,7 +191,7 @@ class Parser:
         return text
 
     def language(self, node: yaml.Node, what: str) -> str | None:
-        text = self.r.text(node, what, max_chars=35)
+        text = self.r.text(node, what, max_chars=MAX_CHARS["language"])
         if text is None:
             return None
         parts = text.replace("_", "-").split("-")
@@ -246,17 +254,19 @@ class Parser:
             if required not in f and required not in self.meant:  # a typo is reported already
                 r.error(root, f"the routine has no '{required}'; {fix}")
         get = _Getter(f)
-        title = get("title", lambda n: r.text(n, "'title'", max_chars=200))
-        description = get("description", lambda n: r.text(n, "'description'", max_chars=10_000))
+        title = get("title", lambda n: r.text(n, "'title'", max_chars=MAX_CHARS["title"]))
+        description = get(
+            "description", lambda n: r.text(n, "'description'", max_chars=MAX_CHARS["description"])
+        )
         language = get("language", lambda n: self.language(n, "'language'"))
-        voice = get("voice", lambda n: r.text(n, "'voice'", max_chars=200))
+        voice = get("voice", lambda n: r.text(n, "'voice'", max_chars=MAX_CHARS["voice"]))
         rate = get("rate", lambda n: self.whole(n, "'rate'", RATE_WPM))
         pace = get("pace", lambda n: self.number(n, "'pace'", PACE))
         pitch = get("pitch", lambda n: self.whole(n, "'pitch'", PITCH))
         defaults = get("defaults", self.defaults) or Defaults()
         safety = get("safety", lambda n: r.texts(n, "'safety'")) or ()
         steps = get("steps", lambda n: self.steps(n, "'steps'", depth=0))
-        source = get("source", lambda n: r.text(n, "'source'", max_chars=1000))
+        source = get("source", lambda n: r.text(n, "'source'", max_chars=MAX_CHARS["source"]))
         tips = get("tips", lambda n: r.texts(n, "'tips'")) or ()
         alternatives = get("alternatives", lambda n: r.texts(n, "'alternatives'")) or ()
         faq = get("faq", self.faq) or ()
@@ -369,7 +379,9 @@ class Parser:
                 continue
             get = _Getter(f)
             question = get("question", lambda n: self.r.text(n, "'question'"))
-            answer = get("answer", lambda n: self.r.text(n, "'answer'", max_chars=10_000))
+            answer = get(
+                "answer", lambda n: self.r.text(n, "'answer'", max_chars=MAX_CHARS["answer"])
+            )
             for key in FAQ_KEYS:
                 if key not in f and key not in self.meant:
                     article = "an" if key == "answer" else "a"
@@ -454,31 +466,19 @@ class Parser:
     def _exercise(self, node, f, loc, depth) -> Exercise | None:
         r = self.r
         get = _Getter(f)
-        name = get("exercise", lambda n: r.text(n, "'exercise'", max_chars=100))
-        modes = [k for k in ("hold", "reps", "breaths") if k in f]
+        name = get("exercise", lambda n: r.text(n, "'exercise'", max_chars=MAX_CHARS["exercise"]))
+        modes = [k for k in MODES if k in f]
         if len(modes) > 1:
-            r.error(
-                f[modes[1]][0],
-                "an exercise is held, repeated or breathed: use one of "
-                "'hold', 'reps' and 'breaths', not both "
-                f"'{modes[0]}' and '{modes[1]}'",
-            )
+            r.error(f[modes[1]][0], modes_problem(modes[0], modes[1]))
         hold = get("hold", lambda n: self.duration(n, "'hold'", HOLD_MS))
         reps = get("reps", lambda n: self.whole(n, "'reps'", REPS))
         breaths = get("breaths", lambda n: self.whole(n, "'breaths'", BREATHS))
         for key, needs, does in NEEDS:
             if key in f and needs not in f and not (key == "cues" and not modes):
-                r.error(
-                    f[key][0],
-                    f"'{key}' {does}, so it applies only to an exercise with "
-                    f"'{needs}'; remove it here",
-                )
-        if "breath" in f and "reps" in f:
-            r.error(
-                f["breath"][0],
-                "'breath' paces the breathing of a hold, so it applies only "
-                "to an exercise with 'hold' or 'breaths'; remove it here",
-            )
+                r.error(f[key][0], needs_problem(key, needs, does))
+        for key, other, does in EXCLUDES:
+            if key in f and other in f:
+                r.error(f[key][0], excludes_problem(key, does))
         sets = get("sets", lambda n: self.whole(n, "'sets'", SETS))
         exercise = Exercise(
             name=name or "",
@@ -504,7 +504,7 @@ class Parser:
 
     def _rest(self, node, f, loc, depth) -> Rest | None:
         get = _Getter(f)
-        ms = get("rest", lambda n: self.duration(n, "'rest'", (1000, REST_MS[1])))
+        ms = get("rest", lambda n: self.duration(n, "'rest'", REST_STEP_MS))
         say = self._say_list(get)
         return None if ms is None else Rest(ms, say, loc)
 
@@ -522,10 +522,7 @@ class Parser:
             pattern = self.pattern(pattern_node, "'breathe'")
             bad_pattern = pattern is None
         if "cycles" in f and "duration" in f:
-            r.error(
-                f["duration"][0],
-                "a breathing block takes 'cycles' or 'duration', not both; remove one of them",
-            )
+            r.error(f["duration"][0], CYCLES_AND_DURATION)
         step = Breathe(
             pattern=pattern,
             say=self._say_list(get),

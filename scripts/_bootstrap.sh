@@ -69,6 +69,9 @@ declare -gA _COACH_PKG_WHY=(
   [pulseaudio-utils]="pactl/paplay for the audio tests"
   [libasound2-plugins]="routes ALSA (simpleaudio) to PulseAudio in the audio tests"
   [tmux]="used by the tests"
+  [dbus-daemon]="a private session bus for the media-key (MPRIS) tests"
+  [dbus-bin]="dbus-send, for the media-key (MPRIS) tests"
+  [playerctl]="sends media-key commands to coach in the MPRIS tests"
   [python3-venv]="needed to create .venv"
 )
 
@@ -78,6 +81,7 @@ _coach_wanted_packages() {
   local -a pkgs=(espeak-ng:espeak-ng libespeak-ng1: alsa-utils:aplay libasound2-dev: gcc:cc ffmpeg:ffmpeg sox:sox)
   if [[ $1 == test ]]; then
     pkgs+=(pulseaudio:pulseaudio pulseaudio-utils:pactl libasound2-plugins: tmux:tmux)
+    pkgs+=(dbus-daemon:dbus-daemon dbus-bin:dbus-send playerctl:playerctl)
   fi
   printf '%s\n' "${pkgs[@]}"
 }

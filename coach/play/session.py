@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,8 @@ from coach.script.cues import CueKind, CueScript, role_use
 
 if TYPE_CHECKING:
     import threading
+
+    from coach.play.hooks import Hook
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
@@ -64,6 +66,9 @@ class Status:
     paused: bool
     pace: float
     routine: str = ""
+    at_ms: int = 0  # where the ear is in the session
+    step_start_ms: int = 0
+    step_end_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +104,7 @@ class Session:
         keys: Keys | None = None,
         view: Callable[[Status], None] | None = None,
         lead_s: float = LEAD_S,
+        hooks: Sequence[Hook] = (),
     ) -> None:
         from coach.sound.render import Layout
 
@@ -108,6 +114,7 @@ class Session:
         self.recompile = recompile
         self.keys = keys or Keys()
         self.view = view
+        self.hooks = tuple(hooks)  # media keys, the history's clock (coach.play.hooks)
         self.lead_frames = int(lead_s * self.layout.sample_rate)
         self.paused = False
         self.finished = False
@@ -184,6 +191,9 @@ class Session:
             paused=self.paused,
             pace=self.script.settings.pace,
             routine=self.script.title,
+            at_ms=ms,
+            step_start_ms=chapters[step].start_ms if chapters else 0,
+            step_end_ms=chapters[step].end_ms if chapters else self.script.duration_ms,
         )
 
     # -- sound ----------------------------------------------------------------------------
@@ -358,6 +368,18 @@ class Session:
             with contextlib.suppress(CoachError):  # it will say so again when it is needed
                 self.voice.pcm(text)
 
+    def _obey_hooks(self) -> None:
+        """Controls from elsewhere (media keys), done as their keys are; then each hook is
+        shown what plays now."""
+        if not self.hooks:
+            return
+        for hook in self.hooks:
+            while (key := hook.next_key(self.paused)) is not None:
+                self.control(key)
+        status = self.status()
+        for hook in self.hooks:
+            hook.show(status)
+
     def run(self, start_ms: int = 0) -> Outcome:
         """Play from `start_ms` (snapped back to a cue's start) to the end, or until q."""
         import threading
@@ -376,6 +398,7 @@ class Session:
                 key = self.keys.read(TICK_S)
                 if key is not None:
                     self.control(key)
+                self._obey_hooks()
                 now = time.monotonic()
                 if self.view is not None and now - last_view >= 0.2:
                     self.view(self.status())
@@ -384,6 +407,7 @@ class Session:
         except Quit:
             pass
         finally:
+            self.finished = finished
             self.stopped_ms = self.position_ms()
             self._stop_segment()
             self.speaker.close()
@@ -436,10 +460,13 @@ def play_routine(
     view: Callable[[Status], None] | None = None,
     note: Callable[[str], None] | None = None,
     speaking: Callable[[int, int, str], None] | None = None,
+    verbose: bool = False,
 ) -> Outcome:
     """Speak ROUTINE through the speakers; returns when it is over or the person quits.
 
     On q, Ctrl-C, SIGTERM or SIGHUP the sound stops and the position is saved for `resume`.
+    Media keys reach the session while it plays, and the history records it when it ends
+    (coach.play.hooks); `verbose` notes whether the media keys could be set up.
     """
     from coach.pipeline import load_spoken
     from coach.play.positions import Positions
@@ -479,6 +506,9 @@ def play_routine(
             changed = replace(settings or Settings(), pace=pace)
             return compile(routine, changed, voice.duration_ms)
 
+    from coach.play.hooks import SessionHooks
+
+    extras = SessionHooks(ref, note, verbose=note if verbose else None, live=view is not None)
     session = Session(
         script,
         voice,
@@ -487,10 +517,12 @@ def play_routine(
         recompile=recompile,
         keys=keys,
         view=view,
+        hooks=extras.hooks,
     )
     outcome = None
+    extras.start()
     try:
-        with stop_on_signals():
+        with stop_on_signals(), extras.ending():
             outcome = session.run(start)
     finally:
         # Saved on every way out: q, Ctrl-C, SIGTERM, a closed terminal, an error.
@@ -506,4 +538,5 @@ def play_routine(
                     f"stopped at step {step} ({session.script.chapters[step].title}); "
                     f"to go on from there: {again}"
                 )
+        extras.close(session)
     return outcome

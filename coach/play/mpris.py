@@ -261,6 +261,12 @@ async def serve(keys: MediaKeys, address: str) -> None:
         bus.export(OBJECT_PATH, player)
         # The name last: a client that sees it can call at once.
         keys.attach(loop, player, stop)
+        # The name only once there is something to show: a player that answers "Stopped"
+        # while the session starts would tell a media widget it is over.
+        while keys.state is None and not stop.is_set():
+            await asyncio.sleep(0.02)
+        if stop.is_set():
+            return
         name = await asyncio.wait_for(_publish(bus), CONNECT_TIMEOUT_S)
         keys.name = name
         keys.say(f"media keys: on the session bus as {name} (playerctl -p {name[23:]})")

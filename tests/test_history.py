@@ -364,3 +364,105 @@ def test_clear_without_a_terminal_needs_yes(run_coach):
         "coach: error: --clear: add --yes to clear the history without being asked\n"
     )
     assert len(History().sessions()) == 1
+
+
+# -- coach play records every session, however it ends ------------------------------------------
+
+# The routines and the running `coach play` of tests/test_play.py.
+from tests import test_play  # noqa: E402
+
+play = test_play.play
+recorder = test_play.recorder
+sink_recorder = test_play.sink_recorder
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("how", "ended", "code"),
+    [
+        ("q", "quit", 0),
+        ("ctrl-c", "ctrl-c", 130),
+        ("sigterm", "SIGTERM", 130),
+        ("sighup", "SIGHUP", 130),
+    ],
+)
+def test_a_stopped_session_is_recorded_with_how_it_ended(
+    tmp_path, how, ended, code, play, recorder
+):
+    import signal
+
+    path = test_play.write_routine(tmp_path, test_play.TALK, "talk")
+    coach = play(path, "--from", "1", terminal=how == "q")
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + test_play.frames(2000))
+    started = time.monotonic()
+    if how == "q":
+        coach.press("q")
+    else:
+        coach.signal({"ctrl-c": signal.SIGINT, "sigterm": signal.SIGTERM,
+                      "sighup": signal.SIGHUP}[how])  # fmt: skip
+    assert coach.wait(timeout=20) == code, coach.stderr
+    assert time.monotonic() - started < 3  # the record does not hold the exit back
+    (session,) = History().sessions()
+    assert (session.routine, session.title, session.step, session.step_title) == (
+        "talk",
+        "Talk",
+        1,
+        "Listen",
+    )
+    assert (session.finished, session.ended, session.steps) == (False, ended, 2)
+    assert 1700 < session.played_ms < 3000, session.played_ms
+    assert abs((datetime.now().astimezone() - session.started_at).total_seconds()) < 60
+    assert dict(session.settings)["pace"] == 1.0
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_a_finished_session_is_recorded_and_the_streak_said(tmp_path, run_coach):
+    History().add(record(0, day=date.today() - timedelta(days=1)))
+    path = test_play.write_routine(tmp_path, test_play.TIMING, "timing")
+    proc = run_coach("play", path, "--pace", "1.5", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    last = History().sessions()[-1]
+    assert (last.routine, last.finished, last.ended, last.step) == ("timing", True, "finished", 1)
+    assert dict(last.settings)["pace"] == 1.5
+    assert abs(last.played_ms - last.length_ms) < 600, (last.played_ms, last.length_ms)
+    err = proc.stderr.splitlines()
+    assert "streak: 1 day; this session makes it 2" in err
+    assert err[-1].endswith(" played; streak: 2 days in a row")
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_a_history_that_cannot_be_written_costs_one_line_not_the_session(
+    tmp_path, run_coach, read_only_folder
+):
+    path = test_play.write_routine(tmp_path, test_play.TIMING, "timing")
+    proc = run_coach(
+        "play", path, "--quiet", timeout=120, env={"COACH_STATE_DIR": str(read_only_folder)}
+    )
+    assert proc.returncode == 0, proc.stderr
+    file = read_only_folder / "history.sqlite3"
+    assert proc.stderr == (
+        f"this session is not in the history: cannot open the history {file}: "
+        "the folder is on a read-only file system\n"
+    )
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_a_damaged_history_is_kept_aside_and_the_session_recorded(tmp_path, run_coach, coach_home):
+    state = coach_home / "state"
+    state.mkdir()
+    (state / "history.sqlite3").write_bytes(b"\x00not sqlite\x00" * 500)
+    path = test_play.write_routine(tmp_path, test_play.TIMING, "timing")
+    proc = run_coach("play", path, "--quiet", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    (aside,) = state.glob("history.sqlite3.damaged-*")
+    assert aside.read_bytes() == b"\x00not sqlite\x00" * 500
+    assert proc.stderr.splitlines() == [
+        f"the history file {state / 'history.sqlite3'} was damaged; it is kept as "
+        f"{aside.name} and a new one is started"
+    ]
+    assert [s.ended for s in History().sessions()] == ["finished"]

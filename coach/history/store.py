@@ -135,6 +135,19 @@ def _why(e: Exception) -> str:
     return text
 
 
+def _folder_why(folder: Path) -> str | None:
+    """Why nothing can be written in `folder`, when that is so (SQLite only says it "cannot
+    open" the file)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "the folder is on a read-only file system"
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return "the folder is not writable"
+    return None
+
+
 def _damaged(e: Exception) -> bool:
     text = str(e)
     return isinstance(e, sqlite3.DatabaseError) and (
@@ -224,7 +237,7 @@ class History:
                 conn = self._open()
         except (sqlite3.Error, OSError) as e:
             raise HistoryFault(
-                f"cannot open the history {self.path}: {_why(e)}",
+                f"cannot open the history {self.path}: {_folder_why(self.path.parent) or _why(e)}",
                 f"make {self.path.parent} writable, or set COACH_STATE_DIR to a folder you "
                 "can write",
             ) from None

@@ -308,11 +308,11 @@ def _check_state() -> _Result:
     if problem is not None:
         return (
             FAIL,
-            f"{problem}; play positions could not be saved",
+            f"{problem}; play positions and the history could not be saved",
             f"make {folder} writable, or set COACH_STATE_DIR to a folder you can write",
         )
     state = "exists" if folder.is_dir() else "not created yet"
-    return OK, f"{folder} ({state}): saved play positions live here", ""
+    return OK, f"{folder} ({state}): saved play positions and the history live here", ""
 
 
 def _check_media_keys() -> _Result:

@@ -481,6 +481,12 @@ def play(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No live view on the terminal.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Also say whether media keys and playerctl can reach coach."
+        ),
+    ] = False,
     settings=None,
 ) -> None:
     """Play a routine through the speakers, hands-free, from start to finish.
@@ -488,7 +494,9 @@ def play(
     Keys while playing (no Enter needed): space pause/resume, n or right arrow next step,
     p or left arrow back to the start of the step, r repeat the last instruction, + and -
     faster and slower, q quit. Each is answered by voice. q, Ctrl-C (exit code 130) and
-    SIGTERM stop the sound at once and save the position for --resume.
+    SIGTERM stop the sound at once and save the position for --resume. Media keys, headset
+    buttons and playerctl work too (MPRIS, on the session bus). Each session is recorded in
+    the history (coach history).
 
     Example: coach play upper-back-release --pace 0.9
     """
@@ -522,12 +530,93 @@ def play(
                 view=view,
                 note=note,
                 speaking=speaking,
+                verbose=verbose,
             )
     finally:
         if view is not None:
             view.close()
     if not outcome.finished:
         raise typer.Exit(0)
+
+
+@app.command()
+def history(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the sessions and the summary as JSON.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="DATE",
+            help="Only sessions from this day on: YYYY-MM-DD, today, or a number of days "
+            "back (7d).",
+        ),
+    ] = None,
+    last: Annotated[
+        int, typer.Option("--last", "-n", min=1, help="How many sessions the table shows.")
+    ] = 10,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Forget every session (asks first, unless --yes).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Clear without asking.")] = False,
+) -> None:
+    """Show the sessions you played: the last ones, this week, and your streak of days.
+
+    Each `coach play` is recorded when it ends (finished or not), in history.sqlite3 in the
+    state folder (COACH_STATE_DIR moves it).
+
+    Example: coach history --since 7d
+    """
+    from datetime import date
+
+    from coach.history.store import History, summarize
+    from coach.history.text import parse_since, session_rows, summary_lines
+
+    store = History()
+    if clear:
+        if not yes:
+            if not sys.stdin.isatty():
+                from coach.errors import UsageError
+
+                raise UsageError("--clear", "add --yes to clear the history without being asked")
+            typer.confirm(f"Forget every session in {store.path}?", abort=True)
+        n = store.clear()
+        typer.echo(f"forgot {n} {'session' if n == 1 else 'sessions'} ({store.path})")
+        return
+    start = parse_since(since, date.today()) if since is not None else None
+    records = store.sessions()
+    for line in store.notes:
+        typer.echo(f"coach: {line}", err=True)
+    summary = summarize(records, date.today())
+    shown = tuple(r for r in records if start is None or r.day >= start)
+    if as_json:
+        import json
+
+        typer.echo(
+            json.dumps(
+                {
+                    "sessions": [r.to_json() for r in shown],
+                    "week": {
+                        "start": summary.week_start.isoformat(),
+                        "days_active": summary.days_active,
+                        "played_ms": summary.played_ms,
+                        "sessions": summary.sessions,
+                    },
+                    "streak_days": summary.streak_days,
+                    "file": str(store.path),
+                },
+                indent=2,
+            )
+        )
+        return
+    for line in session_rows(shown[-last:] if since is None else shown):
+        typer.echo(line)
+    if not shown:
+        typer.echo("no sessions yet" if not records else "no sessions since then")
+    typer.echo("")
+    for line in summary_lines(summary):
+        typer.echo(line)
 
 
 @app.command()

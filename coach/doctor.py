@@ -308,11 +308,60 @@ def _check_state() -> _Result:
     if problem is not None:
         return (
             FAIL,
-            f"{problem}; play positions could not be saved",
+            f"{problem}; play positions and the history could not be saved",
             f"make {folder} writable, or set COACH_STATE_DIR to a folder you can write",
         )
     state = "exists" if folder.is_dir() else "not created yet"
-    return OK, f"{folder} ({state}): saved play positions live here", ""
+    return OK, f"{folder} ({state}): saved play positions and the history live here", ""
+
+
+def _check_media_keys() -> _Result:
+    from coach.play.remote import BUS_NAME, session_bus_address
+
+    fix = (
+        "run coach inside your desktop session (its session bus carries media keys), or "
+        "start one for it: dbus-run-session -- coach play ROUTINE"
+    )
+    address, where = session_bus_address()
+    if address is None:
+        return (
+            WARN,
+            f"no session bus ({where}): media keys, headset buttons and playerctl cannot reach "
+            "coach play; its keyboard keys still work",
+            fix,
+        )
+    from coach.play.mpris import probe
+
+    answered, why, players = probe(address)
+    if not answered:
+        return WARN, f"the session bus ({where}) does not answer: {why}", fix
+    others = [p.removeprefix("org.mpris.MediaPlayer2.") for p in players]
+    detail = (
+        f"coach play appears on the session bus ({where}) as {BUS_NAME}: media keys and "
+        "playerctl reach it"
+    )
+    if others:
+        detail += f"\nother players there now: {', '.join(others)} (the desktop picks one)"
+    helper = "running" if _running("mpris-proxy") else "not running"
+    detail += f"\nheadset buttons (Bluetooth): BlueZ's mpris-proxy is {helper}"
+    return OK, detail, ""
+
+
+def _running(command: str) -> bool:
+    """Whether a process of that name runs (by /proc, as pgrep would)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False
+    for pid in entries:
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+                    if f.read().strip() == command:
+                        return True
+            except OSError:
+                continue
+    return False
 
 
 def _exists(path: Path) -> bool:
@@ -365,4 +414,5 @@ _CHECKS: tuple[tuple[str, str, Callable[[], _Result]], ...] = (
     ("phrase cache", "set COACH_CACHE_DIR to a folder you can write", _check_cache),
     ("config", "check the file with `coach config`", _check_config),
     ("state folder", "set COACH_STATE_DIR to a folder you can write", _check_state),
+    ("media keys", "see the README's section on media keys", _check_media_keys),
 )

@@ -23,7 +23,7 @@ class Stopped(KeyboardInterrupt):
 
 
 def _raise_stopped(signum, frame):
-    raise Stopped
+    raise Stopped(signal.Signals(signum).name)  # its name says how a session ended
 
 
 @contextlib.contextmanager

@@ -77,6 +77,9 @@ declare -gA _COACH_PKG_WHY=(
   [tmux]="used by the tests"
   [nodejs]="runs yaml-language-server, the editor engine the tests drive"
   [npm]="installs yaml-language-server for the tests"
+  [dbus-daemon]="a private session bus for the media-key (MPRIS) tests"
+  [dbus-bin]="dbus-send, for the media-key (MPRIS) tests"
+  [playerctl]="sends media-key commands to coach in the MPRIS tests"
   [python3-venv]="needed to create .venv"
 )
 
@@ -86,6 +89,7 @@ _coach_wanted_packages() {
   local -a pkgs=(espeak-ng:espeak-ng libespeak-ng1: alsa-utils:aplay libasound2-dev: gcc:cc ffmpeg:ffmpeg sox:sox)
   if [[ $1 == test ]]; then
     pkgs+=(pulseaudio:pulseaudio pulseaudio-utils:pactl libasound2-plugins: tmux:tmux nodejs:node npm:npm)
+    pkgs+=(dbus-daemon:dbus-daemon dbus-bin:dbus-send playerctl:playerctl)
   fi
   printf '%s\n' "${pkgs[@]}"
 }

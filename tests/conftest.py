@@ -52,6 +52,9 @@ def coach_home(tmp_path_factory, monkeypatch, phrase_cache) -> Path:
     # exports many routines. tests/test_piper.py goes through the real Piper on purpose.
     monkeypatch.setenv("COACH_VOICE", "espeak")
     monkeypatch.setenv("COACH_VOICES_DIR", str(home / "voices"))  # the person's own Piper voices
+    # Media keys: never the developer's desktop bus (coach play would appear in its player
+    # list); the tests that want a bus start their own (`session_bus`).
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     return home
 
 
@@ -236,3 +239,72 @@ def _audio_marker(request) -> None:
     # A test marked `audio` gets the server or its skip (fail in CI) before anything else.
     if request.node.get_closest_marker("audio"):
         request.getfixturevalue("audio_sink")
+
+
+# -- the session bus --------------------------------------------------------------------------
+
+
+@dataclass
+class SessionBus:
+    """A private D-Bus session bus (`dbus-daemon --session`) for one test."""
+
+    address: str
+    proc: subprocess.Popen
+
+    def kill(self) -> None:
+        """The bus goes away, as when a desktop session's bus dies."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def playerctl(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["playerctl", *args],
+            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": self.address},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _no_bus(reason: str) -> None:
+    reason = f"no private session bus for tests: {reason}"
+    if is_ci():
+        pytest.fail(f"{reason}; CI=true requires one (the media-key tests must run in CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def session_bus(tmp_path_factory, monkeypatch) -> Iterator[SessionBus]:
+    """A private session bus, in the environment of the test and of the `coach` it starts,
+    stopped after the test; playerctl is there to send commands. Without dbus-daemon or
+    playerctl the test is skipped with the reason, or fails under CI=true."""
+    for tool, package in (("dbus-daemon", "dbus-daemon"), ("playerctl", "playerctl")):
+        if shutil.which(tool) is None:
+            _no_bus(f"{tool} is not installed (sudo apt-get install {package})")
+    folder = tmp_path_factory.mktemp("bus")
+    proc = subprocess.Popen(
+        [
+            "dbus-daemon",
+            "--session",
+            "--nofork",
+            "--nopidfile",
+            "--print-address=1",
+            f"--address=unix:path={folder / 'bus'}",
+        ],
+        stdout=subprocess.PIPE,
+        # "Failed to set fd limit" (not root-owned limits in a container) is harmless.
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    address = proc.stdout.readline().strip() if proc.stdout else ""
+    if not address:
+        proc.kill()
+        proc.wait(timeout=10)
+        _no_bus("dbus-daemon --session printed no address")
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    bus = SessionBus(address, proc)
+    try:
+        yield bus
+    finally:
+        if proc.poll() is None:
+            bus.kill()

@@ -279,6 +279,7 @@ def test_doctor_checks_the_set_up_through_the_executable(run_coach):
         "phrase cache",
         "config",
         "state folder",
+        "media keys",
     ]
     lines = proc.stdout.splitlines()
     for name in names:

@@ -23,6 +23,7 @@ NAMES = [
     "phrase cache",
     "config",
     "state folder",
+    "media keys",
 ]
 
 
@@ -403,3 +404,31 @@ def test_the_real_report_has_a_line_per_check():
     heads = [line for line in lines if re.match(r"  (ok|warn|fail) ", line)]
     assert [h[8:24].strip() for h in heads] == NAMES
     assert re.fullmatch(r"(all good|\d problems?)(, \d warnings?)?", lines[-1])
+
+
+# -- media keys -------------------------------------------------------------------------------
+
+
+def test_media_keys_without_a_session_bus_is_a_warning_that_says_how():
+    check = by_name(run_checks(), "media keys")  # conftest removed the developer's bus
+    assert check.status == "warn"
+    assert check.detail.startswith("no session bus (DBUS_SESSION_BUS_ADDRESS is not set")
+    assert "its keyboard keys still work" in check.detail
+    assert "dbus-run-session -- coach play ROUTINE" in check.fix
+
+
+def test_media_keys_with_a_session_bus_say_coach_is_reached(session_bus):
+    check = by_name(run_checks(), "media keys")
+    assert check.status == "ok", check
+    assert check.detail.splitlines()[0] == (
+        "coach play appears on the session bus (DBUS_SESSION_BUS_ADDRESS) as "
+        "org.mpris.MediaPlayer2.coach: media keys and playerctl reach it"
+    )
+    assert "mpris-proxy is not running" in check.detail
+
+
+def test_media_keys_with_a_bus_that_is_gone_is_a_warning(session_bus):
+    session_bus.kill()
+    check = by_name(run_checks(), "media keys")
+    assert check.status == "warn"
+    assert check.detail.startswith("the session bus (DBUS_SESSION_BUS_ADDRESS) does not answer")

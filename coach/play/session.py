@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import threading
 
     from coach.pipeline import Again
+    from coach.play.hooks import Hook
     from coach.sound.render import Mixer
 
 LEAD_S = 1.0  # how far ahead of the ear samples are written
@@ -73,6 +74,9 @@ class Status:
     paused: bool
     pace: float
     routine: str = ""
+    at_ms: int = 0  # where the ear is in the session
+    step_start_ms: int = 0
+    step_end_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ class Session:
         lead_s: float = LEAD_S,
         again: Again | None = None,
         final_ms: int | None = None,
+        hooks: Sequence[Hook] = (),
     ) -> None:
         from coach.sound.render import Layout
 
@@ -119,6 +124,7 @@ class Session:
         self.recompile = recompile
         self.keys = keys or Keys()
         self.view = view
+        self.hooks = tuple(hooks)  # media keys, the history's clock (coach.play.hooks)
         self.lead_frames = int(lead_s * self.layout.sample_rate)
         self.paused = False
         self.finished = False
@@ -244,6 +250,9 @@ class Session:
             paused=self.paused,
             pace=self.script.settings.pace,
             routine=self.script.title,
+            at_ms=ms,
+            step_start_ms=chapters[step].start_ms if chapters else 0,
+            step_end_ms=chapters[step].end_ms if chapters else self.script.duration_ms,
         )
 
     # -- sound ----------------------------------------------------------------------------
@@ -431,6 +440,18 @@ class Session:
             with contextlib.suppress(CoachError):  # it will say so again when it is needed
                 self.voice.pcm(text)
 
+    def _obey_hooks(self) -> None:
+        """Controls from elsewhere (media keys), done as their keys are; then each hook is
+        shown what plays now."""
+        if not self.hooks:
+            return
+        for hook in self.hooks:
+            while (key := hook.next_key(self.paused)) is not None:
+                self.control(key)
+        status = self.status()
+        for hook in self.hooks:
+            hook.show(status)
+
     def run(self, start_ms: int = 0) -> Outcome:
         """Play from `start_ms` (snapped back to a cue's start) to the end, or until q."""
         import threading
@@ -449,6 +470,7 @@ class Session:
                 key = self.keys.read(TICK_S)
                 if key is not None:
                     self.control(key)
+                self._obey_hooks()
                 now = time.monotonic()
                 if self.view is not None and now - last_view >= 0.2:
                     self.view(self.status())
@@ -457,6 +479,7 @@ class Session:
         except Quit:
             pass
         finally:
+            self.finished = finished
             self.stopped_ms = self.position_ms()
             self._stop_segment()
             self.speaker.close()
@@ -509,10 +532,13 @@ def play_routine(
     view: Callable[[Status], None] | None = None,
     note: Callable[[str], None] | None = None,
     speaking: Callable[[int, int, str], None] | None = None,
+    verbose: bool = False,
 ) -> Outcome:
     """Speak ROUTINE through the speakers; returns when it is over or the person quits.
 
     On q, Ctrl-C, SIGTERM or SIGHUP the sound stops and the position is saved for `resume`.
+    Media keys reach the session while it plays, and the history records it when it ends
+    (coach.play.hooks); `verbose` notes whether the media keys could be set up.
     """
     from coach.pipeline import load_playing
 
@@ -523,13 +549,25 @@ def play_routine(
         playing = load_playing(ref, settings, ANSWERS.values(), speaking)
         try:
             return _play(
-                playing, ref, settings, output, stereo, resume, from_step, keys, view, note
+                playing,
+                ref,
+                settings,
+                output=output,
+                stereo=stereo,
+                resume=resume,
+                from_step=from_step,
+                keys=keys,
+                view=view,
+                note=note,
+                verbose=verbose,
             )
         finally:
             playing.spoken.voice.close()  # stops the phrases still being spoken, if any
 
 
-def _play(playing, ref, settings, output, stereo, resume, from_step, keys, view, note) -> Outcome:
+def _play(
+    playing, ref, settings, *, output, stereo, resume, from_step, keys, view, note, verbose
+) -> Outcome:
     """play_routine, once the script is ready to start (see there)."""
     from coach.play.positions import Positions
     from coach.play.speaker import Speaker
@@ -578,6 +616,9 @@ def _play(playing, ref, settings, output, stereo, resume, from_step, keys, view,
             changed = replace(settings or Settings(), pace=pace)
             return compile(routine, changed, voice.duration_ms, voice.intro_durations)
 
+    from coach.play.hooks import SessionHooks
+
+    extras = SessionHooks(ref, note, verbose=note if verbose else None, live=view is not None)
     session = Session(
         script,
         voice,
@@ -588,10 +629,12 @@ def _play(playing, ref, settings, output, stereo, resume, from_step, keys, view,
         view=view,
         again=again,
         final_ms=final_ms,
+        hooks=extras.hooks,
     )
     outcome = None
+    extras.start()
     try:
-        with stop_on_signals():
+        with stop_on_signals(), extras.ending():
             outcome = session.run(start)
     finally:
         # Saved on every way out: q, Ctrl-C, SIGTERM, a closed terminal, an error.
@@ -602,9 +645,10 @@ def _play(playing, ref, settings, output, stereo, resume, from_step, keys, view,
             positions.save(session.script, step)
             if note and session.script.chapters:
                 given = settings is not None and settings.given()
-                again = f"coach play {ref} --resume" + (" (with the same options)" * given)
+                how = f"coach play {ref} --resume" + (" (with the same options)" * given)
                 note(
                     f"stopped at step {step} ({session.script.chapters[step].title}); "
-                    f"to go on from there: {again}"
+                    f"to go on from there: {how}"
                 )
+        extras.close(session)
     return outcome

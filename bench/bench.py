@@ -31,7 +31,7 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 DOC = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT))
 
-from tests.memory import peak_mib  # noqa: E402  (after the path that finds it)
+from tests.memory import peak_mib, peak_tree_mib  # noqa: E402  (after the path that finds it)
 
 
 @dataclass(frozen=True)
@@ -368,6 +368,89 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
             cold_s / floor_s,
             "x",
             0.8,
+        ),
+    ]
+
+
+def bench_piper_memory(work: Path, minutes: float) -> list[Figure]:
+    """Peak memory of a long export with Piper from an empty phrase cache: coach and its
+    speech workers together."""
+    routine = routine_of_minutes(minutes, work)
+    cache = work / "piper-long-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
+    env.pop("COACH_SPEECH_WORKERS", None)
+    out = work / "piper-long.wav"
+    proc = subprocess.Popen(
+        [str(COACH), "export", str(routine), "-o", str(out), "--force", "-q"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    peak = peak_tree_mib(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the long Piper export failed: {proc.stderr.read().decode()}")
+    hours = _audio_seconds(out) / 3600
+    phrases = len(list(cache.glob("*/*.npy")))
+    what = (
+        f"a {hours:.1f}-hour routine ({phrases} phrases) to WAV with Piper, empty phrase "
+        "cache: peak memory, coach and its workers together"
+    )
+    return [Figure("piper", what, peak, "MiB", 600)]
+
+
+def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
+    """`coach play` with Piper on a routine whose phrases are not in the cache yet: the time
+    to the first sound at the sink, with the voice's optimized model kept from an earlier
+    run (a new routine), and on a first run ever (nothing kept: the model is optimized then)."""
+    from tests.audio import frames
+
+    cache = work / "piper-play-cache"
+    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
+    env.pop("COACH_SPEECH_WORKERS", None)
+    rec = _recorder()
+    new_routine, first_ever = [], []
+    try:
+        for i in range(runs + 1):
+            for entry in cache.glob("*"):  # the phrases go; the kept model stays after run 0
+                if entry.is_dir() and (i == 0 or entry.name != "models"):
+                    shutil.rmtree(entry)
+                elif i == 0:
+                    entry.unlink()
+            take = rec.take()
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            proc = subprocess.Popen(
+                [str(COACH), "play", "upper-back-quick", "--quiet"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
+            at = take.wait_for_sound(
+                take.position_at(t0) - frames(50),
+                timeout_s=30,
+                ended=lambda p=proc: p.poll() is not None,
+            )
+            (first_ever if i == 0 else new_routine).append(take.time_at(at) - t0)
+            proc.send_signal(2)
+            proc.wait(timeout=15)
+            time.sleep(0.5)
+    finally:
+        rec.stop()
+    return [
+        Figure(
+            "piper",
+            f"first sound with Piper, a routine not spoken before (median of {runs})",
+            statistics.median(new_routine),
+            "s",
+            1.0,
+        ),
+        Figure(
+            "piper",
+            "first sound with Piper, the first run ever (the voice is optimized then)",
+            first_ever[0],
+            "s",
         ),
     ]
 
@@ -751,11 +834,13 @@ def main() -> int:
                 1 if args.quick else 3,
             ),
         ]
-        if not args.quick:  # the listener takes a minute or two per voice
+        if not args.quick:  # the listener takes a minute or two per voice; Piper, two hours
             sections.append(lambda: bench_intelligibility(work))
+            sections.append(lambda: bench_piper_memory(work, 120))
         if audio:
             sections += [
                 lambda: bench_first_sound(3 if args.quick else 7, work),
+                lambda: bench_piper_first_sound(3 if args.quick else 7, work),
                 lambda: bench_timing(0 if args.quick else 10, work, peer=not args.quick),
             ]
         figures = []

@@ -1,7 +1,8 @@
-"""Peak memory of another process, as the kernel counts it for that program alone."""
+"""Peak memory of other processes, as the kernel counts it for each program (or a whole tree)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -30,5 +31,48 @@ def peak_mib(proc: subprocess.Popen, stop_after_s: float | None = None) -> float
             proc.send_signal(signal.SIGINT)
             stop_after_s = None
         time.sleep(0.02)
+    proc.wait()
+    return peak_kib / 1024
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def peak_tree_mib(proc: subprocess.Popen, every_s: float = 0.05) -> float:
+    """The peak of the resident memory of `proc` and all its descendants together (worker
+    processes included), in MiB, sampled every `every_s` until it ends."""
+    peak_kib = 0
+    while proc.poll() is None:
+        kids = _children()
+        tree, todo = [], [proc.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo += kids.get(pid, [])
+        peak_kib = max(peak_kib, sum(_rss_kib(pid) for pid in tree))
+        time.sleep(every_s)
     proc.wait()
     return peak_kib / 1024

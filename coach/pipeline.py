@@ -97,13 +97,17 @@ class Playing:
 
 
 def load_playing(
-    ref: str, settings=None, also: Iterable[str] = (), progress: Speaking | None = None
+    ref: str,
+    settings=None,
+    also: Callable[[str], Iterable[str]] | None = None,
+    progress: Speaking | None = None,
 ) -> Playing:
     """ROUTINE for `coach play`, which need not wait for Piper: the phrases the cache lacks
-    are spoken in the background, in the order they are said (and `also`, the player's own
-    answers, after them), and the script is compiled as far as their lengths are known; the
-    player goes on compiling it as they arrive (coach.script.compiler.compile_ahead). With
-    espeak-ng, or every phrase cached, it is `load_spoken`'s script, complete."""
+    are spoken in the background, in the order they are said (and `also(language)`, the
+    player's own answers in the routine's language, after them), and the script is compiled
+    as far as their lengths are known; the player goes on compiling it as they arrive
+    (coach.script.compiler.compile_ahead). With espeak-ng, or every phrase cached, it is
+    `load_spoken`'s script, complete."""
     from coach.script.compiler import compile
 
     source = find(ref)
@@ -114,7 +118,8 @@ def load_playing(
     voice, routine = first.voice, first.routine
     try:
         if voice.slow_to_speak(first.asked):
-            speaking = voice.speak_ahead([*first.asked, *also])
+            extra = also(routine.language) if also is not None else ()
+            speaking = voice.speak_ahead([*first.asked, *extra])
             if speaking:
                 return _playing_ahead(voice, routine, settings, speaking)
     except BaseException:  # stopped (Ctrl-C) or failed before the player has the voice

@@ -14,7 +14,7 @@ from coach.script import cues
 from coach.script.compiler import GAP_MS, compile, estimated_durations
 from coach.script.tones import TONE_MS
 from coach.settings import Settings
-from coach.values import spoken_duration
+from coach.words import ENGLISH
 from tests.support import ROOT, fake_durations
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -555,6 +555,6 @@ def test_the_introduction_can_be_reckoned_with_estimated_lengths():
     intro = speech(estimated, "start")[0].text
     assert intro.endswith(" minutes.") and intro != speech(measured, "start")[0].text
     minutes = round(compile(routine, None, lambda t: 4 * fake_durations(t)).duration_ms / 60_000)
-    assert intro.endswith(f"About {spoken_duration(minutes * 60_000)}.")
+    assert intro.endswith(f"About {ENGLISH.duration(minutes * 60_000)}.")
     after = speech(estimated)[1]
     assert after.start_ms == speech(estimated)[0].end_ms + GAP_MS

@@ -296,7 +296,17 @@ def test_estimated_durations_follow_the_speech_rate():
     assert slow("one two three four") == 2600 and fast("one two three four") == 1400
 
 
-@pytest.mark.parametrize("name", builtin_names())
+# Golden scripts are kept for the English built-ins; the translations are checked against
+# them in tests/test_translations.py (same timings, sides and safety lines).
+ENGLISH_BUILTINS = [n for n in builtin_names() if load_routine(find(n).path).language == "en"]
+
+
+def test_every_english_built_in_has_a_golden_script():
+    kept = {p.stem for p in GOLDEN.glob("*.json")} - {"schema-verdicts"}
+    assert kept == set(ENGLISH_BUILTINS) and len(kept) == 4
+
+
+@pytest.mark.parametrize("name", ENGLISH_BUILTINS)
 def test_golden_cue_script(name):
     """The built-in routines compile to the reviewed cue scripts in tests/golden/.
 

@@ -80,6 +80,13 @@ def language_of(tag: str) -> Language | None:
     return _BY_CODE.get(base)
 
 
+def same_language(tag: str, wanted: str) -> bool:
+    """Whether a routine in `tag` is in the language `wanted` names: de is de, de-AT or
+    de_AT; de-AT is only de-AT."""
+    tag, wanted = (t.replace("_", "-").lower() for t in (tag, wanted))
+    return tag == wanted or tag.startswith(wanted + "-")
+
+
 def has_words(tag: str) -> bool:
     """Whether coach speaks its own words in `tag`'s language (otherwise in English)."""
     return language_of(tag) is not None

@@ -338,3 +338,16 @@ def test_help_and_english_routines_do_not_import_babel():
         "babel",
         "num2words",
     ]
+
+
+def test_the_player_answers_keys_in_the_routines_language():
+    from coach.play.session import ANSWERS, answers
+
+    assert answers("de")["pause"] == "Angehalten."
+    assert answers("es-MX")["next"] == "Siguiente paso."
+    assert answers("fr")["fastest"] == "C'est la cadence la plus rapide."
+    for code in TRANSLATED:
+        translated = answers(code)
+        assert set(translated) == set(ANSWERS)
+        assert all(translated[k] != ANSWERS[k] for k in ANSWERS), code
+    assert answers("it") == ANSWERS == answers("en")

@@ -134,21 +134,25 @@ def validate(
 ) -> None:
     """Check routine files and report every problem as PATH:LINE:COL: error: MESSAGE.
 
-    Exits 2 if any file has a problem.
+    Exits 2 if any file has a problem. A routine in a language coach has no words of its
+    own in gets a warning (PATH:LINE:COL: warning: ...) and is still ok.
 
     Example: coach validate my-routine.yaml
     """
-    from coach.pipeline import load_script
+    from coach.pipeline import check
 
     problems: list[Problem] = []
     for ref in paths:
         try:
-            script = load_script(ref)
+            checked = check(ref)
         except RoutineError as e:
             problems.extend(e.problems)
         else:
             from coach.values import format_clock
 
+            for warning in checked.warnings:  # said, and the routine is still fine
+                typer.echo(str(warning), err=True)
+            script = checked.script
             steps = len(script.chapters) - 1  # the introduction is not a step
             length = format_clock(script.duration_ms, tenths=False)
             typer.echo(f"{ref}: ok, {steps} {'step' if steps == 1 else 'steps'}, {length}")
@@ -190,19 +194,28 @@ def compile_(
 
 
 @app.command("list")
-def list_() -> None:
-    """List the built-in routines and your own, with their title and length.
+def list_(
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language", "-l", help="Only routines in this language (de also lists de-AT)."
+        ),
+    ] = None,
+) -> None:
+    """List the built-in routines and your own, with their length, language and title.
 
     Your own are the routines in your routines folder (coach new puts them there;
     COACH_ROUTINES_DIR names another folder). One with the name of a built-in routine is
-    played instead of it.
+    played instead of it. Built-in routines in another language end in its code:
+    upper-back-quick-de is upper-back-quick in German.
 
-    Example: coach list
+    Example: coach list --language de
     """
     from coach.errors import CoachError
     from coach.pipeline import listed
     from coach.routine.library import builtin_names, user_dir, user_routines
     from coach.values import format_clock
+    from coach.words import same_language
 
     mine = user_routines()
     rows = []
@@ -213,15 +226,23 @@ def list_() -> None:
             where = "built-in (yours is played)"
         try:
             shown = listed(ref)
-            length = format_clock(shown.duration_ms, tenths=False)
-            rows.append((name, length if shown.measured else f"~{length}", shown.title, where))
         except CoachError as e:  # one broken routine of one's own must not hide the others
-            first = e.lines()[0] if e.lines() else str(e)
-            rows.append((name, "?", f"does not load: {first}", where))
+            if language is None:
+                first = e.lines()[0] if e.lines() else str(e)
+                rows.append((name, "?", "?", f"does not load: {first}", where))
+            continue
+        if language is not None and not same_language(shown.language, language):
+            continue
+        length = format_clock(shown.duration_ms, tenths=False)
+        length = length if shown.measured else f"~{length}"
+        rows.append((name, length, shown.language, shown.title, where))
+    if not rows and language is not None:
+        typer.echo(f"no routines in '{language}'; run `coach list` to see them all", err=True)
     width = max((len(r[0]) for r in rows), default=0)
-    for name, length, title, where in rows:
-        typer.echo(f"{name:<{width}}  {length:>6}  {title}  [{where}]")
-    if any(length.startswith("~") for _, length, _, _ in rows):
+    langs = max((len(r[2]) for r in rows), default=0)
+    for name, length, lang, title, where in rows:
+        typer.echo(f"{name:<{width}}  {length:>6}  {lang:<{langs}}  {title}  [{where}]")
+    if any(row[1].startswith("~") for row in rows):
         typer.echo(
             "\n~ estimated from the speech rate: the voice has not spoken these yet "
             "(coach show NAME does, once)"

@@ -29,13 +29,14 @@ class Problem:
     message: str
     loc: Loc | None = None
     path: str | None = None  # for problems of a whole file (missing, a directory) with no line
+    level: str = "error"  # or "warning": said, but the input is used as it is
 
     def __str__(self) -> str:
         if self.loc is not None:
-            return f"{self.loc}: error: {self.message}"
+            return f"{self.loc}: {self.level}: {self.message}"
         if self.path is not None:
-            return f"{self.path}: error: {self.message}"
-        return f"error: {self.message}"
+            return f"{self.path}: {self.level}: {self.message}"
+        return f"{self.level}: {self.message}"
 
 
 class CoachError(Exception):

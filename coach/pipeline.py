@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from coach.errors import UsageError
+from coach.errors import Problem, UsageError
 from coach.routine.library import Source, find, shown_path
 
 if TYPE_CHECKING:
@@ -37,6 +37,40 @@ def load_script(ref: str, settings=None, durations=None):
         return load_cue_script(source.path, source.shown)
     routine = load_routine(source.path, shown_path(source))
     return compile(routine, settings, durations)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A routine that loads and compiles, and what is worth knowing about it (warnings)."""
+
+    script: CueScript
+    warnings: tuple[Problem, ...]
+
+
+def check(ref: str) -> Checked:
+    """`coach validate`: the cue script of ROUTINE, and a warning when coach has no words of
+    its own in the routine's language (they are said in English: coach.words)."""
+    from coach.errors import Loc
+    from coach.routine.parser import load_routine
+    from coach.script.compiler import compile
+    from coach.words import LANGUAGES, has_words
+
+    source = find(ref)
+    if source.is_cue_script:
+        return Checked(load_script(ref), ())
+    routine = load_routine(source.path, shown_path(source))
+    script = compile(routine)
+    if has_words(routine.language):
+        return Checked(script, ())
+    codes = ", ".join(lang.code for lang in LANGUAGES)
+    warning = Problem(
+        f"coach has no words of its own in '{routine.language}': the routine's text is "
+        "spoken in it, but the countdown, sides, breaths, rests and chapter titles are in "
+        f"English (coach has its words in {codes})",
+        loc=routine.language_loc or Loc(shown_path(source), 1, 1),
+        level="warning",
+    )
+    return Checked(script, (warning,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +131,17 @@ class Playing:
 
 
 def load_playing(
-    ref: str, settings=None, also: Iterable[str] = (), progress: Speaking | None = None
+    ref: str,
+    settings=None,
+    also: Callable[[str], Iterable[str]] | None = None,
+    progress: Speaking | None = None,
 ) -> Playing:
     """ROUTINE for `coach play`, which need not wait for Piper: the phrases the cache lacks
-    are spoken in the background, in the order they are said (and `also`, the player's own
-    answers, after them), and the script is compiled as far as their lengths are known; the
-    player goes on compiling it as they arrive (coach.script.compiler.compile_ahead). With
-    espeak-ng, or every phrase cached, it is `load_spoken`'s script, complete."""
+    are spoken in the background, in the order they are said (and `also(language)`, the
+    player's own answers in the routine's language, after them), and the script is compiled
+    as far as their lengths are known; the player goes on compiling it as they arrive
+    (coach.script.compiler.compile_ahead). With espeak-ng, or every phrase cached, it is
+    `load_spoken`'s script, complete."""
     from coach.script.compiler import compile
 
     source = find(ref)
@@ -114,7 +152,8 @@ def load_playing(
     voice, routine = first.voice, first.routine
     try:
         if voice.slow_to_speak(first.asked):
-            speaking = voice.speak_ahead([*first.asked, *also])
+            extra = also(routine.language) if also is not None else ()
+            speaking = voice.speak_ahead([*first.asked, *extra])
             if speaking:
                 return _playing_ahead(voice, routine, settings, speaking)
     except BaseException:  # stopped (Ctrl-C) or failed before the player has the voice
@@ -191,6 +230,7 @@ class Listed:
     title: str
     duration_ms: int
     measured: bool
+    language: str = "en"  # the routine's language tag, as written: en, de, en-GB
 
 
 def listed(ref: str) -> Listed:
@@ -202,10 +242,11 @@ def listed(ref: str) -> Listed:
     source = find(ref)
     if source.is_cue_script:
         script = load_script(ref)
-        return Listed(script.title, script.duration_ms, True)
+        return Listed(script.title, script.duration_ms, True, script.language)
     first = _estimated(source, None)
+    language = first.routine.language
     if first.voice.slow_to_speak(first.asked):
-        return Listed(first.script.title, first.script.duration_ms, False)
+        return Listed(first.script.title, first.script.duration_ms, False, language)
     _prepare(first.voice, first.asked, None)  # espeak-ng: milliseconds a phrase
     measured = compile(first.routine, None, first.voice.duration_ms, first.voice.intro_durations)
-    return Listed(measured.title, measured.duration_ms, True)
+    return Listed(measured.title, measured.duration_ms, True, language)

@@ -95,24 +95,6 @@ def format_clock(ms: int, tenths: bool = True) -> str:
     return stamp if t is None else f"{stamp}.{t}"
 
 
-def spoken_duration(ms: int) -> str:
-    """How a duration is said: '30 seconds', '1 minute 30 seconds', '2 minutes'."""
-    seconds = round(ms / 1000)
-    if seconds < 60:
-        return _plural(seconds, "second")
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        said = _plural(minutes, "minute")
-        return f"{said} {_plural(s, 'second')}" if s else said
-    hours, m = divmod(minutes, 60)
-    said = _plural(hours, "hour")
-    return f"{said} {_plural(m, 'minute')}" if m else said
-
-
-def _plural(n: int, unit: str) -> str:
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
-
-
 @dataclass(frozen=True, slots=True)
 class BreathPattern:
     """One breath cycle: in, hold, out, hold, in milliseconds. `name` is how it was written."""

@@ -115,10 +115,10 @@ def test_show_at_another_pacing(tiny):
 def test_list_shows_the_built_in_routine():
     result = run("list")
     assert result.exit_code == 0
-    rows = [line.split(None, 2) for line in result.stdout.splitlines() if "[built-in]" in line]
+    rows = [line.split(None, 3) for line in result.stdout.splitlines() if "[built-in]" in line]
     assert [r[0] for r in rows] == builtin_names()
-    _, length, title = next(r for r in rows if r[0] == "upper-back-release")
-    assert title == "Upper back release  [built-in]"
+    _, length, language, title = next(r for r in rows if r[0] == "upper-back-release")
+    assert (language, title) == ("en", "Upper back release  [built-in]")
     assert length.count(":") == 1
 
 

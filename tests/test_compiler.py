@@ -14,7 +14,7 @@ from coach.script import cues
 from coach.script.compiler import GAP_MS, compile, estimated_durations
 from coach.script.tones import TONE_MS
 from coach.settings import Settings
-from coach.values import spoken_duration
+from coach.words import ENGLISH
 from tests.support import ROOT, fake_durations
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -296,7 +296,17 @@ def test_estimated_durations_follow_the_speech_rate():
     assert slow("one two three four") == 2600 and fast("one two three four") == 1400
 
 
-@pytest.mark.parametrize("name", builtin_names())
+# Golden scripts are kept for the English built-ins; the translations are checked against
+# them in tests/test_translations.py (same timings, sides and safety lines).
+ENGLISH_BUILTINS = [n for n in builtin_names() if load_routine(find(n).path).language == "en"]
+
+
+def test_every_english_built_in_has_a_golden_script():
+    kept = {p.stem for p in GOLDEN.glob("*.json")} - {"schema-verdicts"}
+    assert kept == set(ENGLISH_BUILTINS) and len(kept) == 4
+
+
+@pytest.mark.parametrize("name", ENGLISH_BUILTINS)
 def test_golden_cue_script(name):
     """The built-in routines compile to the reviewed cue scripts in tests/golden/.
 
@@ -555,6 +565,6 @@ def test_the_introduction_can_be_reckoned_with_estimated_lengths():
     intro = speech(estimated, "start")[0].text
     assert intro.endswith(" minutes.") and intro != speech(measured, "start")[0].text
     minutes = round(compile(routine, None, lambda t: 4 * fake_durations(t)).duration_ms / 60_000)
-    assert intro.endswith(f"About {spoken_duration(minutes * 60_000)}.")
+    assert intro.endswith(f"About {ENGLISH.duration(minutes * 60_000)}.")
     after = speech(estimated)[1]
     assert after.start_ms == speech(estimated)[0].end_ms + GAP_MS

@@ -39,6 +39,8 @@ RELEASE, DESK, QUICK, FULL = (
     "upper-back-full",
 )
 BUILTINS = sorted([RELEASE, DESK, QUICK, FULL])
+# The translated built-ins (tests/test_translations.py checks them against these English ones).
+TRANSLATED = sorted(f"{name}-{lang}" for name in (DESK, QUICK) for lang in ("de", "es", "fr"))
 VERBOSITIES = ("full", "brief", "minimal")
 
 # The articles' three safety points, each one sentence of every routine's `safety`.
@@ -464,13 +466,15 @@ def test_every_routine_starts_with_the_three_safety_points(name, verbosity):
     assert len(routine(name).safety) == 3
 
 
-def test_coach_list_shows_the_four_built_in_routines():
-    assert builtin_names() == BUILTINS
+def test_coach_list_shows_the_four_built_in_routines_and_their_translations():
+    assert builtin_names() == sorted(BUILTINS + TRANSLATED)
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0, result.output
-    for name in BUILTINS:
-        title = re.escape(routine(name).title)
-        assert re.search(rf"^{name}\s+\d+:\d\d\s+{title}\b", result.stdout, re.M), result.stdout
+    for name in builtin_names():
+        r = routine(name)
+        title = re.escape(r.title)
+        row = rf"^{name}\s+\d+:\d\d\s+{r.language}\s+{title}\b"
+        assert re.search(row, result.stdout, re.M), result.stdout
 
 
 def _minutes(name: str) -> float:

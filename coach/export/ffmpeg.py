@@ -101,6 +101,7 @@ def write_ffmpeg(
             "1",
             "-map_chapters",
             "1",
+            *(["-metadata:s:a:0", f"language={tags.language3}"] if tags.language3 else []),
             "-c:a",
             "aac",
             "-b:a",

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coach.errors import UserError
 from coach.pipeline import Speaking, load_spoken
 from coach.routine.library import find
+
+if TYPE_CHECKING:
+    from coach.export.tags import Tags
+    from coach.script.cues import CueScript
 
 DEFAULT_FOLDER = Path("audio")
 DEFAULT_FORMAT = "mp3"
@@ -27,6 +32,35 @@ class Exported:
     synthesized: int  # phrases the voice had to make (the rest came from the cache)
     voice: str = ""  # the voice that spoke it, with its engine: piper:en_US-joe-medium
     notes: tuple[str, ...] = ()  # a fallback or an unhonoured setting, for the CLI to say
+
+
+def _tags(script: CueScript, voice: str) -> Tags:
+    """The file's tags: the routine's title, and how it was made, in its language."""
+    from coach.export.tags import Tags
+    from coach.words import language_of, words_for
+
+    p, words = script.settings, words_for(script.language)
+    pace, holds, rests = (f"{x:g}" for x in (p.pace, p.hold_scale, p.rest_scale))
+    comment = words.gettext(
+        # TRANSLATORS: a file's comment tag, on how coach made it; {rate} is words a minute.
+        "coach; pace {pace}; speech {rate} words/min; voice {voice}; holds x{holds}; "
+        "rests x{rests}",
+        pace=pace,
+        rate=p.rate_wpm,
+        voice=voice,
+        holds=holds,
+        rests=rests,
+    )
+    known = language_of(script.language)
+    return Tags(
+        title=script.title,
+        artist="coach",
+        album=script.title,
+        comment=comment,
+        language=script.language,
+        # a routine in English says "en": its words are English whether coach's are or not
+        language3=known.iso639_2 if known else None,
+    )
 
 
 def default_output(ref: str, fmt: str | None) -> Path:
@@ -50,7 +84,6 @@ def export(
     from coach.atomic import write_text_atomic
     from coach.export.encode import Blocks
     from coach.export.formats import format_for
-    from coach.export.tags import Tags
     from coach.export.write import write_audio
     from coach.script.captions import captions as caption_text
     from coach.sound.render import Layout, Mixer
@@ -70,12 +103,7 @@ def export(
     layout = Layout(voice.sample_rate, 2 if stereo else 1)
     mixer = Mixer(script, voice, layout)
     pcm = Blocks(mixer.total, layout.channels, mixer.read)
-    p = script.settings
-    comment = (
-        f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.label}"
-        f"; holds x{p.hold_scale:g}; rests x{p.rest_scale:g}"
-    )
-    tags = Tags(title=script.title, artist="coach", album=script.title, comment=comment)
+    tags = _tags(script, voice.label)
     write_audio(
         output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force, progress=progress
     )

@@ -30,6 +30,10 @@ class Tags:
     artist: str = "coach"
     album: str | None = None
     comment: str | None = None
+    # The language of what is said: the routine's tag (de, en-GB) for Vorbis comments, and
+    # its three-letter code (deu) for ID3 and MP4, where coach knows it.
+    language: str | None = None
+    language3: str | None = None
 
 
 def mutagen_error() -> type[Exception]:
@@ -131,7 +135,7 @@ def _fix_ogg_serial(tmp: Path, tags: Tags, frames: int) -> None:
 
 
 def _tag_id3(tmp: Path, chapters: Sequence[Chapter], tags: Tags, duration_ms: int) -> None:
-    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TPE1, CTOCFlags
+    from mutagen.id3 import CHAP, COMM, CTOC, ID3, TALB, TIT2, TLAN, TPE1, CTOCFlags
 
     id3 = ID3()
     id3.add(TIT2(encoding=3, text=[tags.title]))
@@ -139,7 +143,9 @@ def _tag_id3(tmp: Path, chapters: Sequence[Chapter], tags: Tags, duration_ms: in
     if tags.album:
         id3.add(TALB(encoding=3, text=[tags.album]))
     if tags.comment:
-        id3.add(COMM(encoding=3, lang="eng", desc="", text=[tags.comment]))
+        id3.add(COMM(encoding=3, lang=tags.language3 or "eng", desc="", text=[tags.comment]))
+    if tags.language3:
+        id3.add(TLAN(encoding=3, text=[tags.language3]))
     if chapters:
         ids = [f"chp{i}" for i in range(len(chapters))]
         id3.add(
@@ -214,6 +220,8 @@ def _tag_vorbis(
         comments["ALBUM"] = tags.album
     if tags.comment:
         comments["COMMENT"] = tags.comment
+    if tags.language:
+        comments["LANGUAGE"] = tags.language
     for i, ch in enumerate(chapters, start=1):
         comments[f"CHAPTER{i:03d}"] = _chapter_stamp(min(ch.start_ms, duration_ms))
         comments[f"CHAPTER{i:03d}NAME"] = ch.title

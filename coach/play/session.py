@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from coach.errors import UsageError
 from coach.interrupts import stop_on_signals
 from coach.script.cues import CueKind, CueScript, role_use
+from coach.words import N_, words_for
 
 if TYPE_CHECKING:
     import threading
@@ -40,20 +41,26 @@ LOADED_AHEAD_MS = 1000
 BACK_GRACE_MS = 3000  # "back" this soon into a step goes to the step before
 PACE_STEP = 0.1
 
-# What each control says back. A word and not a tone: the same tone for "paused" and
-# "resuming" would not say which one happened.
+# What each control says back, in English; said in the routine's language (`answers`). A word
+# and not a tone: the same tone for "paused" and "resuming" would not say which one happened.
 ANSWERS = {
-    "pause": "Paused.",
-    "resume": "Resuming.",
-    "next": "Next step.",
-    "back": "Going back.",
-    "faster": "Faster.",
-    "slower": "Slower.",
-    "last": "This is the last step.",
-    "fastest": "That is the fastest pace.",
-    "slowest": "That is the slowest pace.",
-    "fixed": "The pace of a compiled cue script is fixed.",
+    "pause": N_("Paused."),
+    "resume": N_("Resuming."),
+    "next": N_("Next step."),
+    "back": N_("Going back."),
+    "faster": N_("Faster."),
+    "slower": N_("Slower."),
+    "last": N_("This is the last step."),
+    "fastest": N_("That is the fastest pace."),
+    "slowest": N_("That is the slowest pace."),
+    "fixed": N_("The pace of a compiled cue script is fixed."),
 }
+
+
+def answers(language: str) -> dict[str, str]:
+    """What each control says back, in `language` (coach's words in it, else English)."""
+    words = words_for(language)
+    return {key: words.gettext(said) for key, said in ANSWERS.items()}
 
 
 class Quit(Exception):
@@ -134,6 +141,7 @@ class Session:
         self.again = again
         self._arrived = voice.synthesized if again is not None else 0
         self._use(script, final_ms)
+        self.answers = answers(script.language)
         self._segment = None
         self._mixer: Mixer | None = None
         self._session_left = 0
@@ -262,7 +270,7 @@ class Session:
 
         if text is None:
             assert key is not None  # an answer is either a key's or given in words
-            text = ANSWERS[key]
+            text = self.answers[key]
         pcm = self.voice.pcm(text)
         gap = np.zeros(self._frame(ANSWER_GAP_MS), dtype=np.float32)
         joined = np.concatenate([pcm, gap])
@@ -436,7 +444,7 @@ class Session:
 
         from coach.errors import CoachError
 
-        for text in ANSWERS.values():
+        for text in self.answers.values():
             with contextlib.suppress(CoachError):  # it will say so again when it is needed
                 self.voice.pcm(text)
 
@@ -546,7 +554,7 @@ def play_routine(
         raise UsageError("--resume", "cannot be used with --from; choose one")
     # The answers to keys go last into what Piper speaks ahead, so none waits for the engine.
     with stop_on_signals():  # SIGTERM and SIGHUP while Piper starts: stopped as by Ctrl-C
-        playing = load_playing(ref, settings, ANSWERS.values(), speaking)
+        playing = load_playing(ref, settings, lambda lang: answers(lang).values(), speaking)
         try:
             return _play(
                 playing,

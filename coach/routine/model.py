@@ -136,6 +136,7 @@ class Routine:
     faq: tuple[Faq, ...] = ()
     # (written word, how it is said) in file order: applied to speech, never to captions.
     pronounce: tuple[tuple[str, str], ...] = ()
+    language_loc: Loc | None = None  # where `language` is written, for messages about it
 
 
 # -- the format's keys --------------------------------------------------------------------

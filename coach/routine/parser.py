@@ -292,6 +292,7 @@ class Parser:
             alternatives=alternatives,
             faq=faq,
             pronounce=pronounce,
+            language_loc=r.loc(f["language"][1]) if "language" in f else None,
         )
 
     def pronounce(self, node: yaml.Node) -> tuple[tuple[str, str], ...] | None:

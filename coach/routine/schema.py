@@ -72,6 +72,7 @@ from coach.routine.model import (
     needs_problem,
 )
 from coach.values import DURATION_EXAMPLES, NAMED_PATTERNS, PATTERN_EXAMPLES, format_duration
+from coach.words import LANGUAGES
 
 SCHEMA_FILE = Path(__file__).with_name("routine.schema.json")
 
@@ -120,8 +121,11 @@ _KEYS: dict[tuple[str, str], tuple[str, list[Any] | None]] = {
     ),
     ("routine", "language"): (
         "Language of the spoken text: a language code (2 or 3 letters, then optional parts "
-        "after - or _). Default: en.\n\nExample: language: en-GB",
-        ["en", "en-GB", "de"],
+        "after - or _). It picks the voice, and the language of what coach says by itself "
+        "(the countdown, sides, breaths, rests, chapter titles): {words}. In another "
+        "language your own text is spoken in it and coach's words in English (coach "
+        "validate warns). Default: en.\n\nExample: language: de",
+        ["en", "en-GB", "de", "es", "fr"],
     ),
     ("routine", "voice"): (
         "Voice name or id to speak with; the --voice option and the config file override it. "
@@ -556,6 +560,10 @@ _PATTERN_TEXT = (
 )
 
 
+# The languages coach has its own words in, from coach.words' table: "English (en), ...".
+_WORDS_TEXT = ", ".join(f"{lang.name} ({lang.code})" for lang in LANGUAGES)
+
+
 def _property(place: str, key: str) -> dict[str, Any]:
     """A key's whole schema: its own description first, then its value's schema."""
     try:
@@ -567,6 +575,7 @@ def _property(place: str, key: str) -> dict[str, Any]:
         description.replace("{range}", _range(place, key))
         .replace("{chars}", str(MAX_CHARS.get(key, TEXT_CHARS)))
         .replace("{pattern}", _PATTERN_TEXT)
+        .replace("{words}", _WORDS_TEXT)
     )
     out: dict[str, Any] = {"description": text, **_value(place, key)}
     if examples is not None:

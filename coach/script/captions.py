@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coach.script.cues import CueScript
+from coach.words import words_for
 
 CAPTION_FORMATS = ("srt", "vtt", "lrc")
 
@@ -99,6 +100,7 @@ def _vtt_escape(text: str) -> str:
 
 def _vtt(script: CueScript, events: tuple[Caption, ...], chapters: bool) -> str:
     blocks = ["WEBVTT\n"]
+    words = words_for(script.language)
     noted = -1
     for ev in events:
         if chapters:
@@ -107,7 +109,9 @@ def _vtt(script: CueScript, events: tuple[Caption, ...], chapters: bool) -> str:
                 ch = script.chapters[noted]
                 # A comment may hold anything but "-->" and blank lines.
                 title = _one_line(ch.title).replace("-->", "->")
-                blocks.append(f"NOTE Chapter {noted + 1}: {title} ({_clock(ch.start_ms, '.')})\n")
+                # TRANSLATORS: a comment in a WebVTT caption file, before a chapter's captions.
+                note = words.gettext("Chapter {n}: {title}", n=noted + 1, title=title)
+                blocks.append(f"NOTE {note} ({_clock(ch.start_ms, '.')})\n")
         text = "\n".join(_vtt_escape(line) for line in ev.lines)
         blocks.append(f"{_clock(ev.start_ms, '.')} --> {_clock(ev.end_ms, '.')}\n{text}\n")
     return "\n".join(blocks)

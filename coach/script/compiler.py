@@ -24,7 +24,8 @@ from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say, S
 from coach.script.cues import Chapter, ChapterKind, Cue, CueKind, CueRole, CueScript
 from coach.script.tones import TONE_MS, Tone
 from coach.settings import Pacing, Settings, resolve
-from coach.values import BreathPattern, spoken_duration
+from coach.values import BreathPattern
+from coach.words import N_, Words, words_for
 
 Durations = Callable[[str], int]
 
@@ -37,11 +38,26 @@ HALFWAY_MIN_HOLD_MS = 30_000
 NEXT_UP_LEAD_MS = 1000  # "next up" ends this long before a rest is over
 TAIL_MS = 500  # silence after the finish tone
 MAX_DURATION_MS = 12 * 3600 * 1000
-_COUNT_WORDS = {3: "Three.", 2: "Two.", 1: "One."}
+# coach's phrases are marked N_ here and translated where they are said (coach.words).
+_COUNT_WORDS = {3: N_("Three."), 2: N_("Two."), 1: N_("One.")}
+# Each phase's words, longest first: the first that fits in the phase is said.
 _BREATH_WORDS = {
-    "in": (("Breathe in.", "In."), CueRole.BREATH_IN),
-    "hold": (("Hold.",), CueRole.BREATH_HOLD),
-    "out": (("Breathe out.", "Out."), CueRole.BREATH_OUT),
+    "in": ((N_("Breathe in."), N_("In.")), CueRole.BREATH_IN),
+    # TRANSLATORS: the pause with the breath held, between breathing in and out.
+    "hold": ((N_("Hold."),), CueRole.BREATH_HOLD),
+    "out": ((N_("Breathe out."), N_("Out.")), CueRole.BREATH_OUT),
+}
+# A named breath pattern's title (coach.values.NAMED_PATTERNS; a test keeps both in step).
+_BREATHING_NAMES = {
+    "box": N_("Box breathing"),
+    "relax": N_("Relax breathing"),
+    "calm": N_("Calm breathing"),
+    "coherent": N_("Coherent breathing"),
+}
+_SIDES = {"left": N_("Left side."), "right": N_("Right side.")}
+_SWITCH = {
+    "left": N_("Switch sides. Now the left side."),
+    "right": N_("Switch sides. Now the right side."),
 }
 _BREATH_TONES = {"in": Tone.BREATH_IN, "out": Tone.BREATH_OUT}
 
@@ -152,7 +168,7 @@ class _Item:
     rest_ms: int = 0
 
 
-def _flatten(steps: tuple[Step, ...], suffix: str = "") -> list[_Item]:
+def _flatten(steps: tuple[Step, ...], w: Words, suffix: str = "") -> list[_Item]:
     items: list[_Item] = []
     for step in steps:
         if isinstance(step, Exercise):
@@ -165,42 +181,46 @@ def _flatten(steps: tuple[Step, ...], suffix: str = "") -> list[_Item]:
             items.append(_Item("say", step, step.loc, texts=step.say))
         elif isinstance(step, Repeat):
             for k in range(1, step.times + 1):
-                label = f"{suffix} (round {k} of {step.times})" if step.times > 1 else suffix
+                label, said = suffix, ""
+                if step.times > 1:
+                    # TRANSLATORS: after a step's title in its chapter: "Neck tilts (round 2
+                    # of 3)", with a space before it.
+                    label += w.gettext(" (round {k} of {n})", k=k, n=step.times)
+                    said = w.gettext("Round {k} of {n}.", k=k, n=step.times)
                 if k > 1 and step.rest_ms:
                     items.append(_Item("rest", None, step.loc, suffix, (), step.rest_ms))
-                said = f"Round {k} of {step.times}." if step.times > 1 else ""
                 texts = ((said,) if said else ()) + (step.say if k == 1 else ())
                 if texts:
                     items.append(_Item("round", step, step.loc, texts=texts))
-                items.extend(_flatten(step.steps, label))
+                items.extend(_flatten(step.steps, w, label))
     return items
 
 
-def _title(item: _Item, breath: BreathPattern | None) -> str:
+def _title(item: _Item, breath: BreathPattern | None, w: Words) -> str:
     """A step's chapter title; `breath` is a pattern chosen over the routine's (--breath)."""
     step = item.step
     if isinstance(step, Exercise):
         return step.name + item.suffix
     if isinstance(step, Breathe):
-        return _breathing_name(breath or step.pattern) + item.suffix
-    return "Rest"
+        return _breathing_name(breath or step.pattern, w) + item.suffix
+    return w.pgettext("chapter", "Rest")
 
 
-def _next_titles(items: list[_Item], breath: BreathPattern | None) -> list[str | None]:
+def _next_titles(items: list[_Item], breath: BreathPattern | None, w: Words) -> list[str | None]:
     """For each item, the title of the exercise or breathing block after it (for "next up")."""
     out: list[str | None] = []
     following = None
     for item in reversed(items):
         out.append(following)
         if item.kind in ("exercise", "breathe"):
-            following = _title(item, breath)
+            following = _title(item, breath, w)
     return out[::-1]
 
 
-def _breathing_name(pattern: BreathPattern | None) -> str:
-    if pattern is None or "-" in pattern.name:
-        return "Breathing"
-    return f"{pattern.name.capitalize()} breathing"
+def _breathing_name(pattern: BreathPattern | None, w: Words) -> str:
+    if pattern is None or pattern.name not in _BREATHING_NAMES:
+        return w.gettext("Breathing")
+    return w.gettext(_BREATHING_NAMES[pattern.name])
 
 
 # -- the timeline ---------------------------------------------------------------------------
@@ -210,6 +230,7 @@ class _Compiler:
     def __init__(self, routine: Routine, pacing: Pacing, durations: Durations):
         self.routine = routine
         self.p = pacing
+        self.w = words_for(routine.language)  # coach's own words, in the routine's language
         self.durations = _memo(durations)
         self.t = 0
         self.final_ms: int | None = None  # see compile_ahead
@@ -281,8 +302,9 @@ class _Compiler:
         """The cue script. `intro` is what the introduction says; None: the title, and then
         the length the routine turns out to have (see _script)."""
         r = self.routine
-        items = _flatten(r.steps)
-        self.chapters.append(Chapter("Introduction", 0, 0, ChapterKind.INTRO))
+        w = self.w
+        items = _flatten(r.steps, w)
+        self.chapters.append(Chapter(w.gettext("Introduction"), 0, 0, ChapterKind.INTRO))
         self.tone_at(0, Tone.START)
         self.t = TONE_MS[Tone.START] + GAP_MS
         intro_at = len(self.cues) if intro is None else None
@@ -290,7 +312,7 @@ class _Compiler:
         for sentence in r.safety:
             self.speak(sentence, CueRole.SAFETY)
         self.t += STEP_GAP_MS - GAP_MS
-        for item, next_title in zip(items, _next_titles(items, self.p.breath)):
+        for item, next_title in zip(items, _next_titles(items, self.p.breath, w)):
             getattr(self, "_" + item.kind)(item, next_title)
             if self.t > MAX_DURATION_MS:
                 raise RoutineError(
@@ -303,7 +325,7 @@ class _Compiler:
                         )
                     ]
                 )
-        self.speak("That is the end of the routine. Well done.", CueRole.FINISH)
+        self.speak(w.gettext("That is the end of the routine. Well done."), CueRole.FINISH)
         self.tone_at(self.t, Tone.FINISH)
         duration = self.t + TONE_MS[Tone.FINISH] + TAIL_MS
         return self._script(duration, intro_at)
@@ -321,7 +343,9 @@ class _Compiler:
         text, shift = said, 0
         for _ in range(3):
             minutes = max(60_000, round((duration + shift) / 60_000) * 60_000)
-            text = f"{said} About {spoken_duration(minutes)}."
+            # TRANSLATORS: the routine's title, then how long it lasts in minutes.
+            about = self.w.gettext("About {duration}.", duration=self.w.duration(minutes))
+            text = f"{said} {about}"
             new_shift = self.durations(text) - base_ms
             if new_shift == shift:
                 break
@@ -378,11 +402,14 @@ class _Compiler:
             self.speak(text, CueRole.ROUND)
 
     def _rest(self, item: _Item, next_title) -> None:
-        self.begin_chapter("Rest", ChapterKind.REST, item.loc.line)
+        w = self.w
+        self.begin_chapter(w.pgettext("chapter", "Rest"), ChapterKind.REST, item.loc.line)
         ms = self.rest_ms(item.rest_ms)
         if self.words:
-            self.speak(f"Rest for {spoken_duration(ms)}.", CueRole.REST)
-        nxt = f"Next up: {next_title}." if next_title else None
+            said = w.gettext("Rest for {duration}.", duration=w.duration(ms))
+            self.speak(w.sentence(said), CueRole.REST)
+        # TRANSLATORS: said near the end of a rest; the title is the next exercise's.
+        nxt = w.gettext("Next up: {title}.", title=next_title) if next_title else None
         self.rest_window(ms, item.texts if self.words else (), nxt)
         self.t += STEP_GAP_MS - GAP_MS
 
@@ -402,7 +429,8 @@ class _Compiler:
 
     def _exercise(self, item: _Item, next_title) -> None:
         ex: Exercise = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item, None), ChapterKind.EXERCISE, ex.loc.line)
+        w = self.w
+        self.begin_chapter(_title(item, None, w), ChapterKind.EXERCISE, ex.loc.line)
         if ex.caution:
             self.speak(ex.caution, CueRole.CAUTION)
         self.speak(f"{ex.name}.", CueRole.ANNOUNCE)
@@ -416,27 +444,31 @@ class _Compiler:
         sides = {"both": ("left", "right"), "left": ("left",), "right": ("right",)}.get(
             ex.sides or "", (None,)
         )
+        # What the exercise takes, said as one sentence built of parts: "Hold for 30 seconds
+        # on each side, 3 sets." Each part is one message, so a language orders its own.
         if ex.reps:
             tempo = self.paced(ex.tempo_ms or self.p.default_tempo_ms)
-            what = f"{ex.reps} reps"
+            what = w.ngettext("{n} rep", "{n} reps", ex.reps)
         elif ex.breaths:
             pattern = self.pattern(ex.breath)
             breaths = max(1, round(ex.breaths * self.p.hold_scale))
-            what = f"Hold for {breaths} breaths"
+            # TRANSLATORS: hold a position while breathing this many breaths.
+            what = w.ngettext("Hold for {n} breath", "Hold for {n} breaths", breaths)
         else:
             hold = self.hold_ms(ex)
-            what = f"Hold for {spoken_duration(hold)}"
+            what = w.gettext("Hold for {duration}", duration=w.duration(hold))
         if ex.sides == "both":
-            what += " on each side"
+            # TRANSLATORS: {what} is "8 reps", "Hold for 30 seconds" or "Hold for 5 breaths".
+            what = w.gettext("{what} on each side", what=what)
         if ex.sets > 1:
-            what += f", {ex.sets} sets"
+            what = w.ngettext("{what}, {n} set", "{what}, {n} sets", ex.sets, what=what)
         if self.words:
-            self.speak(what + ".", CueRole.ANNOUNCE)
+            self.speak(w.sentence(what) + ".", CueRole.ANNOUNCE)
         if sides[0] is not None:
             first = (
-                "Start on the left side."
+                w.gettext("Start on the left side.")
                 if ex.sides == "both"
-                else f"{sides[0].capitalize()} side."
+                else w.gettext(_SIDES[sides[0]])
             )
             self.speak(first, CueRole.SIDE, sides[0])
         transition = self.paced(
@@ -447,12 +479,14 @@ class _Compiler:
             if n:
                 self.tone_at(self.t, Tone.SWITCH, side)
                 self.t += TONE_MS[Tone.SWITCH] + GAP_MS
-                self.speak(f"Switch sides. Now the {side} side.", CueRole.SWITCH, side)
+                self.speak(w.gettext(_SWITCH[side or ""]), CueRole.SWITCH, side)
                 self.t += transition
             for s in range(ex.sets):
                 if s:
-                    self.speak("Rest.", CueRole.REST, side)
-                    self.rest_window(self.rest_ms(ex.rest_ms), (), f"Set {s + 1} of {ex.sets}.")
+                    # TRANSLATORS: between two sets of an exercise.
+                    self.speak(w.gettext("Rest."), CueRole.REST, side)
+                    said = w.gettext("Set {k} of {n}.", k=s + 1, n=ex.sets)
+                    self.rest_window(self.rest_ms(ex.rest_ms), (), said)
                 if ex.reps:
                     self.reps_window(ex.reps, tempo, ex.count and self.words, side)
                 elif ex.breaths:
@@ -463,7 +497,8 @@ class _Compiler:
 
     def _breathe(self, item: _Item, next_title) -> None:
         b: Breathe = item.step  # type: ignore[assignment]
-        self.begin_chapter(_title(item, self.p.breath), ChapterKind.BREATHE, b.loc.line)
+        w = self.w
+        self.begin_chapter(_title(item, self.p.breath, w), ChapterKind.BREATHE, b.loc.line)
         pattern = self.pattern(b.pattern)
         if b.cycles:
             cycles = b.cycles
@@ -471,14 +506,16 @@ class _Compiler:
             cycles = max(1, round(self.paced(b.duration_ms) / pattern.cycle_ms))
         else:
             cycles = 5
-        self.speak(f"{_breathing_name(self.p.breath or b.pattern)}.", CueRole.ANNOUNCE)
+        name = _breathing_name(self.p.breath or b.pattern, w)
+        self.speak(f"{name}.", CueRole.ANNOUNCE)
         if self.words:
-            self.speak(_describe_pattern(pattern), CueRole.INSTRUCTION)
+            self.speak(_describe_pattern(pattern, w), CueRole.INSTRUCTION)
         if self.verbosity == "full":
             for text in b.say:
                 self.speak(text, CueRole.INSTRUCTION)
         if self.words:
-            self.speak(f"{cycles} {'breath' if cycles == 1 else 'breaths'}.", CueRole.ANNOUNCE)
+            said = w.ngettext("{n} breath.", "{n} breaths.", cycles)
+            self.speak(w.sentence(said), CueRole.ANNOUNCE)
         self.t += BREATHE_SETTLE_MS
         self.breath_window(pattern, cycles, None)
         self.t += STEP_GAP_MS - GAP_MS
@@ -503,18 +540,20 @@ class _Compiler:
             if hold >= COUNTDOWN_MIN_HOLD_MS:
                 # Pips instead of words when words are not wanted, or when a slow voice could
                 # not say each number within its second: a countdown is never cut short.
-                longest = max(self.durations(w) for w in _COUNT_WORDS.values())
+                count = {k: self.w.gettext(said) for k, said in _COUNT_WORDS.items()}
+                longest = max(self.durations(said) for said in count.values())
                 pips = self.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
                 for k in (3, 2, 1):
                     if pips:
                         slots.tones.append((slots.end - k * 1000, Tone.COUNTDOWN))
                     else:
-                        slots.fixed(slots.end - k * 1000, _COUNT_WORDS[k], CueRole.COUNTDOWN)
+                        slots.fixed(slots.end - k * 1000, count[k], CueRole.COUNTDOWN)
             if ex.breath is not None or self.p.breath is not None:
                 pattern = self.pattern(ex.breath)
-                _breath_cues(slots, pattern, None, self.breath_cues)
+                _breath_cues(slots, pattern, None, self.breath_cues, self.w)
             if hold >= HALFWAY_MIN_HOLD_MS and self.words:
-                slots.flexible(slots.start + hold // 2, "Halfway.", CueRole.HALFWAY)
+                halfway = self.w.gettext("Halfway.")
+                slots.flexible(slots.start + hold // 2, halfway, CueRole.HALFWAY)
             for i, text in enumerate(ex.cues if self.verbosity == "full" else ()):
                 at = slots.start + hold * (i + 1) // (len(ex.cues) + 1)
                 slots.flexible(at, text, CueRole.REMINDER)
@@ -526,6 +565,8 @@ class _Compiler:
             for i in range(reps):
                 at = slots.start + i * tempo
                 if count:
+                    # Digits in every language: each voice reads "21." as a number, not an
+                    # ordinal (tests/test_words.py listens).
                     slots.fixed(at, f"{i + 1}.", CueRole.REP_COUNT)
                 elif i:
                     slots.tones.append((at, Tone.REP))
@@ -534,12 +575,14 @@ class _Compiler:
 
     def breath_window(self, pattern: BreathPattern, cycles: int, side) -> None:
         def place(slots: _Slots) -> None:
-            _breath_cues(slots, pattern, cycles, self.breath_cues)
+            _breath_cues(slots, pattern, cycles, self.breath_cues, self.w)
 
         self._window(pattern.cycle_ms * cycles, side, place)
 
 
-def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None, mode: str) -> None:
+def _breath_cues(
+    slots: _Slots, pattern: BreathPattern, cycles: int | None, mode: str, w: Words
+) -> None:
     """Breath words (mode voice or both) at each phase's start, each short enough to end before
     the phase does, and a soft rising or falling tone (tones or both) for each in- and out-
     breath long enough to hold it."""
@@ -549,9 +592,10 @@ def _breath_cues(slots: _Slots, pattern: BreathPattern, cycles: int | None, mode
         for phase, ms in pattern.phases():
             if at >= slots.end:
                 break
-            words, role = _BREATH_WORDS[phase]
+            marked, role = _BREATH_WORDS[phase]
+            words = tuple(w.gettext(said) for said in marked)
             if cycles is not None and cycle == cycles - 1 and phase == "in" and cycles > 1:
-                words = ("Last breath. Breathe in.", *words)
+                words = (w.gettext("Last breath. Breathe in."), *words)
             room = min(ms, slots.end - at) - 100
             tone = _BREATH_TONES.get(phase)
             if mode != "voice" and tone and TONE_MS[tone] <= room:
@@ -605,14 +649,16 @@ class _Slots:
         self.placed.append((at, text, role))
 
 
-def _describe_pattern(p: BreathPattern) -> str:
+def _describe_pattern(p: BreathPattern, w: Words) -> str:
+    # TRANSLATORS: a breath pattern, said in parts: "Breathe in for 4, hold for 7, breathe
+    # out for 8." Each number is seconds, with at most one decimal.
     def secs(ms: int) -> str:
-        return f"{round(ms / 1000, 1):g}"
+        return w.decimal(ms / 1000)
 
-    parts = [f"Breathe in for {secs(p.inhale_ms)}"]
+    parts = [w.gettext("Breathe in for {seconds}", seconds=secs(p.inhale_ms))]
     if p.hold_in_ms:
-        parts.append(f"hold for {secs(p.hold_in_ms)}")
-    parts.append(f"breathe out for {secs(p.exhale_ms)}")
+        parts.append(w.gettext("hold for {seconds}", seconds=secs(p.hold_in_ms)))
+    parts.append(w.gettext("breathe out for {seconds}", seconds=secs(p.exhale_ms)))
     if p.hold_out_ms:
-        parts.append(f"hold for {secs(p.hold_out_ms)}")
+        parts.append(w.gettext("hold for {seconds}", seconds=secs(p.hold_out_ms)))
     return ", ".join(parts) + "."

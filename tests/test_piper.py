@@ -553,3 +553,98 @@ def test_phrases_spoken_ahead_are_the_same_samples_and_a_stop_leaves_the_cache_s
     again = SpeechVoice(VoiceChoice(JOE), tmp_path / "stopped")
     again.prepare(texts)
     assert [again.pcm(t).tobytes() for t in texts] == got
+
+
+@pytest.mark.slow  # exports a built-in routine with Piper to every format
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (ffmpeg)")
+def test_every_format_with_piper_has_its_chapters_captions_and_both_channels(tmp_path, run_coach):
+    """Issue 13, item 8: exports with Piper work like exports with espeak-ng: every format,
+    stereo, a verbosity, captions; read back by ffprobe."""
+    import json
+
+    from coach.export.formats import FORMATS
+
+    script_path = tmp_path / "script.json"
+    done = run_coach(
+        "compile",
+        "upper-back-quick",
+        "--verbosity",
+        "brief",
+        "--json",
+        "-o",
+        script_path,
+        env=PIPER_DEFAULT,
+    )
+    assert done.returncode == 0, done.stderr
+    script = json.loads(script_path.read_text(encoding="utf-8"))
+    titles = [c["title"] for c in script["chapters"]]
+    assert len(titles) >= 3
+    for name, fmt in FORMATS.items():
+        (tmp_path / name).mkdir()
+        out = tmp_path / name / f"quick{fmt.extensions[0]}"
+        done = run_coach(
+            "export",
+            "upper-back-quick",
+            "-o",
+            out,
+            "-q",
+            "--stereo",
+            "--verbosity",
+            "brief",
+            "--captions",
+            "vtt",
+            env=PIPER_DEFAULT,
+        )
+        assert done.returncode == 0, (name, done.stderr)
+        probe = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_streams",
+                "-show_chapters",
+                "-show_format",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        info = json.loads(probe.stdout)
+        audio = [s for s in info["streams"] if s["codec_type"] == "audio"]
+        assert audio and audio[0]["channels"] == 2, name
+        heard = [c.get("tags", {}).get("title") for c in info["chapters"]]
+        limit = fmt.max_chapters or len(titles)
+        assert heard[:limit] == titles[:limit], (name, heard)
+        assert abs(float(info["format"]["duration"]) - script["duration_ms"] / 1000) < 0.2, name
+        vtt = out.with_suffix(".vtt").read_text(encoding="utf-8")
+        said = [c["text"] for c in script["cues"] if c["kind"] == "speech"]
+        assert all(text in vtt for text in said), name
+
+
+@pytest.mark.slow  # speaks the countdown words with Piper at a slow rate
+def test_a_countdown_word_piper_says_too_slowly_becomes_a_pip(tmp_path, run_coach):
+    """A countdown is never cut: when the voice cannot say each number within its second, the
+    countdown is pips, with Piper as with espeak-ng."""
+    import json
+
+    # Piper says "Three." well within its second even at the slowest rate (80); a routine
+    # that respells it long (as it may respell any word) makes the voice take longer.
+    hold = "title: Countdown\nsteps:\n  - exercise: Hold\n    say: Hold still.\n    hold: 10s\n"
+    slow = "pronounce:\n  three: threeeee, three, and three again\n"
+    kinds = {}
+    for name, text in (("plain", hold), ("slow", hold + slow)):
+        routine = tmp_path / f"{name}.yaml"
+        routine.write_text(text, encoding="utf-8")
+        out = tmp_path / f"{name}.json"
+        done = run_coach("compile", routine, "--json", "-o", out, env=PIPER_DEFAULT)
+        assert done.returncode == 0, done.stderr
+        cues = json.loads(out.read_text(encoding="utf-8"))["cues"]
+        kinds[name] = (
+            [c["text"] for c in cues if c["role"] == "countdown" and c["kind"] == "speech"],
+            sum(1 for c in cues if c["role"] == "countdown" and c["kind"] == "tone"),
+        )
+    assert kinds["plain"] == (["Three.", "Two.", "One."], 0)
+    assert kinds["slow"] == ([], 3)

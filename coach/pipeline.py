@@ -130,6 +130,9 @@ class Playing:
     speaking: int  # phrases being spoken in the background
 
 
+_ANSWERS_AFTER = 2  # phrases of the routine spoken before the player's answers (load_playing)
+
+
 def load_playing(
     ref: str,
     settings=None,
@@ -138,9 +141,9 @@ def load_playing(
 ) -> Playing:
     """ROUTINE for `coach play`, which need not wait for Piper: the phrases the cache lacks
     are spoken in the background, in the order they are said (and `also(language)`, the
-    player's own answers in the routine's language, after them), and the script is compiled
-    as far as their lengths are known; the player goes on compiling it as they arrive
-    (coach.script.compiler.compile_ahead). With espeak-ng, or every phrase cached, it is
+    player's own answers in the routine's language, right after the first two), and the
+    script is compiled as far as their lengths are known; the player goes on compiling it as
+    they arrive (coach.script.compiler.compile_ahead). With espeak-ng, or every phrase cached, it is
     `load_spoken`'s script, complete."""
     from coach.script.compiler import compile
 
@@ -153,7 +156,10 @@ def load_playing(
     try:
         if voice.slow_to_speak(first.asked):
             extra = also(routine.language) if also is not None else ()
-            speaking = voice.speak_ahead([*first.asked, *extra])
+            # The player's answers early (after the first words), so a key pressed at the
+            # start is answered at once; they are short, and the rest stays far ahead.
+            asked, cut = first.asked, _ANSWERS_AFTER
+            speaking = voice.speak_ahead([*asked[:cut], *extra, *asked[cut:]])
             if speaking:
                 return _playing_ahead(voice, routine, settings, speaking)
     except BaseException:  # stopped (Ctrl-C) or failed before the player has the voice

@@ -720,3 +720,41 @@ def test_piper_on_an_empty_cache_plays_at_once_and_every_cue_lands_on_its_sample
     assert not off, "\n".join(map(str, heard))
     end = first + frames(latency) + expected.at(expected.script.duration_ms)
     assert len(recording) > end and not len(loud(recording, end + frames(100)))
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_with_piper_speaking_ahead_a_key_is_answered_at_once_and_next_goes_to_the_step(
+    tmp_path, monkeypatch, recorder, play
+):
+    """Keys work while Piper is still speaking the routine: `n` in the introduction is
+    answered at once ("Next step.") and the next step is heard from its start, on time."""
+    cache = tmp_path / "phrases"
+    monkeypatch.setenv("COACH_CACHE_DIR", str(cache))
+    monkeypatch.setenv("COACH_VOICE", "")
+    path = write_routine(tmp_path, AHEAD, "ahead")
+    coach = play(path, terminal=True)
+    first = recorder.wait_for_sound(ended=coach.ended)
+    recorder.sleep_until(first + frames(2500))  # in the introduction's first words
+    spoken_by_then = len(list(cache.glob("*/*.npy")))
+    pressed = recorder.position_at(coach.press("n"))
+    recorder.sleep_until(pressed + frames(6000))
+    coach.press("q")
+    assert coach.wait(60) == 0, coach.stderr
+    recording = recorder.collect()
+
+    expected = Expected(path)
+    assert spoken_by_then < len(list(cache.glob("*/*.npy"))) // 2  # still speaking then
+    tilt = expected.chapter("Neck tilt")
+    said = answer(recording, expected.voice.pcm(ANSWERS["next"]), pressed, "Next step.")
+    # The step goes on once Piper has spoken the way to it: after the answer's pause, or a
+    # little later (silence meanwhile), then every cue on time from the step's start.
+    start = expected.at(tilt.start_ms)
+    template = expected.session[start : start + frames(CUE_WINDOW_MS)]
+    found = find(recording, template, said.end + GAP - frames(20), said.end + frames(5000))
+    assert found.score > HEARD, "the next step was not heard after 'Next step.'"
+    assert not len(loud(recording, said.end + frames(20), found.at - frames(20)))
+    heard = cues_heard(
+        recording, expected.session, expected.script, found.at, tilt.start_ms, tilt.start_ms + 3000
+    )
+    assert_on_time(heard, "the step after 'Next step.'")

@@ -33,11 +33,11 @@ LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
 ANSWER_GAP_MS = 250  # silence between a control's answer and the session going on
 # While Piper still speaks phrases, a segment starts only with this much of the session final
-# after its start, so it never runs dry; once the voice is loaded (phrases then come some ten
-# times faster than they are said), this much less is enough: a routine's start tone and the
-# pause after it (1.25 s) give its first words the time to be spoken.
+# after its start, so it never runs dry: at the very start, once the first words are spoken.
+# (Starting on the start tone as soon as the voice is loaded would sound half a second sooner,
+# betting that the first words come within the tone and the pause after it, 1.25 s; on a busy
+# machine they did not, and everything after came late.)
 START_AHEAD_MS = 2000
-LOADED_AHEAD_MS = 1000
 BACK_GRACE_MS = 3000  # "back" this soon into a step goes to the step before
 PACE_STEP = 0.1
 
@@ -145,6 +145,7 @@ class Session:
         self._segment = None
         self._mixer: Mixer | None = None
         self._session_left = 0
+        self._pending_step: int | None = None
         self._paused_at = 0
         self.stopped_ms = 0
         self._warming: threading.Thread | None = None
@@ -185,18 +186,8 @@ class Session:
     def _ready_from(self, ms: int) -> None:
         """Wait until a segment can start at `ms` and never run dry (see START_AHEAD_MS)."""
         while self.final_ms is not None and self.final_ms <= ms + START_AHEAD_MS:
-            if self.voice.loaded() and self.final_ms > ms + LOADED_AHEAD_MS:
-                return
             self.voice.wait_any(0.05)
             self._refresh()
-
-    def _chapter_start(self, step: int) -> int:
-        """Where step `step` starts, once that is final."""
-        while True:
-            at = self.script.chapters[step].start_ms
-            if self.final_ms is None or self.final_ms > at:
-                return at
-            self._settle(at)
 
     def _final_frame(self) -> int:
         return self.total if self.final_ms is None else min(self.total, self._frame(self.final_ms))
@@ -278,19 +269,29 @@ class Session:
             joined = np.repeat(joined[:, None], 2, axis=1)
         return joined
 
-    def _start(self, from_ms: int, answer=None, play_session: bool = True) -> None:
-        """A new segment: the answer (if any), then the session from `from_ms` to its end."""
+    def _start(
+        self, from_ms: int, answer=None, play_session: bool = True, step: int | None = None
+    ) -> None:
+        """A new segment: the answer (if any), then the session from `from_ms` to its end.
+
+        `step`: `from_ms` is that step's start. While Piper is still speaking the way there,
+        its place is not final yet: the answer is said at once all the same, and the session
+        follows once the step's place is final (silence is written meanwhile, counted with
+        the answer, so the ear's place stays exact)."""
         from coach.sound.render import Mixer
 
         self._stop_segment()
-        if play_session:
+        self._pending_step = None
+        if play_session and step is not None and answer is not None and not self._at_step(step):
+            self._pending_step = step
+        elif play_session:
             self._ready_from(from_ms)
         self._from = min(self._frame(from_ms), self.total)
         self._paused_at = self._from
         self._answer_pcm = answer
         self._answer_frames = 0 if answer is None else len(answer)
-        session = self.total - self._from if play_session else 0
-        self._mixer = Mixer(self.script, self.voice, self.layout, self._from)
+        session = self.total - self._from if play_session and self._pending_step is None else 0
+        self._mixer = Mixer(self.script, self.voice, self.layout, self._from) if session else None
         self._session_left = session
         self._written = 0
         self._finished_writing = False
@@ -301,6 +302,36 @@ class Session:
         self._segment = self.speaker.open(frames, first)
         self._fill()
 
+    def _at_step(self, step: int) -> bool:
+        """Whether a segment can start at step `step`, its place final (see _ready_from)."""
+        at = self.script.chapters[step].start_ms
+        return self.final_ms is None or self.final_ms > at + START_AHEAD_MS
+
+    def _pending(self, frames: int) -> bool:
+        """A step to go on with once its place is final (see _start): True when the session
+        part is ready now; else up to `frames` of silence are added to the answer, written
+        only as the ear nears the end of what was written."""
+        import numpy as np
+
+        step = self._pending_step
+        assert step is not None
+        if self._at_step(step):
+            from coach.sound.render import Mixer
+
+            self._pending_step = None
+            self._from = min(self._frame(self.script.chapters[step].start_ms), self.total)
+            self._mixer = Mixer(self.script, self.voice, self.layout, self._from)
+            self._session_left = self.total - self._from
+            return True
+        seg = self._segment
+        sr = self.layout.sample_rate
+        if seg is None or self._written - seg.heard_frames(sr) > sr // 10:
+            return False
+        shape = (min(frames, sr // 20),) + ((2,) if self.layout.channels == 2 else ())
+        self._answer_pcm = np.concatenate([self._answer_pcm, np.zeros(shape, np.float32)])
+        self._answer_frames += shape[0]
+        return False
+
     def _next_block(self, frames: int):
         """The next samples of this segment (the answer first, then the session), counted as
         written: they go to the segment at once."""
@@ -310,6 +341,10 @@ class Session:
         while frames > 0:
             if self._written < self._answer_frames:
                 block = self._answer_pcm[self._written : self._written + frames]
+            elif self._pending_step is not None:
+                if self._pending(frames) or self._written < self._answer_frames:
+                    continue  # the session part is ready, or silence was added to the answer
+                break
             elif self._session_left > 0:
                 assert self._mixer is not None  # made with the segment
                 room = self._final_frame() - self._mixer.position
@@ -339,8 +374,8 @@ class Session:
         while self._written < target:
             block = self._next_block(sr // 4)
             if len(block) == 0:
-                if self._session_left > 0:  # not the end: waiting for phrases to arrive
-                    return
+                if self._session_left > 0 or self._pending_step is not None:
+                    return  # not the end: waiting for phrases to arrive
                 seg.finish()
                 self._finished_writing = True
                 return
@@ -390,12 +425,13 @@ class Session:
         step = self.chapter_at(ms)
         if key == "next":
             if step + 1 < len(chapters):
-                self._start(self._chapter_start(step + 1), self._answer("next"))
+                at = chapters[step + 1].start_ms
+                self._start(at, self._answer("next"), step=step + 1)
             else:
                 self._start(self._snap(ms), self._answer("last"))
         elif key == "back":
             target = step - 1 if ms - chapters[step].start_ms < BACK_GRACE_MS and step else step
-            self._start(self._chapter_start(target), self._answer("back"))
+            self._start(chapters[target].start_ms, self._answer("back"), step=target)
         elif key == "repeat":
             said = self._last_instruction(ms, step)
             answer = self._answer(text=said) if said else None
@@ -467,9 +503,11 @@ class Session:
         self._start(self._snap(start_ms))
         # The answers are spoken only after a key, and the first time they need the speech
         # engine (half a second or more): make them now, beside the loop, so a key is
-        # answered at once. ctypes lets go of Python's lock while espeak-ng works.
-        self._warming = threading.Thread(target=self._warm, name="coach-warm", daemon=True)
-        self._warming.start()
+        # answered at once. ctypes lets go of Python's lock while espeak-ng works. (While Piper
+        # speaks ahead, the answers are among its first phrases: coach.pipeline.load_playing.)
+        if self.again is None:
+            self._warming = threading.Thread(target=self._warm, name="coach-warm", daemon=True)
+            self._warming.start()
         finished = False
         last_view = 0.0
         try:
@@ -578,23 +616,26 @@ def _play(
 ) -> Outcome:
     """play_routine, once the script is ready to start (see there)."""
     from coach.play.positions import Positions
-    from coach.play.speaker import Speaker
+    from coach.play.speaker import Speaker, streams_as_written
     from coach.settings import Settings
     from coach.sound.render import Layout
 
     spoken, voice = playing.spoken, playing.spoken.voice
+    script, final_ms, again = spoken.script, playing.final_ms, playing.again
+    # Starting part-way needs the steps' final places, and an output that is handed the whole
+    # session (simpleaudio, afplay) its final length: then every phrase is waited for.
+    wait = again is not None and (from_step is not None or resume or not streams_as_written(output))
     if note:
         for line in voice.notes():  # a fallback to espeak-ng, a setting Piper cannot honour
             note(line)
         if playing.speaking:
             noun = "phrase" if playing.speaking == 1 else "phrases"
+            when = "before playing" if wait else "while playing"
             note(
-                f"speaking {playing.speaking} new {noun} with {voice.label} while playing "
+                f"speaking {playing.speaking} new {noun} with {voice.label} {when} "
                 "(once; they are kept in the phrase cache)"
             )
-    script, final_ms, again = spoken.script, playing.final_ms, playing.again
-    if again is not None and (from_step is not None or resume):
-        # Starting part-way needs the steps' final places: wait for every phrase.
+    if wait and again is not None:
         while voice.waiting_for():
             voice.wait_any(0.25)
         ahead = again(None)

@@ -414,6 +414,15 @@ def quiet_stderr():
         os.close(saved)
 
 
+def streams_as_written(output: str | None) -> bool:
+    """Whether `output` (None: the first that works) plays samples as they are written and can
+    be given a session of a length not known yet: the pipe players can; simpleaudio plays a
+    buffer of a fixed length, afplay a whole file."""
+    if output is not None:
+        return output in _PIPE_COMMANDS
+    return any(shutil.which(name) for name in OUTPUTS if name in _PIPE_COMMANDS)
+
+
 def available_outputs() -> list[str]:
     """Outputs that exist here, in the order they are tried."""
 

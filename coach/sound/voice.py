@@ -532,10 +532,6 @@ class SpeechVoice:
                 self._arrived.wait(timeout_s)
         self.waiting_for()
 
-    def loaded(self) -> bool:
-        """Whether the voice speaking ahead is loaded (phrases then come every moment)."""
-        return self._ahead is None or self._ahead.loaded.is_set()
-
     def _wait_for(self, said: str) -> np.ndarray:
         ahead = self._ahead
         assert ahead is not None  # only speak_ahead's phrases are coming

@@ -179,7 +179,6 @@ class SpeakingAhead:
         self._closing = False
         self.fault: EnvironmentFault | None = None
         self.finished = threading.Event()
-        self.loaded = threading.Event()  # the voice is loaded here: phrases come every moment
         self._pool: ProcessPoolExecutor | None = None
         self._in_flight: dict[Future, str] = {}
         count = (workers or worker_count(len(texts))) - 1
@@ -233,11 +232,8 @@ class SpeakingAhead:
             self._in_flight = {}
 
     def _speak_here(self, text: str | None) -> None:
-        from coach.sound import piper
 
         try:
-            piper._voice(self._job.model)
-            self.loaded.set()
             while text is not None:
                 self._done(text, speak_piper(self._job, text))
                 text = self._next()
@@ -252,7 +248,6 @@ class SpeakingAhead:
                 )
             )
         finally:
-            self.loaded.set()  # or failed: whoever waits for it learns which
             self._exited()
 
     def _collect(self) -> None:

@@ -394,7 +394,7 @@ def bench_piper_memory(work: Path, minutes: float) -> list[Figure]:
     phrases = len(list(cache.glob("*/*.npy")))
     what = (
         f"a {hours:.1f}-hour routine ({phrases} phrases) to WAV with Piper, empty phrase "
-        "cache: peak memory, coach and its workers together"
+        "cache: peak memory (PSS), coach and its workers together"
     )
     return [Figure("piper", what, peak, "MiB", 600)]
 

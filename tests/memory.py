@@ -50,11 +50,13 @@ def _children() -> dict[int, list[int]]:
     return kids
 
 
-def _rss_kib(pid: int) -> int:
+def _pss_kib(pid: int) -> int:
+    # Pss: the process's resident pages, each shared page divided among the processes that
+    # share it (the libraries every worker maps), so a sum over processes counts memory once.
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -62,8 +64,9 @@ def _rss_kib(pid: int) -> int:
 
 
 def peak_tree_mib(proc: subprocess.Popen, every_s: float = 0.05) -> float:
-    """The peak of the resident memory of `proc` and all its descendants together (worker
-    processes included), in MiB, sampled every `every_s` until it ends."""
+    """The peak memory of `proc` and all its descendants together (worker processes
+    included), in MiB: the sum of their proportional set sizes (resident memory with shared
+    pages counted once, not once per process), sampled every `every_s` until it ends."""
     peak_kib = 0
     while proc.poll() is None:
         kids = _children()
@@ -72,7 +75,7 @@ def peak_tree_mib(proc: subprocess.Popen, every_s: float = 0.05) -> float:
             pid = todo.pop()
             tree.append(pid)
             todo += kids.get(pid, [])
-        peak_kib = max(peak_kib, sum(_rss_kib(pid) for pid in tree))
+        peak_kib = max(peak_kib, sum(_pss_kib(pid) for pid in tree))
         time.sleep(every_s)
     proc.wait()
     return peak_kib / 1024

@@ -399,12 +399,37 @@ def bench_piper_memory(work: Path, minutes: float) -> list[Figure]:
     return [Figure("piper", what, peak, "MiB", 600)]
 
 
+def _first_sound_s(rec, routine: str, env: dict | None = None) -> float:
+    """Seconds from starting `coach play ROUTINE` to its first sound at the sink."""
+    from tests.audio import frames
+
+    take = rec.take()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [str(COACH), "play", routine, "--quiet"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        at = take.wait_for_sound(
+            take.position_at(t0) - frames(50),
+            timeout_s=30,
+            ended=lambda p=proc: p.poll() is not None,
+        )
+    finally:
+        proc.send_signal(2)
+        proc.wait(timeout=15)
+    time.sleep(0.5)
+    return take.time_at(at) - t0
+
+
 def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
     """`coach play` with Piper on a routine whose phrases are not in the cache yet: the time
     to the first sound at the sink, with the voice's optimized model kept from an earlier
     run (a new routine), and on a first run ever (nothing kept: the model is optimized then)."""
-    from tests.audio import frames
-
     cache = work / "piper-play-cache"
     env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
     env.pop("COACH_SPEECH_WORKERS", None)
@@ -417,25 +442,8 @@ def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
                     shutil.rmtree(entry)
                 elif i == 0:
                     entry.unlink()
-            take = rec.take()
-            time.sleep(0.3)
-            t0 = time.monotonic()
-            proc = subprocess.Popen(
-                [str(COACH), "play", "upper-back-quick", "--quiet"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=env,
-            )
-            at = take.wait_for_sound(
-                take.position_at(t0) - frames(50),
-                timeout_s=30,
-                ended=lambda p=proc: p.poll() is not None,
-            )
-            (first_ever if i == 0 else new_routine).append(take.time_at(at) - t0)
-            proc.send_signal(2)
-            proc.wait(timeout=15)
-            time.sleep(0.5)
+            seconds = _first_sound_s(rec, "upper-back-quick", env)
+            (first_ever if i == 0 else new_routine).append(seconds)
     finally:
         rec.stop()
     return [
@@ -465,31 +473,12 @@ def _recorder():
 
 
 def bench_first_sound(runs: int, work: Path) -> list[Figure]:
-    from tests.audio import frames
-
     _coach("show", "upper-back-quick")  # a warm phrase cache, as the target says
     rec = _recorder()
     times = []
     try:
         for _ in range(runs):
-            take = rec.take()
-            time.sleep(0.3)
-            t0 = time.monotonic()
-            proc = subprocess.Popen(
-                [str(COACH), "play", "upper-back-quick", "--quiet"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            at = take.wait_for_sound(
-                take.position_at(t0) - frames(50),
-                timeout_s=20,
-                ended=lambda p=proc: p.poll() is not None,
-            )
-            times.append(take.time_at(at) - t0)
-            proc.send_signal(2)
-            proc.wait(timeout=10)
-            time.sleep(0.5)
+            times.append(_first_sound_s(rec, "upper-back-quick"))
     finally:
         rec.stop()
     what = f"first sound: `coach play` to the first sound at the sink (median of {runs}, warm)"

@@ -308,3 +308,36 @@ def session_bus(tmp_path_factory, monkeypatch) -> Iterator[SessionBus]:
     finally:
         if proc.poll() is None:
             bus.kill()
+
+
+# -- small real file systems: full, read-only -------------------------------------------------
+
+
+def _mount_tmpfs(folder: Path, options: str) -> None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    folder.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 64 KiB file system: a few seconds of any format fill it."""
+    folder = tmp_path / "tiny"
+    _mount_tmpfs(folder, "size=64k")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    folder = tmp_path / "ro"
+    _mount_tmpfs(folder, "ro,size=64k")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)

@@ -384,36 +384,6 @@ def test_interrupt_at_any_moment_leaves_nothing(tmp_path, ten_minutes_of_noise, 
     assert leftovers(tmp_path) == []
 
 
-def _mount_tmpfs(folder: Path, options: str) -> None:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root on Linux")
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 64 KiB file system: a few seconds of any format fill it."""
-    folder = tmp_path / "tiny"
-    _mount_tmpfs(folder, "size=64k")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
-@pytest.fixture
-def read_only_disk(tmp_path):
-    folder = tmp_path / "ro"
-    _mount_tmpfs(folder, "ro,size=64k")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
 @pytest.mark.parametrize("fmt", AUDIO_FORMATS)
 def test_full_disk_leaves_nothing(tiny_disk, fmt):
     if fmt in ("m4a", "m4b") and shutil.which("ffmpeg") is None:

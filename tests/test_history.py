@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -191,37 +190,8 @@ def test_a_locked_file_costs_the_record_within_a_few_seconds(tmp_path):
     assert History(path).sessions() == (record(),)
 
 
-def _mount_tmpfs(folder: Path, options: str) -> None:
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root on Linux")
-    folder.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-
-
-@pytest.fixture
-def read_only_folder(tmp_path):
-    folder = tmp_path / "ro"
-    _mount_tmpfs(folder, "ro,size=64k")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    folder = tmp_path / "tiny"
-    _mount_tmpfs(folder, "size=64k")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
-
-
-def test_a_read_only_folder_costs_the_record_with_a_clear_message(read_only_folder):
-    path = read_only_folder / "state" / "h.sqlite3"
+def test_a_read_only_disk_costs_the_record_with_a_clear_message(read_only_disk):
+    path = read_only_disk / "state" / "h.sqlite3"
     with pytest.raises(HistoryFault) as e:
         History(path).add(record())
     assert str(e.value).startswith(f"cannot open the history {path}: ")
@@ -436,14 +406,14 @@ def test_a_finished_session_is_recorded_and_the_streak_said(tmp_path, run_coach)
 @pytest.mark.audio
 @pytest.mark.slow
 def test_a_history_that_cannot_be_written_costs_one_line_not_the_session(
-    tmp_path, run_coach, read_only_folder
+    tmp_path, run_coach, read_only_disk
 ):
     path = test_play.write_routine(tmp_path, test_play.TIMING, "timing")
     proc = run_coach(
-        "play", path, "--quiet", timeout=120, env={"COACH_STATE_DIR": str(read_only_folder)}
+        "play", path, "--quiet", timeout=120, env={"COACH_STATE_DIR": str(read_only_disk)}
     )
     assert proc.returncode == 0, proc.stderr
-    file = read_only_folder / "history.sqlite3"
+    file = read_only_disk / "history.sqlite3"
     assert proc.stderr == (
         f"this session is not in the history: cannot open the history {file}: "
         "the folder is on a read-only file system\n"

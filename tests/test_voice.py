@@ -170,3 +170,54 @@ def test_preparing_phrases_first_gives_the_script_of_measuring_one_by_one(
     choice = VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
     voice = SpeechVoice(choice, tmp_path / "b", routine.pronounce)
     assert cues.dumps(prepared.script) == cues.dumps(compile(routine, None, voice.duration_ms))
+
+
+def test_a_cached_routine_is_compiled_from_the_lengths_in_the_cache_reading_no_audio(
+    tmp_path, monkeypatch
+):
+    from coach.pipeline import load_spoken
+    from coach.script import cues
+    from coach.sound import cache
+
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "cache"))
+    measured = load_spoken("upper-back-quick")  # spoken here: lengths from the samples
+    assert measured.voice.synthesized > 0
+
+    def no_audio(path):
+        raise AssertionError(f"read the audio of {path}")
+
+    monkeypatch.setattr(cache, "load", no_audio)
+    cached = load_spoken("upper-back-quick")
+    assert cached.voice.synthesized == 0
+    assert cues.dumps(cached.script) == cues.dumps(measured.script)
+
+
+def test_an_entry_whose_header_is_not_read_is_measured_from_its_audio(folder):
+    from coach.sound import cache
+
+    text = "Roll your shoulders back."
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    pcm = voice.pcm(text)
+    (entry,) = folder.glob("*/*.npy")
+    with entry.open("wb") as f:  # the .npy format's version 2.0: a header `samples` leaves alone
+        np.lib.format.write_array(f, pcm, version=(2, 0))
+    assert cache.samples(entry) is None
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert again.prepare([text]) == 0  # found in the cache, by its audio
+    assert again.duration_ms(text) == voice.duration_ms(text)
+    assert again.synthesized == 0
+
+
+def test_an_entry_cut_short_has_no_length_and_is_made_again(folder):
+    from coach.sound import cache
+
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    pcm = voice.pcm("Relax your jaw.")
+    (entry,) = folder.glob("*/*.npy")
+    assert cache.samples(entry) == len(pcm)
+    entry.write_bytes(entry.read_bytes()[:-4])
+    assert cache.samples(entry) is None
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert again.prepare(["Relax your jaw."]) == 1
+    assert again.duration_ms("Relax your jaw.") == voice.duration_ms("Relax your jaw.")
+    assert again.synthesized == 1

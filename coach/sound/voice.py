@@ -285,6 +285,9 @@ class SpeechVoice:
         self._voice_id: str | None = None
         self._identity: dict | None = None
         self._memory: dict[str, np.ndarray] = {}
+        # Phrases (as said) the cache holds, with their number of samples, read from the
+        # entries' headers: a compile needs only lengths, so a cached routine reads no audio.
+        self._lengths: dict[str, int] = {}
         self.sample_rate = SAMPLE_RATE  # every engine's phrases are brought to this rate
         self.synthesized = 0  # phrases made this run (the rest came from the cache)
         self.workers = _workers()  # processes for `prepare` (None: one per core; 0: none)
@@ -379,7 +382,16 @@ class SpeechVoice:
         }
 
     def duration_ms(self, text: str) -> int:
-        return round(len(self.pcm(text)) * 1000 / self.sample_rate)
+        said = respell(text, self.pronounce)
+        count = self._samples(said)
+        if count is None:
+            count = len(self.pcm(text))
+        return round(count * 1000 / self.sample_rate)
+
+    def _samples(self, said: str) -> int | None:
+        # The length of a phrase (as said) in memory or known from the cache, else None.
+        data = self._memory.get(said)
+        return len(data) if data is not None else self._lengths.get(said)
 
     def estimate_ms(self, text: str) -> int:
         """How long `text` will take, estimated before it is spoken: from its characters for
@@ -400,9 +412,9 @@ class SpeechVoice:
         return self.estimate_ms if self.chosen.engine == PIPER else None
 
     def known_ms(self, text: str) -> int | None:
-        """The length of `text` if it is spoken already (in memory), else None."""
-        data = self._memory.get(respell(text, self.pronounce))
-        return None if data is None else round(len(data) * 1000 / self.sample_rate)
+        """The length of `text` if it is spoken already (in memory or the cache), else None."""
+        count = self._samples(respell(text, self.pronounce))
+        return None if count is None else round(count * 1000 / self.sample_rate)
 
     def pcm(self, text: str) -> np.ndarray:
         # Respelt before the cache, which keys what is said; duration_ms measures it too.
@@ -428,13 +440,17 @@ class SpeechVoice:
 
     def _missing(self, texts: Iterable[str]) -> dict[str, Path]:
         # The phrases of `texts` (as said) the cache lacks, with where each will be kept; the
-        # ones it holds are loaded into memory on the way.
+        # lengths of the ones it holds are noted on the way (their audio is read when played).
         missing: dict[str, Path] = {}
         for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
-            if said in self._memory or said in missing:
+            if said in self._memory or said in self._lengths or said in missing:
                 continue
             path = cache.entry_path(self.folder, said, self.identity())
-            data = cache.load(path)
+            count = cache.samples(path)
+            if count is not None:
+                self._lengths[said] = count
+                continue
+            data = cache.load(path)  # no entry, or a header `samples` does not read
             if data is None:
                 missing[said] = path
             else:

@@ -385,6 +385,9 @@ class SpeechVoice:
         said = respell(text, self.pronounce)
         count = self._samples(said)
         if count is None:
+            self._missing((text,))  # its length, if the cache holds it
+            count = self._samples(said)
+        if count is None:
             count = len(self.pcm(text))
         return round(count * 1000 / self.sample_rate)
 

@@ -80,6 +80,18 @@ def test_a_corrupt_cache_entry_is_made_again(folder):
     assert np.array_equal(third.pcm("Rest."), remade) and third.synthesized == 0
 
 
+def test_an_entry_that_is_not_finite_is_made_again(folder):
+    # The mixer relies on every phrase being finite (it clips, and NaN survives clipping).
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    good = voice.pcm("Rest.")
+    (entry,) = folder.glob("*/*.npy")
+    bad = good.copy()
+    bad[len(bad) // 2] = np.nan
+    np.save(entry, bad)
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert np.array_equal(again.pcm("Rest."), good) and again.synthesized == 1
+
+
 def test_clear_empties_the_cache(folder):
     voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
     voice.pcm("One.")

@@ -69,7 +69,7 @@ def export(
     # Mixed block by block as the encoder takes it: memory stays flat however long the routine.
     layout = Layout(voice.sample_rate, 2 if stereo else 1)
     mixer = Mixer(script, voice, layout)
-    pcm = Blocks(mixer.total, layout.channels, mixer.read)
+    pcm = Blocks(mixer.total, layout.channels, mixer.read, clipped=True)
     p = script.settings
     comment = (
         f"coach; pace {p.pace:g}; speech {p.rate_wpm} words/min; voice {voice.label}"

@@ -100,6 +100,8 @@ def load(path: Path) -> np.ndarray | None:
         return None  # a corrupt entry (a crash mid-write elsewhere): make it again
     if data.dtype != np.float32 or data.ndim != 1 or not len(data):
         return None
+    if not np.isfinite(data).all():  # the mixer's blocks are finite because phrases are
+        return None
     return data
 
 

@@ -233,3 +233,12 @@ def test_an_entry_cut_short_has_no_length_and_is_made_again(folder):
     assert again.prepare(["Relax your jaw."]) == 1
     assert again.duration_ms("Relax your jaw.") == voice.duration_ms("Relax your jaw.")
     assert again.synthesized == 1
+
+
+def test_the_engines_version_is_read_as_importlib_metadata_reads_it():
+    # It is in every phrase's cache key: read another way, it must be the same text.
+    from importlib.metadata import version
+
+    from coach.sound.espeak import _package_version
+
+    assert _package_version("pyttsx3") == version("pyttsx3")

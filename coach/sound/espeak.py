@@ -311,6 +311,22 @@ def _quiet():
 
 
 def _package_version(name: str) -> str:
+    # importlib.metadata searches every folder on sys.path (50-90 ms, in every command that
+    # speaks or reads the phrase cache); the package's one .dist-info beside it says the same.
+    import importlib
+
+    try:
+        package = Path(importlib.import_module(name).__file__ or "").parent
+        found = list(package.parent.glob(f"{name}-*.dist-info/METADATA"))
+        if len(found) == 1:
+            with found[0].open(encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("Version:"):
+                        return line.split(":", 1)[1].strip()
+                    if not line.strip():  # the headers end here
+                        break
+    except (ImportError, OSError, UnicodeDecodeError):
+        pass
     from importlib.metadata import PackageNotFoundError, version
 
     try:

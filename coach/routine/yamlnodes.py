@@ -58,12 +58,10 @@ class _Resolver(yaml.resolver.Resolver):
 
     def __init__(self) -> None:
         super().__init__()
-        self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+        self._tags: dict[tuple[type, str | None, object], str] = {}
 
     def resolve(self, kind, value, implicit):
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
+        key = (kind, value, implicit)
         tag = self._tags.get(key)
         if tag is None:
             tag = self._tags[key] = super().resolve(kind, value, implicit)
@@ -84,8 +82,12 @@ class _Composer(yaml.composer.Composer):
         self.too_big: yaml.Node | None = None  # see compose_node
         self._over = 0  # nodes composed of more than MAX_EXPANDED_VALUES values
 
+    # Whether `check_scalar` is to be called for the scalars that may need it (see there).
+    checks_scalars = False
+
     def check_scalar(self, event: yaml.ScalarEvent, parent: yaml.Node | None) -> None:
-        """A hook for the libyaml loader, called before a scalar is composed."""
+        """A hook for the libyaml loader, called before a scalar that is empty, tagged, a
+        block scalar or plain in a flow collection is composed."""
 
     def compose_node(self, parent, index):
         self.depth += 1
@@ -98,7 +100,13 @@ class _Composer(yaml.composer.Composer):
                 return super().compose_node(parent, index)
             first, over = self.composed, self._over
             if type(event) is yaml.ScalarEvent and event.anchor is None:
-                self.check_scalar(event, parent)
+                if self.checks_scalars and (
+                    not event.value
+                    or event.tag is not None
+                    or event.style in ("|", ">")
+                    or (not event.style and getattr(parent, "flow_style", None) is True)
+                ):
+                    self.check_scalar(event, parent)
                 self.get_event()
                 tag = event.tag
                 if tag is None or tag == "!":
@@ -162,6 +170,8 @@ if LIBYAML:
             _Composer.__init__(self)
             _Resolver.__init__(self)
             self.text = text
+
+        checks_scalars = True
 
         def check_scalar(self, event: yaml.ScalarEvent, parent: yaml.Node | None) -> None:
             if _libyaml_differs(event, parent, self.text):

@@ -242,3 +242,21 @@ def test_the_engines_version_is_read_as_importlib_metadata_reads_it():
     from coach.sound.espeak import _package_version
 
     assert _package_version("pyttsx3") == version("pyttsx3")
+
+
+def test_phrases_spoken_together_are_the_samples_of_each_spoken_alone(tmp_path):
+    # `prepare` has espeak-ng speak a batch of phrases, a few at once; `pcm` one at a time.
+    texts = [
+        "Breathe in.",
+        "Hold it there, and breathe.",
+        "Switch sides. Now the left side.",
+        "Rest.",
+        "Three.",
+        "Twist your upper body to the right and hold.",
+    ]
+    together = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "a")
+    assert together.prepare(texts) == len(texts) == together.synthesized
+    alone = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "b")
+    for text in texts:
+        assert np.array_equal(together.pcm(text), alone.pcm(text)), text
+    assert alone.synthesized == len(texts)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -45,6 +45,7 @@ PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
 ENGINES = (PIPER, ESPEAK)  # the order a bare voice name is looked up in
 SAMPLE_RATE = 22_050  # coach's speech rate; a voice at another is resampled (soxr)
+_BATCH = 32  # espeak-ng phrases asked for at once by `prepare` (their raw samples are held)
 
 
 class Voice(Protocol):
@@ -499,9 +500,8 @@ class SpeechVoice:
                 return total
             except workers.PoolUnavailable as e:
                 self.serial_reason = f"speech worker processes cannot start here ({e})"
-        for said in missing:
-            if said not in self._memory:
-                keep(said, self._make(said))
+        for said, data in self._make_all([s for s in missing if s not in self._memory]):
+            keep(said, data)
         return total
 
     def speak_ahead(self, texts: Iterable[str]) -> int:
@@ -582,6 +582,24 @@ class SpeechVoice:
         assert model is not None
         scale = piper.rate_to_length_scale(self.choice.rate_wpm)
         return PiperJob(model, scale, self.choice.volume, self.sample_rate)
+
+    def _make_all(self, texts: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+        """(text, `_make(text)`) for each of `texts`, espeak-ng's in batches: a few round
+        trips to the engine instead of one a phrase (the same samples)."""
+        if self.chosen.engine == PIPER:
+            for text in texts:
+                yield text, self._make(text)
+            return
+        from coach.sound.workers import make_phrase
+
+        engine = self.engine
+        assert self._voice_id is not None  # resolved with the engine
+        for at in range(0, len(texts), _BATCH):
+            batch = texts[at : at + _BATCH]
+            spoken = engine.synthesize_all(batch, self._voice_id, self.choice)
+            for text, (raw, rate) in zip(batch, spoken):
+                self.synthesized += 1
+                yield text, make_phrase(raw, rate, self.sample_rate)
 
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.workers import make_phrase

@@ -750,6 +750,15 @@ How each figure is measured (bench/bench.py):
 - **compile**: a generated routine of 1,000 steps cycling through every step kind, in process,
   median of several runs.
 - **cold start**: the whole `coach` process, as a person starts it.
+- **speed** (issue 16; `scripts/bench --speed` runs only these): each beside its anchor,
+  measured in turns in the same run. `coach --help` against `python -c 'import typer'`; `coach
+  compile` of a generated 30-minute routine whose phrases are cached; its export to WAV with
+  the cache warm; its export from an empty cache against one `espeak-ng -f` process speaking
+  the same unique phrases to a WAV file (both with espeak-ng's English voice at the routine's
+  rate); and the slowest to load, against PyYAML's C loader (`CSafeLoader`) on the same text,
+  of three routine files of 1 MiB (generated steps of every kind, steps in flow style, one
+  list of short values). coach's modules are byte-compiled first, as an installed coach has
+  them.
 - **export**: a generated routine of about 30 minutes through `coach export`, first with an
   empty phrase cache (every sentence synthesized), then with the cache warm (median of 3).
   Real-time factor: seconds of audio per second of wall time. Peak memory: the whole process

@@ -12,6 +12,7 @@ twice its target, for use before a change lands; it does not write docs/benchmar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -137,7 +138,7 @@ def bench_compile(runs: int) -> list[Figure]:
     return [
         Figure("compile", "load a 1,000-step routine (YAML to Routine)", load_s * 1000, "ms"),
         Figure(
-            "compile", "compile a 1,000-step routine (all step kinds)", compile_s * 1000, "ms", 100
+            "compile", "compile a 1,000-step routine (all step kinds)", compile_s * 1000, "ms", 20
         ),
     ]
 
@@ -154,6 +155,140 @@ def bench_cold_start(runs: int) -> list[Figure]:
             "ms",
         ),
     ]
+
+
+# -- speed on the paths people wait on (issue 16), each against an anchor in the same run ----
+
+
+def _interleaved_medians(a, b, runs: int) -> tuple[float, float]:
+    """Median seconds of `a()` and of `b()`, run in turns: a busy machine slows both alike."""
+    ta, tb = [], []
+    for _ in range(runs):
+        for fn, times in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _run(*argv: str, env: dict | None = None) -> None:
+    subprocess.run(argv, check=True, capture_output=True, env=env)
+
+
+def _one_mib(make) -> str:
+    """The longest text `make(n)` gives within the 1 MiB a routine file may have."""
+    from coach.routine.yamlnodes import MAX_FILE_BYTES
+
+    lo, hi = 1, 2
+    while len(make(hi).encode()) <= MAX_FILE_BYTES:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if len(make(mid).encode()) <= MAX_FILE_BYTES else (lo, mid)
+    return make(lo)
+
+
+# Routine files of 1 MiB, each the most of one shape: generated steps of every kind, steps in
+# flow style, and one list of short values. coach refuses the last two (too many values),
+# after reading them whole.
+_BIG_ROUTINES = {
+    "every step kind": lambda n: generated_routine(n),
+    "flow-style steps": lambda n: "title: t\nsteps:\n" + "  - {say: [a, b, c, d, e]}\n" * n,
+    "one long list": lambda n: (
+        "title: t\nsteps:\n  - exercise: x\n    cues: [" + ", ".join(["a"] * n) + "]\n"
+    ),
+}
+
+
+def bench_speed(work: Path, runs: int) -> list[Figure]:
+    """Issue 16's figures, each beside its anchor measured in the same run: `coach --help`
+    against `import typer`; a cached compile; a warm WAV export; a cold export with espeak-ng
+    against one espeak-ng process speaking the same phrases; the worst 1 MiB routine file
+    against PyYAML's C loader."""
+    import yaml
+
+    from coach.errors import RoutineError
+    from coach.routine.parser import parse_routine
+
+    figures = []
+    typer_s, help_s = _interleaved_medians(
+        lambda: _run(str(PYTHON), "-c", "import typer"), lambda: _coach("--help"), runs
+    )
+    figures += [
+        Figure("speed", "python -c 'import typer' (the anchor)", typer_s * 1000, "ms"),
+        Figure("speed", "coach --help / import typer", help_s / typer_s, "x", 1.5),
+    ]
+
+    # espeak-ng (its voice for en, as the anchor's -v en), so a cold export takes seconds.
+    cache = work / "speed-cache"
+    env = {**os.environ, "COACH_VOICE": "espeak", "COACH_CACHE_DIR": str(cache)}
+    routine = routine_of_minutes(30, work)
+    out = work / "speed.wav"
+    shutil.rmtree(cache, ignore_errors=True)
+    _coach("export", str(routine), "-o", str(out), "--force", "-q", env=env)
+    minutes = _audio_seconds(out) / 60
+    phrases, rate = _unique_phrases(routine, env)
+    label = f"a {minutes:.0f}-minute routine ({len(phrases)} phrases)"
+    compile_s = _median_s(lambda: _coach("compile", str(routine), env=env), runs)
+    figures.append(Figure("speed", f"coach compile of {label}, cached", compile_s, "s", 0.25))
+    warm_s = _median_s(
+        lambda: _coach("export", str(routine), "-o", str(out), "--force", "-q", env=env), runs
+    )
+    figures.append(
+        Figure(
+            "speed",
+            f"warm export of {label} to WAV (espeak-ng): real-time factor",
+            minutes * 60 / warm_s,
+            "x",
+            4000,
+            True,
+        )
+    )
+
+    text = work / "phrases.txt"
+    text.write_text("\n".join(phrases) + "\n", encoding="utf-8")
+
+    def cold() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+        _coach("export", str(routine), "-o", str(out), "--force", "-q", env=env)
+
+    def alone() -> None:
+        _run("espeak-ng", "-v", "en", "-s", str(rate), "-f", str(text), "-w", str(work / "f.wav"))
+
+    cold_s, alone_s = _interleaved_medians(cold, alone, max(3, runs // 3))
+    figures += [
+        Figure(
+            "speed",
+            f"one `espeak-ng -f` process, the same {len(phrases)} phrases (the anchor)",
+            alone_s,
+            "s",
+        ),
+        Figure(
+            "speed", f"cold export of {label} (espeak-ng) / the anchor", cold_s / alone_s, "x", 2.5
+        ),
+    ]
+
+    worst = None
+    for shape, make in _BIG_ROUTINES.items():
+        big = _one_mib(make)
+
+        def coach_load(big=big) -> None:
+            # Refused after reading it all (too many values): the time is what is measured.
+            with contextlib.suppress(RoutineError):
+                parse_routine(big, "big.yaml")
+
+        c_s, coach_s = _interleaved_medians(
+            lambda big=big: yaml.load(big, Loader=yaml.CSafeLoader), coach_load, 3
+        )
+        if worst is None or coach_s / c_s > worst[0]:
+            worst = (coach_s / c_s, shape, coach_s, c_s)
+    assert worst is not None
+    ratio, shape, coach_s, c_s = worst
+    figures += [
+        Figure("speed", f"the worst 1 MiB routine file ({shape}): coach's loading", coach_s, "s"),
+        Figure("speed", "... / PyYAML's C loader (CSafeLoader) on it", ratio, "x", 1.5),
+    ]
+    return figures
 
 
 # -- intelligibility ----------------------------------------------------------------------
@@ -687,6 +822,15 @@ How each figure is measured (bench/bench.py):
 - **compile**: a generated routine of 1,000 steps cycling through every step kind, in process,
   median of several runs.
 - **cold start**: the whole `coach` process, as a person starts it.
+- **speed** (issue 16; `scripts/bench --speed` runs only these): each beside its anchor,
+  measured in turns in the same run. `coach --help` against `python -c 'import typer'`; `coach
+  compile` of a generated 30-minute routine whose phrases are cached; its export to WAV with
+  the cache warm; its export from an empty cache against one `espeak-ng -f` process speaking
+  the same unique phrases to a WAV file (both with espeak-ng's English voice at the routine's
+  rate); and the slowest to load, against PyYAML's C loader (`CSafeLoader`) on the same text,
+  of three routine files of 1 MiB (generated steps of every kind, steps in flow style, one
+  list of short values). coach's modules are byte-compiled first, as an installed coach has
+  them.
 - **export**: a generated routine of about 30 minutes through `coach export`, first with an
   empty phrase cache (every sentence synthesized), then with the cache warm (median of 3).
   Real-time factor: seconds of audio per second of wall time. Peak memory: the whole process
@@ -799,14 +943,27 @@ def main() -> int:
         help="short versions; exit 1 when a figure is over twice its target",
     )
     parser.add_argument(
+        "--speed",
+        action="store_true",
+        help="only the figures of issue 16 (start-up, cached compile, exports, big files), "
+        "printed; docs/benchmarks.md is not written",
+    )
+    parser.add_argument(
         "--long",
         action="store_true",
         help=f"only the long run: a {LONG_MINUTES}-minute routine exported and played through "
         f"the null sink (memory, timing, drift); writes {LONG_DOC.relative_to(ROOT)}",
     )
     args = parser.parse_args()
+    # Measured as installed: pip compiles a package's modules, an editable install does not
+    # (and PYTHONDONTWRITEBYTECODE may forbid it), which would add their compiling to every run.
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(ROOT / "coach")], check=True)
     if args.long:
         return long_run()
+    if args.speed:
+        with tempfile.TemporaryDirectory(prefix="coach-bench-") as tmp:
+            print("\n".join(table(bench_speed(Path(tmp), 5))))
+        return 0
     started = time.perf_counter()
     runs = 3 if args.quick else 11
     audio = bool(os.environ.get("COACH_TEST_SINK"))
@@ -816,6 +973,7 @@ def main() -> int:
         sections = [
             lambda: bench_compile(runs),
             lambda: bench_cold_start(runs),
+            lambda: bench_speed(work, 5 if args.quick else runs),
             lambda: bench_export(30, work, 10 if args.quick else 120, 1 if args.quick else 3),
             lambda: bench_piper(
                 "upper-back-quick" if args.quick else "upper-back-full",

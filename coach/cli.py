@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import MarkupMode, TyperCommand, TyperGroup
 
 from coach.errors import CoachError, Problem, RoutineError
 from coach.settings import CONFIG_KEYS, SETTINGS, from_options, load_config
@@ -26,8 +26,53 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
-class _Coach(TyperGroup):
+class _PlainHelp:
+    """`--help` as plain text, not drawn by rich: importing rich's help renderer (with
+    markdown-it) cost `coach --help` twice what importing typer does. Errors keep their look."""
+
+    rich_markup_mode: MarkupMode
+
+    def format_help(self, ctx, formatter) -> None:
+        mode, self.rich_markup_mode = self.rich_markup_mode, None
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        finally:
+            self.rich_markup_mode = mode
+
+
+class _Command(_PlainHelp, TyperCommand):
+    def format_options(self, ctx, formatter) -> None:
+        # One section per help panel, as rich shows them: Options, then Pacing.
+        arguments: list[tuple[str, str]] = []
+        panels: dict[str, list[tuple[str, str]]] = {"Options": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+            else:
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+                panels.setdefault(panel, []).append(record)
+        for title, records in [("Arguments", arguments), *panels.items()]:
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+class _Coach(_PlainHelp, TyperGroup):
     """The one place where errors become messages and exit codes."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        # Each command's whole first sentence, wrapped, as rich showed it (click cuts it short).
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -126,7 +171,7 @@ RoutineArg = Annotated[
 # -- commands -----------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(cls=_Command)
 def validate(
     paths: Annotated[
         list[str], typer.Argument(metavar="PATH...", help="Routine files or built-in names.")
@@ -160,7 +205,7 @@ def validate(
         raise RoutineError(problems)
 
 
-@app.command("compile")
+@app.command("compile", cls=_Command)
 @_with_pacing
 def compile_(
     routine: RoutineArg,
@@ -193,7 +238,7 @@ def compile_(
         typer.echo("\n".join(cues.timeline(script)))
 
 
-@app.command("list")
+@app.command("list", cls=_Command)
 def list_(
     language: Annotated[
         str | None,
@@ -250,7 +295,7 @@ def list_(
     typer.echo(f"\nyour routines folder: {user_dir()}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def new(
     name: Annotated[str, typer.Argument(help="The routine's name: letters, digits, - and _.")],
     output: Annotated[
@@ -288,7 +333,7 @@ def new(
     typer.echo(f"next: edit it, then coach validate {shown} and coach play {shown}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_pacing
 def show(routine: RoutineArg, settings=None) -> None:
     """Show a routine's steps, when each starts and how long it lasts, at the chosen pacing.
@@ -309,7 +354,7 @@ def show(routine: RoutineArg, settings=None) -> None:
     typer.echo("\n".join(lines))
 
 
-@app.command()
+@app.command(cls=_Command)
 def schema() -> None:
     """Print the JSON Schema of the routine format, for editors (yaml-language-server).
 
@@ -342,7 +387,7 @@ config.__doc__ = f"""Show where your config file is and the settings it gives.
 
 Example: coach config
 """
-app.command()(config)
+app.command(cls=_Command)(config)
 
 
 class _Caption(str, Enum):
@@ -351,7 +396,7 @@ class _Caption(str, Enum):
     lrc = "lrc"
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_pacing
 def export(
     routine: RoutineArg,
@@ -473,7 +518,7 @@ class _speaking:
             self.bar = None
 
 
-@app.command()
+@app.command(cls=_Command)
 @_with_pacing
 def play(
     routine: RoutineArg,
@@ -560,7 +605,7 @@ def play(
         raise typer.Exit(0)
 
 
-@app.command()
+@app.command(cls=_Command)
 def history(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the sessions and the summary as JSON.")
@@ -640,7 +685,7 @@ def history(
         typer.echo(line)
 
 
-@app.command()
+@app.command(cls=_Command)
 def doctor() -> None:
     """Check what coach needs: the voice, the audio output, ffmpeg and coach's folders.
 
@@ -657,7 +702,7 @@ def doctor() -> None:
     raise typer.Exit(exit_code(checks))
 
 
-@app.command()
+@app.command(cls=_Command)
 def voices(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Only voices for this language.")
@@ -696,7 +741,7 @@ def voices(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=_Command)
 def cache(
     clear: Annotated[bool, typer.Option("--clear", help="Delete every cached phrase.")] = False,
 ) -> None:

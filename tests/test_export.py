@@ -249,3 +249,19 @@ def test_pronounce_changes_the_spoken_audio_and_not_the_captions(tmp_path, run_c
     assert run_coach("compile", fixed[2], "-o", script).returncode == 0
     assert run_coach("export", script, "-o", tmp_path / "json.wav", "-q").returncode == 0
     assert np.array_equal(soundfile.read(str(tmp_path / "json.wav"), dtype="float32")[0], fixed[0])
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg"])
+def test_the_mixers_clipped_blocks_are_encoded_as_any_other_block(fmt):
+    # The mixer's blocks skip the encoder's clipping; what is written must not change.
+    import numpy as np
+
+    from coach.export.encode import encoder_samples
+
+    rng = np.random.default_rng(16)
+    block = np.clip(rng.standard_normal((50_000, 2)) * 0.7, -1, 1).astype(np.float32)
+    block[:4] = [[1.0, -1.0], [0.5 / 32767, -0.5 / 32767], [1.5 / 32767, 0.0], [0.0, -0.0]]
+    for pcm in (block, block[:, 0]):
+        expected = encoder_samples(pcm.copy(), fmt)
+        found = encoder_samples(pcm.copy(), fmt, clipped=True)
+        assert found.dtype == expected.dtype and np.array_equal(found, expected)

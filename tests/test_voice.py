@@ -80,6 +80,18 @@ def test_a_corrupt_cache_entry_is_made_again(folder):
     assert np.array_equal(third.pcm("Rest."), remade) and third.synthesized == 0
 
 
+def test_an_entry_that_is_not_finite_is_made_again(folder):
+    # The mixer relies on every phrase being finite (it clips, and NaN survives clipping).
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    good = voice.pcm("Rest.")
+    (entry,) = folder.glob("*/*.npy")
+    bad = good.copy()
+    bad[len(bad) // 2] = np.nan
+    np.save(entry, bad)
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert np.array_equal(again.pcm("Rest."), good) and again.synthesized == 1
+
+
 def test_clear_empties_the_cache(folder):
     voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
     voice.pcm("One.")
@@ -170,3 +182,81 @@ def test_preparing_phrases_first_gives_the_script_of_measuring_one_by_one(
     choice = VoiceChoice(pacing.voice, routine.language, pacing.rate_wpm, pitch=pacing.pitch)
     voice = SpeechVoice(choice, tmp_path / "b", routine.pronounce)
     assert cues.dumps(prepared.script) == cues.dumps(compile(routine, None, voice.duration_ms))
+
+
+def test_a_cached_routine_is_compiled_from_the_lengths_in_the_cache_reading_no_audio(
+    tmp_path, monkeypatch
+):
+    from coach.pipeline import load_spoken
+    from coach.script import cues
+    from coach.sound import cache
+
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "cache"))
+    measured = load_spoken("upper-back-quick")  # spoken here: lengths from the samples
+    assert measured.voice.synthesized > 0
+
+    def no_audio(path):
+        raise AssertionError(f"read the audio of {path}")
+
+    monkeypatch.setattr(cache, "load", no_audio)
+    cached = load_spoken("upper-back-quick")
+    assert cached.voice.synthesized == 0
+    assert cues.dumps(cached.script) == cues.dumps(measured.script)
+
+
+def test_an_entry_whose_header_is_not_read_is_measured_from_its_audio(folder):
+    from coach.sound import cache
+
+    text = "Roll your shoulders back."
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    pcm = voice.pcm(text)
+    (entry,) = folder.glob("*/*.npy")
+    with entry.open("wb") as f:  # the .npy format's version 2.0: a header `samples` leaves alone
+        np.lib.format.write_array(f, pcm, version=(2, 0))
+    assert cache.samples(entry) is None
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert again.prepare([text]) == 0  # found in the cache, by its audio
+    assert again.duration_ms(text) == voice.duration_ms(text)
+    assert again.synthesized == 0
+
+
+def test_an_entry_cut_short_has_no_length_and_is_made_again(folder):
+    from coach.sound import cache
+
+    voice = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    pcm = voice.pcm("Relax your jaw.")
+    (entry,) = folder.glob("*/*.npy")
+    assert cache.samples(entry) == len(pcm)
+    entry.write_bytes(entry.read_bytes()[:-4])
+    assert cache.samples(entry) is None
+    again = SpeechVoice(VoiceChoice(None, "en", 165), folder)
+    assert again.prepare(["Relax your jaw."]) == 1
+    assert again.duration_ms("Relax your jaw.") == voice.duration_ms("Relax your jaw.")
+    assert again.synthesized == 1
+
+
+def test_the_engines_version_is_read_as_importlib_metadata_reads_it():
+    # It is in every phrase's cache key: read another way, it must be the same text.
+    from importlib.metadata import version
+
+    from coach.sound.espeak import _package_version
+
+    assert _package_version("pyttsx3") == version("pyttsx3")
+
+
+def test_phrases_spoken_together_are_the_samples_of_each_spoken_alone(tmp_path):
+    # `prepare` has espeak-ng speak a batch of phrases, a few at once; `pcm` one at a time.
+    texts = [
+        "Breathe in.",
+        "Hold it there, and breathe.",
+        "Switch sides. Now the left side.",
+        "Rest.",
+        "Three.",
+        "Twist your upper body to the right and hold.",
+    ]
+    together = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "a")
+    assert together.prepare(texts) == len(texts) == together.synthesized
+    alone = SpeechVoice(VoiceChoice(None, "en", 165), tmp_path / "b")
+    for text in texts:
+        assert np.array_equal(together.pcm(text), alone.pcm(text)), text
+    assert alone.synthesized == len(texts)

@@ -102,7 +102,7 @@ def export(
     # Mixed block by block as the encoder takes it: memory stays flat however long the routine.
     layout = Layout(voice.sample_rate, 2 if stereo else 1)
     mixer = Mixer(script, voice, layout)
-    pcm = Blocks(mixer.total, layout.channels, mixer.read)
+    pcm = Blocks(mixer.total, layout.channels, mixer.read, clipped=True)
     tags = _tags(script, voice.label)
     write_audio(
         output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force, progress=progress

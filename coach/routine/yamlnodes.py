@@ -50,19 +50,132 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses nesting deeper than MAX_DEPTH."""
+class _Resolver(yaml.resolver.Resolver):
+    """YAML 1.1's implicit tags, each plain value resolved once: a routine repeats the same
+    few ("20s", "both", "true"), and the resolver's regular expressions are most of what
+    composing costs once libyaml does the parsing. (Without path resolvers, which coach does
+    not add, a scalar's tag depends on its value and `implicit` alone.)"""
 
-    _depth = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self._tags: dict[tuple[type, str | None, object], str] = {}
+
+    def resolve(self, kind, value, implicit):
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+class _Composer(yaml.composer.Composer):
+    """PyYAML's composer, refusing nesting deeper than MAX_DEPTH and counting the values of
+    each node as it composes them: a file with no aliases is measured on the way, and only
+    one with aliases is walked again (`_check_aliases`). Plain values are composed here
+    without PyYAML's three calls a value (the same nodes: its compose_scalar_node, inlined)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.composed = 0  # values composed so far
+        self.aliased = False  # an alias was met: sizes are `_check_aliases`'s to measure
+        self.too_big: yaml.Node | None = None  # see compose_node
+        self._over = 0  # nodes composed of more than MAX_EXPANDED_VALUES values
+
+    # Whether `check_scalar` is to be called for the scalars that may need it (see there).
+    checks_scalars = False
+
+    def check_scalar(self, event: yaml.ScalarEvent, parent: yaml.Node | None) -> None:
+        """A hook for the libyaml loader, called before a scalar that is empty, tagged, a
+        block scalar or plain in a flow collection is composed."""
 
     def compose_node(self, parent, index):
-        self._depth += 1
+        self.depth += 1
         try:
-            if self._depth > MAX_DEPTH:
-                raise _TooDeep(self.peek_event().start_mark)
-            return super().compose_node(parent, index)
+            event = self.peek_event()
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(event.start_mark)
+            if type(event) is yaml.AliasEvent:
+                self.aliased = True
+                return super().compose_node(parent, index)
+            first, over = self.composed, self._over
+            if type(event) is yaml.ScalarEvent and event.anchor is None:
+                if self.checks_scalars and (
+                    not event.value
+                    or event.tag is not None
+                    or event.style in ("|", ">")
+                    or (not event.style and getattr(parent, "flow_style", None) is True)
+                ):
+                    self.check_scalar(event, parent)
+                self.get_event()
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
+                # libyaml's plain style is '', PyYAML's None
+                style = event.style or None
+                node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style)
+            else:
+                if type(event) is yaml.ScalarEvent:
+                    self.check_scalar(event, parent)
+                node = super().compose_node(parent, index)
         finally:
-            self._depth -= 1
+            self.depth -= 1
+        self.composed += 1
+        # The node `_check_aliases` would report: one of more values than allowed with no
+        # such node inside it, the last composed (it walks the tree from the end).
+        if self.composed - first > MAX_EXPANDED_VALUES:
+            if self._over == over:
+                self.too_big = node
+            self._over += 1
+        return node
+
+    def compose_scalar_node(self, anchor):
+        node = super().compose_scalar_node(anchor)
+        node.style = node.style or None  # libyaml's plain style is '', PyYAML's None
+        return node
+
+
+class _BoundedLoader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Composer, _Resolver
+):
+    """PyYAML's own parser, in Python: the reference, and what reports every error."""
+
+    def __init__(self, text: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Composer.__init__(self)
+        _Resolver.__init__(self)
+
+
+try:  # libyaml's parser (PyYAML's C extension), absent where PyYAML was built without it
+    from yaml._yaml import CParser as _CParser
+
+    LIBYAML = True
+except ImportError:  # pragma: no cover - PyYAML's wheels have it
+    LIBYAML = False
+
+
+if LIBYAML:
+
+    class _CLoader(_Composer, _CParser, _Resolver):
+        """PyYAML's composer and resolver over libyaml's parser: the same nodes with the same
+        marks as `_BoundedLoader` gives, many times faster (PyYAML's scanner is pure Python).
+        Its errors are not PyYAML's words, so a file it refuses is read again by
+        `_BoundedLoader` (see `compose`). The composer stays PyYAML's, in Python, for the
+        depth limit: libyaml's own composer recurses in C."""
+
+        def __init__(self, text: str) -> None:
+            _CParser.__init__(self, text)
+            _Composer.__init__(self)
+            _Resolver.__init__(self)
+            self.text = text
+
+        checks_scalars = True
+
+        def check_scalar(self, event: yaml.ScalarEvent, parent: yaml.Node | None) -> None:
+            if _libyaml_differs(event, parent, self.text):
+                raise _Refused
 
 
 def node_loc(path: str, node: yaml.Node) -> Loc:
@@ -134,13 +247,103 @@ def _mib(size: int, up: bool = False) -> str:
     return f"{tenths / 10:.1f} MiB".replace(".0 MiB", " MiB")
 
 
+class _Refused(Exception):
+    """libyaml's parser refused the text (or it holds a second document), or read it where
+    PyYAML's parser may read it otherwise: PyYAML's parser reads it."""
+
+
+# libyaml follows YAML 1.2 in places where PyYAML keeps to YAML 1.1 (the YAML test suite and
+# tests/test_libyaml.py show them), so a text or a value of these kinds is PyYAML's to read:
+# tabs (PyYAML refuses many that libyaml allows), byte order marks (which libyaml skips
+# anywhere), directives, ...
+_PYYAMLS_TO_READ = re.compile("\t|\ufeff|^%", re.M)
+# ... a block scalar's header that PyYAML would not read (libyaml allows `>#comment`) ...
+_BLOCK_HEADER = re.compile(r"[|>](?:[-+][1-9]?|[1-9][-+]?)?(?: +#[^\n\r\x85\u2028\u2029]*| *)")
+_LINE_END = re.compile(r"[\n\r\x85\u2028\u2029]|$")
+
+
+def _libyaml_differs(event: yaml.ScalarEvent, parent: yaml.Node | None, text: str) -> bool:
+    """Whether PyYAML's parser may give this scalar another mark, tag or value, or refuse
+    it: an empty value in a flow collection (libyaml marks it at the next token, PyYAML
+    after the ':') or at the very end of the text (libyaml ends the text on a line of its
+    own), a tag on an empty value or the bare '!', a plain value in a flow collection with
+    '?' or ':' in it (PyYAML ends it there), a block scalar's header."""
+    style = event.style
+    in_flow = isinstance(parent, yaml.CollectionNode) and parent.flow_style is True
+    at = event.start_mark.index if event.start_mark is not None else 0
+    if event.tag == "!":
+        return True
+    if not event.value and not style:
+        return in_flow or bool(event.tag) or at >= len(text)
+    if not style and in_flow and ("?" in event.value or ":" in event.value):
+        return True
+    if style in ("|", ">"):
+        end = _LINE_END.search(text, at)
+        return _BLOCK_HEADER.fullmatch(text, at, end.start() if end else len(text)) is None
+    return False
+
+
 def compose(text: str, path: str) -> yaml.Node | None:
-    """Parse one YAML document into a node tree; None for an empty document."""
+    """Parse one YAML document into a node tree; None for an empty document.
+
+    Parsed by libyaml where PyYAML has it, else by PyYAML's own parser, which also reads
+    again any text libyaml refuses: problems are always reported with PyYAML's marks and
+    words."""
+    if LIBYAML:
+        try:
+            composed = _compose_with_libyaml(text)
+        except _Refused:
+            composed = _compose(text, path)
+    else:  # pragma: no cover - PyYAML's wheels have libyaml
+        composed = _compose(text, path)
+    node = composed.node
+    if node is not None and composed.aliased:
+        _check_aliases(node, path)
+    elif composed.too_big is not None:
+        raise _fail(_too_big(False), node_loc(path, composed.too_big))
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class _Composed:
+    """A document's node tree (None: an empty document), and what its composer measured."""
+
+    node: yaml.Node | None
+    aliased: bool = False  # it has aliases: `_check_aliases` measures it
+    too_big: yaml.Node | None = None  # without aliases: the node of too many values, if any
+
+    @classmethod
+    def of(cls, node: yaml.Node | None, loader: _Composer) -> _Composed:
+        return cls(node, loader.aliased, loader.too_big)
+
+
+def _compose_with_libyaml(text: str) -> _Composed:
+    if _PYYAMLS_TO_READ.search(text):
+        raise _Refused
+    loader = None
+    try:
+        loader = _CLoader(text)
+        if not loader.check_node():
+            return _Composed(None)
+        node = loader.get_node()
+        if loader.check_node():
+            raise _Refused
+        return _Composed.of(node, loader)
+    # UnicodeError: a lone surrogate, which libyaml cannot be given as UTF-8
+    except (yaml.YAMLError, _TooDeep, UnicodeError):
+        raise _Refused from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _compose(text: str, path: str) -> _Composed:
+    """`compose` by PyYAML's parser (in Python)."""
     loader = None
     try:
         loader = _BoundedLoader(text)  # checks every character of the text up front
         if not loader.check_node():
-            return None
+            return _Composed(None)
         node = loader.get_node()
         if loader.check_node():
             start = loader.peek_event().start_mark  # the second document's '---'
@@ -172,9 +375,7 @@ def compose(text: str, path: str) -> yaml.Node | None:
     finally:
         if loader is not None:
             loader.dispose()
-    if node is not None:
-        _check_aliases(node, path)
-    return node
+    return _Composed.of(node, loader)
 
 
 # PyYAML's wording, said for a person writing a routine: (pattern of PyYAML's problem, our

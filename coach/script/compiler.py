@@ -28,6 +28,8 @@ from coach.values import BreathPattern
 from coach.words import N_, Words, words_for
 
 Durations = Callable[[str], int]
+# A cue's fields, in Cue's order: start_ms, end_ms, kind, role, step, text, tone, side.
+_CueFields = tuple[int, int, CueKind, CueRole, int, "str | None", "Tone | None", "str | None"]
 
 GAP_MS = 350  # between two spoken sentences
 SLOT_GAP_MS = 150  # between cues inside a timed window, where breath words come quickly
@@ -234,8 +236,9 @@ class _Compiler:
         self.durations = _memo(durations)
         self.t = 0
         self.final_ms: int | None = None  # see compile_ahead
-        # Shifted by the introduction's length once the whole timeline is known (see _script).
-        self.cues: list[Cue] = []
+        # Shifted by the introduction's length once the whole timeline is known (see _script);
+        # kept as Cue's fields in order, made into cues once, at the end (_finish).
+        self.cues: list[_CueFields] = []
         self.chapters: list[Chapter] = []  # each ends where the next starts: set in _script
         self.pending_start: int | None = None  # an announcement opened the next chapter
         # Verbosity: full explains an exercise the first time it comes (by name) and says its
@@ -274,7 +277,7 @@ class _Compiler:
     def speech_at(self, at_ms: int, text: str, role: CueRole, side: str | None = None) -> int:
         """Place words at `at_ms`; returns when they end."""
         end = at_ms + max(1, self.durations(text))
-        self.cues.append(Cue(at_ms, end, CueKind.SPEECH, role, self.step, text=text, side=side))
+        self.cues.append((at_ms, end, CueKind.SPEECH, role, self.step, text, None, side))
         return end
 
     def speak(self, text: str, role: CueRole, side: str | None = None) -> None:
@@ -283,9 +286,7 @@ class _Compiler:
     def tone_at(self, at_ms: int, tone: Tone, side: str | None = None) -> None:
         # A tone cue's role is its tone's name (docs/cue-script.md).
         end = at_ms + TONE_MS[tone]
-        self.cues.append(
-            Cue(at_ms, end, CueKind.TONE, CueRole(tone), self.step, tone=tone, side=side)
-        )
+        self.cues.append((at_ms, end, CueKind.TONE, CueRole(tone), self.step, None, tone, side))
 
     def announce_chapter(self) -> None:
         if self.pending_start is None:
@@ -337,7 +338,7 @@ class _Compiler:
         # the routine a second time.
         if intro is None:  # said as given
             return self._finish(duration, None, 0)
-        said = self.cues[intro].text
+        said = self.cues[intro][5]
         assert said is not None  # the introduction is a speech cue
         base_ms = self.durations(said)
         text, shift = said, 0
@@ -350,25 +351,26 @@ class _Compiler:
             if new_shift == shift:
                 break
             shift = new_shift
-        intro_cue = self.cues[intro]
-        self.cues[intro] = replace(intro_cue, text=text, end_ms=intro_cue.end_ms + shift)
+        start, end, kind, role, step, _, tone, side = self.cues[intro]
+        self.cues[intro] = (start, end + shift, kind, role, step, text, tone, side)
         return self._finish(duration, intro, shift)
 
     def _finish(self, duration: int, intro: int | None, shift: int) -> CueScript:
         """The script, with everything after cue `intro` moved by `shift`."""
         last = len(self.chapters) - 1
-        cues = []
-        for i, c in enumerate(self.cues):
-            moved = shift if intro is not None and i > intro else 0
-            cues.append(
-                replace(
-                    c,
-                    start_ms=c.start_ms + moved,
-                    end_ms=c.end_ms + moved,
-                    step=min(c.step, last),
-                )
-            )
-        cues.sort(key=lambda c: (c.start_ms, c.kind != CueKind.TONE))
+        fields = self.cues
+        if intro is not None and shift:
+            fields = fields[: intro + 1] + [
+                (c[0] + shift, c[1] + shift, c[2], c[3], c[4], c[5], c[6], c[7])
+                for c in fields[intro + 1 :]
+            ]
+        # In time order, tones before words that start with them; sorted is stable.
+        tone = CueKind.TONE
+        fields = sorted(fields, key=lambda c: (c[0], c[2] is not tone))
+        cues = [
+            Cue(start, end, kind, role, step if step < last else last, text, tone, side)
+            for start, end, kind, role, step, text, tone, side in fields
+        ]
         duration += shift
         # Only the introduction starts at 0, and it does not move.
         starts = [ch.start_ms + (shift if ch.start_ms else 0) for ch in self.chapters]
@@ -629,7 +631,12 @@ class _Slots:
             return False
         if at < self.start or at + d > self.end:
             return False
-        return all(at + d + SLOT_GAP_MS <= s or at >= e + SLOT_GAP_MS for s, e in self._busy)
+        end = at + d + SLOT_GAP_MS
+        # A loop, not all(...): this runs for every word of every window.
+        for s, e in self._busy:  # noqa: SIM110
+            if end > s and at < e + SLOT_GAP_MS:
+                return False
+        return True
 
     def fixed(self, at: int, text: str, role: CueRole) -> None:
         if self.fits(at, text):

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +61,33 @@ def entry_path(folder: Path, text: str, identity: dict) -> Path:
     return folder / key[:2] / f"{key}.npy"
 
 
+# The header `store` writes (numpy's .npy format 1.0): magic, version, header length, then a
+# dict literal padded to a multiple of 64 bytes. Only the layout `load` accepts is read.
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_HEADER = re.compile(rb"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+),\), \} *\n")
+
+
+def samples(path: Path) -> int | None:
+    """How many samples the entry at `path` holds, from its header alone (a few bytes, not
+    the audio): a phrase's length is all a compile needs. None when there is no entry, or
+    when its header is not one this reads or promises more than the file holds; `load` then
+    decides."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(128)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 10 or not head.startswith(_NPY_MAGIC):
+        return None
+    end = 10 + int.from_bytes(head[8:10], "little")
+    match = _NPY_HEADER.fullmatch(head, 10, end) if end <= len(head) else None
+    if match is None:
+        return None
+    count = int(match[1])
+    return count if count and size == end + 4 * count else None
+
+
 def load(path: Path) -> np.ndarray | None:
     """The cached samples at `path`, or None when there are none (or none usable)."""
     import numpy as np
@@ -71,6 +99,8 @@ def load(path: Path) -> np.ndarray | None:
     except (OSError, ValueError, EOFError):
         return None  # a corrupt entry (a crash mid-write elsewhere): make it again
     if data.dtype != np.float32 or data.ndim != 1 or not len(data):
+        return None
+    if not np.isfinite(data).all():  # the mixer's blocks are finite because phrases are
         return None
     return data
 

@@ -113,7 +113,10 @@ class Mixer:
             if lo < hi:
                 piece = clip[lo - start : hi - start]
                 for ch, g in enumerate(gains):
-                    out[lo - b0 : hi - b0, ch] += piece * np.float32(g)
+                    if g == 1.0:  # mono: no product to make
+                        out[lo - b0 : hi - b0, ch] += piece
+                    else:
+                        out[lo - b0 : hi - b0, ch] += piece * np.float32(g)
             if start + len(clip) > b1:
                 keep.append((start, clip, gains))
         self._sounding = keep

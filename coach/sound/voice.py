@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -45,6 +45,7 @@ PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
 ENGINES = (PIPER, ESPEAK)  # the order a bare voice name is looked up in
 SAMPLE_RATE = 22_050  # coach's speech rate; a voice at another is resampled (soxr)
+_BATCH = 32  # espeak-ng phrases asked for at once by `prepare` (their raw samples are held)
 
 
 class Voice(Protocol):
@@ -285,6 +286,9 @@ class SpeechVoice:
         self._voice_id: str | None = None
         self._identity: dict | None = None
         self._memory: dict[str, np.ndarray] = {}
+        # Phrases (as said) the cache holds, with their number of samples, read from the
+        # entries' headers: a compile needs only lengths, so a cached routine reads no audio.
+        self._lengths: dict[str, int] = {}
         self.sample_rate = SAMPLE_RATE  # every engine's phrases are brought to this rate
         self.synthesized = 0  # phrases made this run (the rest came from the cache)
         self.workers = _workers()  # processes for `prepare` (None: one per core; 0: none)
@@ -379,7 +383,19 @@ class SpeechVoice:
         }
 
     def duration_ms(self, text: str) -> int:
-        return round(len(self.pcm(text)) * 1000 / self.sample_rate)
+        said = respell(text, self.pronounce)
+        count = self._samples(said)
+        if count is None:
+            self._missing((text,))  # its length, if the cache holds it
+            count = self._samples(said)
+        if count is None:
+            count = len(self.pcm(text))
+        return round(count * 1000 / self.sample_rate)
+
+    def _samples(self, said: str) -> int | None:
+        # The length of a phrase (as said) in memory or known from the cache, else None.
+        data = self._memory.get(said)
+        return len(data) if data is not None else self._lengths.get(said)
 
     def estimate_ms(self, text: str) -> int:
         """How long `text` will take, estimated before it is spoken: from its characters for
@@ -400,9 +416,9 @@ class SpeechVoice:
         return self.estimate_ms if self.chosen.engine == PIPER else None
 
     def known_ms(self, text: str) -> int | None:
-        """The length of `text` if it is spoken already (in memory), else None."""
-        data = self._memory.get(respell(text, self.pronounce))
-        return None if data is None else round(len(data) * 1000 / self.sample_rate)
+        """The length of `text` if it is spoken already (in memory or the cache), else None."""
+        count = self._samples(respell(text, self.pronounce))
+        return None if count is None else round(count * 1000 / self.sample_rate)
 
     def pcm(self, text: str) -> np.ndarray:
         # Respelt before the cache, which keys what is said; duration_ms measures it too.
@@ -428,13 +444,17 @@ class SpeechVoice:
 
     def _missing(self, texts: Iterable[str]) -> dict[str, Path]:
         # The phrases of `texts` (as said) the cache lacks, with where each will be kept; the
-        # ones it holds are loaded into memory on the way.
+        # lengths of the ones it holds are noted on the way (their audio is read when played).
         missing: dict[str, Path] = {}
         for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
-            if said in self._memory or said in missing:
+            if said in self._memory or said in self._lengths or said in missing:
                 continue
             path = cache.entry_path(self.folder, said, self.identity())
-            data = cache.load(path)
+            count = cache.samples(path)
+            if count is not None:
+                self._lengths[said] = count
+                continue
+            data = cache.load(path)  # no entry, or a header `samples` does not read
             if data is None:
                 missing[said] = path
             else:
@@ -480,9 +500,8 @@ class SpeechVoice:
                 return total
             except workers.PoolUnavailable as e:
                 self.serial_reason = f"speech worker processes cannot start here ({e})"
-        for said in missing:
-            if said not in self._memory:
-                keep(said, self._make(said))
+        for said, data in self._make_all([s for s in missing if s not in self._memory]):
+            keep(said, data)
         return total
 
     def speak_ahead(self, texts: Iterable[str]) -> int:
@@ -559,6 +578,24 @@ class SpeechVoice:
         assert model is not None
         scale = piper.rate_to_length_scale(self.choice.rate_wpm)
         return PiperJob(model, scale, self.choice.volume, self.sample_rate)
+
+    def _make_all(self, texts: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+        """(text, `_make(text)`) for each of `texts`, espeak-ng's in batches: a few round
+        trips to the engine instead of one a phrase (the same samples)."""
+        if self.chosen.engine == PIPER:
+            for text in texts:
+                yield text, self._make(text)
+            return
+        from coach.sound.workers import make_phrase
+
+        engine = self.engine
+        assert self._voice_id is not None  # resolved with the engine
+        for at in range(0, len(texts), _BATCH):
+            batch = texts[at : at + _BATCH]
+            spoken = engine.synthesize_all(batch, self._voice_id, self.choice)
+            for text, (raw, rate) in zip(batch, spoken):
+                self.synthesized += 1
+                yield text, make_phrase(raw, rate, self.sample_rate)
 
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.workers import make_phrase

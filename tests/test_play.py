@@ -735,7 +735,7 @@ def test_with_piper_speaking_ahead_a_key_is_answered_at_once_and_next_goes_to_th
     path = write_routine(tmp_path, AHEAD, "ahead")
     coach = play(path, terminal=True)
     first = recorder.wait_for_sound(ended=coach.ended)
-    recorder.sleep_until(first + frames(2500))  # in the introduction's first words
+    recorder.sleep_until(first + frames(1000))  # in the introduction's first words
     spoken_by_then = len(list(cache.glob("*/*.npy")))
     pressed = recorder.position_at(coach.press("n"))
     recorder.sleep_until(pressed + frames(6000))

@@ -326,6 +326,7 @@ faq:
     assert not any("Massage" in (c.text or "") or "safe?" in (c.text or "") for c in script.cues)
 
 
+@pytest.mark.slow  # plays the starter through the real engine: some 8 s
 def test_new_writes_a_starter_that_validates_and_plays_by_name(tmp_path, monkeypatch):
     import os
 

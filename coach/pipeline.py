@@ -115,8 +115,10 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
     )
 
 
-# The script at a pace (None: as the settings have it), as far as the lengths are known now.
-Again = Callable[["float | None"], "Ahead"]
+# The script at a pace (None: as the settings have it), with the introduction's words starting
+# no sooner than the given ms (None: right after the start tone; see compile_ahead), as far as
+# the lengths are known now.
+Again = Callable[["float | None", "int | None"], "Ahead"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +181,13 @@ def _playing_ahead(voice: SpeechVoice, routine: Routine, settings, speaking: int
     from coach.script.compiler import compile_ahead
     from coach.settings import Settings
 
-    def again(pace: float | None = None) -> Ahead:
+    def again(pace: float | None = None, first_words_ms: int | None = None) -> Ahead:
         at = settings or Settings()
         if pace is not None:
             at = replace(at, pace=pace)
-        return compile_ahead(routine, at, voice.estimate_ms, voice.intro_durations, voice.known_ms)
+        return compile_ahead(
+            routine, at, voice.estimate_ms, voice.intro_durations, voice.known_ms, first_words_ms
+        )
 
     now = again()
     return Playing(Spoken(now.script, voice, routine), now.final_ms, again, speaking)

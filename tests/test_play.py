@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import statistics
@@ -27,6 +28,8 @@ import soundfile
 
 from coach.pipeline import load_spoken
 from coach.play.session import ANSWER_GAP_MS, ANSWERS
+from coach.script.compiler import compile_ahead
+from coach.script.tones import TONE_MS, Tone
 from coach.settings import Settings
 from coach.sound.render import render, samples_at
 from tests.audio import (
@@ -124,10 +127,19 @@ def routine(tmp_path):
 class Expected:
     """What coach should play for a routine: its cue script, voice and rendered session."""
 
-    def __init__(self, path, settings=None) -> None:
+    def __init__(self, path, settings=None, first_words_ms: int | None = None) -> None:
         self.spoken = load_spoken(str(path), settings)
         self.script = self.spoken.script
         self.voice = self.spoken.voice
+        if first_words_ms is not None:  # they waited for Piper (coach.play.session)
+            assert self.spoken.routine is not None
+            self.script = compile_ahead(
+                self.spoken.routine,
+                settings,
+                self.voice.duration_ms,
+                self.voice.intro_durations,
+                first_words_ms=first_words_ms,
+            ).script
         assert self.voice.sample_rate == RATE
         self.session = render(self.script, self.voice)
 
@@ -681,20 +693,46 @@ steps:
 """
 
 
+# More phrases still: the first words wait for the answers to keys as well (coach.play.session),
+# and Piper must still be speaking the routine when a key is pressed in them.
+AHEAD_LONGER = (
+    AHEAD
+    + """\
+  - exercise: Chest opener
+    say:
+      - Clasp your hands loosely behind your back, palms facing each other.
+      - Draw your shoulder blades gently together and lift your chest toward the ceiling.
+      - Keep your chin level and your neck long, without pushing your head forward.
+      - If your hands do not meet, hold a towel between them instead.
+    hold: 8s
+  - exercise: Seated side bend
+    say:
+      - Sit with your feet flat and hip width apart, and reach your right arm overhead.
+      - Lean slowly to the left, keeping both sitting bones heavy on the chair.
+      - Breathe into the right side of your ribs, then come back up to the centre.
+      - Let your left hand rest on the chair beside you for support.
+    hold: 8s
+    sides: both
+"""
+)
+
+
 @pytest.mark.audio
 @pytest.mark.slow
 def test_piper_on_an_empty_cache_plays_at_once_and_every_cue_lands_on_its_sample(
     tmp_path, monkeypatch, recorder, play
 ):
-    """Issue 13: `coach play` does not wait for Piper to speak the routine. It starts while
-    worker processes speak the phrases in the order they are said, writes the session only as
-    far as the cue script is final, and compiles the rest as phrases arrive: the routine is
-    heard exactly as the complete script has it, from the first sound to the last."""
+    """Issue 13: `coach play` does not wait for Piper to speak the routine. It sounds the
+    start tone at once, while a thread and worker processes speak the phrases in the order
+    they are said; the silence after the tone lasts until the first words are ready; the
+    session is written only as far as the cue script is final, and the rest is compiled as
+    phrases arrive: the routine is heard exactly as the complete script has it (with the first
+    words where they waited to), from the first sound to the last."""
     cache = tmp_path / "phrases"
     monkeypatch.setenv("COACH_CACHE_DIR", str(cache))
     monkeypatch.setenv("COACH_VOICE", "")  # the default: Piper's voice for English
     path = write_routine(tmp_path, AHEAD, "ahead")
-    coach = play(path)
+    coach = play(path, "--verbose")
 
     # When the first sound is heard, Piper has not spoken the routine yet.
     first_heard = recorder.wait_for_sound(0, 60, coach.ended)
@@ -704,8 +742,10 @@ def test_piper_on_an_empty_cache_plays_at_once_and_every_cue_lands_on_its_sample
     assert spoken >= 15 and spoken_by_then < spoken // 2, (spoken_by_then, spoken)
     assert f"speaking {spoken} new phrases with piper:" in coach.stderr, coach.stderr
 
-    # The complete script (every phrase cached now) is what was heard, cue by cue.
-    expected = Expected(path)
+    # The complete script (every phrase cached now) is what was heard, cue by cue, with the
+    # first words where coach says they waited to (if they waited).
+    waited = re.search(r"the first words waited for piper:\S+ until (\d+) ms", coach.stderr)
+    expected = Expected(path, first_words_ms=int(waited[1]) if waited else None)
     assert expected.voice.label.startswith("piper:")
     recording = recorder.collect()
     first = int(loud(recording)[0])
@@ -732,9 +772,11 @@ def test_with_piper_speaking_ahead_a_key_is_answered_at_once_and_next_goes_to_th
     cache = tmp_path / "phrases"
     monkeypatch.setenv("COACH_CACHE_DIR", str(cache))
     monkeypatch.setenv("COACH_VOICE", "")
-    path = write_routine(tmp_path, AHEAD, "ahead")
+    path = write_routine(tmp_path, AHEAD_LONGER, "ahead")
     coach = play(path, terminal=True)
-    first = recorder.wait_for_sound(ended=coach.ended)
+    tone = recorder.wait_for_sound(ended=coach.ended)  # the start tone, at once
+    after_tone = tone + frames(TONE_MS[Tone.START] + 50)
+    first = recorder.wait_for_sound(after_tone, 60, coach.ended)  # the first words
     recorder.sleep_until(first + frames(1000))  # in the introduction's first words
     spoken_by_then = len(list(cache.glob("*/*.npy")))
     pressed = recorder.position_at(coach.press("n"))

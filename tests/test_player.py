@@ -18,7 +18,7 @@ from coach.play.positions import Positions
 from coach.play.session import ANSWER_GAP_MS, ANSWERS, Keys, Session, Status, start_ms
 from coach.play.view import LiveView, status_line
 from coach.routine.parser import parse_routine
-from coach.script.compiler import compile
+from coach.script.compiler import compile, compile_ahead
 from coach.settings import Settings
 from coach.sound.render import render, samples_at
 
@@ -64,11 +64,17 @@ class FakeSegment:
         self.stopped = True
 
     def heard_frames(self, sample_rate: int) -> int:
+        # As far as written: `frames` is what the session expected when it opened the segment,
+        # and a script still being compiled as phrases arrive gets longer or shorter.
         now = self.stopped_at if self.stopped else self.clock.now
-        return min(self.frames, int((now - self.started) * sample_rate))
+        return min(self.written, int((now - self.started) * sample_rate))
+
+    @property
+    def written(self) -> int:
+        return sum(len(b) for b in self.blocks)
 
     def playing(self) -> bool:
-        return not self.stopped and (not self.finished or self.heard_frames(RATE) < self.frames)
+        return not self.stopped and (not self.finished or self.heard_frames(RATE) < self.written)
 
     @property
     def audio(self):
@@ -167,6 +173,148 @@ def test_without_controls_the_whole_session_is_one_segment_sample_for_sample():
     assert outcome.finished and outcome.step == len(script.chapters) - 1
     [segment] = speaker.segments
     np.testing.assert_array_equal(segment.audio, render(script, voice))
+
+
+# -- a voice still speaking the routine (Piper on an empty cache) -----------------------------
+
+
+class ArrivingVoice(TextVoice):
+    """TextVoice whose phrases arrive as the clock goes on, each at its time in `due`, as
+    Piper's do while `coach play` starts. Until then a phrase's length is only estimated
+    (wrongly: 0.7 of it); a cue sounded before its phrase came fails the test, and an answer
+    to a key is waited for, as SpeechVoice.pcm waits."""
+
+    def __init__(self, clock: Clock, due: dict[str, float]) -> None:
+        self.clock = clock
+        self.due = due
+
+    def _arrived(self, text: str) -> bool:
+        return self.due.get(text, 0.0) <= self.clock.now
+
+    @property
+    def synthesized(self) -> int:
+        return sum(1 for text in self.due if self._arrived(text))
+
+    def waiting_for(self) -> int:
+        return len(self.due) - self.synthesized
+
+    def wait_any(self, timeout_s: float) -> None:
+        self.clock.now += timeout_s
+
+    def duration_ms(self, text: str) -> int:  # the whole length, known or not
+        return round(len(super().pcm(text)) * 1000 / RATE)
+
+    def known_ms(self, text: str) -> int | None:
+        return self.duration_ms(text) if self._arrived(text) else None
+
+    def estimate_ms(self, text: str) -> int:
+        return round(self.duration_ms(text) * 0.7)
+
+    def pcm(self, text: str):
+        if text in ANSWERS.values():
+            self.clock.now = max(self.clock.now, self.due.get(text, 0.0))
+        assert self._arrived(text), f"{text!r} sounded at {self.clock.now:.2f} s, before it came"
+        return super().pcm(text)
+
+
+def speaking_ahead(
+    presses=(), first_s: float = 3.0, every_s: float = 0.2, answers_s: float | None = None
+):
+    """A session started while ArrivingVoice still speaks the routine, as coach.pipeline's
+    load_playing starts one with Piper: its phrases one by one in the order they are said,
+    the first at `first_s`, then one every `every_s`, and the answers to keys right after the
+    first two (or all at `answers_s`)."""
+    clock = Clock()
+    routine = parse_routine(ROUTINE, "test.yaml")
+    asked: list[str] = []
+
+    def noted(text: str) -> int:
+        asked.append(text)
+        return 1000
+
+    compile(routine, None, noted, TextVoice().duration_ms)
+    said = list(dict.fromkeys(asked))
+    order = [*said[:2], *ANSWERS.values(), *said[2:]] if answers_s is None else said
+    due = {text: first_s + i * every_s for i, text in enumerate(order)}
+    if answers_s is not None:
+        due.update(dict.fromkeys(ANSWERS.values(), answers_s))
+    voice = ArrivingVoice(clock, due)
+
+    def again(pace=None, first_words_ms=None):
+        settings = Settings(pace=pace)
+        return compile_ahead(
+            routine, settings, voice.estimate_ms, voice.duration_ms, voice.known_ms, first_words_ms
+        )
+
+    now = again()
+    speaker = FakeSpeaker(clock)
+    session = Session(
+        now.script,
+        voice,
+        speaker,
+        keys=ScriptedKeys(clock, list(presses)),
+        again=again,
+        final_ms=now.final_ms,
+    )
+    complete = compile(routine, None, voice.duration_ms, voice.duration_ms)
+    return session, speaker, voice, complete, again
+
+
+def test_while_the_first_words_are_spoken_the_start_tone_sounds_at_once_and_they_wait():
+    """Issue 13: `coach play` with Piper on an empty cache sounds its start tone at once; the
+    silence after it lasts until the voice has the first words (and the two seconds after
+    them, and the answers to keys), and the script is compiled with them there: every sample
+    is that script's."""
+    session, speaker, voice, complete, again = speaking_ahead(first_s=3.0)
+    outcome = session.run()
+    assert outcome.finished
+    [segment] = speaker.segments
+    assert segment.started == 0.0  # the start tone at once, not after the first phrase
+    waited = outcome.first_words_ms
+    first = next(c for c in complete.cues if c.role == "start" and c.text)
+    # The words begin within a write-ahead (1 s) and a block (0.25 s) of when the last of
+    # what they wait for arrived: the first two phrases, then the answers, at 5.2 s.
+    ready_ms = round(max(voice.due[a] for a in ANSWERS.values()) * 1000)
+    assert waited is not None and ready_ms <= waited <= ready_ms + 1000 + 250
+    heard_as = again(None, waited).script
+    np.testing.assert_array_equal(segment.audio, render(heard_as, voice))
+    # That script is the complete one with everything from the first words on moved later.
+    shift = waited - first.start_ms
+    assert heard_as.duration_ms == complete.duration_ms + shift
+    for played, planned in zip(heard_as.cues, complete.cues, strict=True):
+        moved = shift if planned.start_ms >= first.start_ms else 0
+        assert (played.start_ms, played.text) == (planned.start_ms + moved, planned.text)
+    # Silence from the end of the start tone to the first words.
+    tone_end = samples_at(heard_as.cues[0].end_ms, RATE)
+    assert not np.any(segment.audio[tone_end : samples_at(waited, RATE)])
+
+
+def test_first_words_that_come_in_time_are_not_moved():
+    # In time: the session two seconds after the first words' start is final before the
+    # write-ahead reaches them (0.25 s after the start).
+    session, speaker, voice, complete, _ = speaking_ahead(first_s=0.05, every_s=0.01)
+    outcome = session.run()
+    assert outcome.finished and outcome.first_words_ms is None
+    [segment] = speaker.segments
+    np.testing.assert_array_equal(segment.audio, render(complete, voice))
+
+
+def test_a_key_while_the_first_words_wait_is_answered_and_the_wait_is_kept():
+    """Pausing in the silence before the first words and resuming: the answers are said at
+    once, and the session goes on in the script with the first words where they waited to."""
+    # The start tone's cue lasts 0.9 s: paused after it, in the silence (first words at 3 s).
+    session, speaker, voice, _, again = speaking_ahead(
+        [(1.1, "pause"), (1.6, "pause")], answers_s=0.0
+    )
+    outcome = session.run()
+    assert outcome.finished and outcome.first_words_ms is not None
+    paused, resumed = speaker.segments[1], speaker.segments[2]
+    assert paused.started < 1.2 and resumed.started < 1.7  # both answered at once
+    np.testing.assert_array_equal(paused.audio, answer(voice, "pause"))
+    heard_ms = round(speaker.segments[0].heard_frames(RATE) * 1000 / RATE)
+    assert 1100 <= heard_ms <= 1160
+    heard_as = again(None, outcome.first_words_ms).script
+    assert_plays(resumed, voice, heard_as, heard_ms, answer(voice, "resume"))
 
 
 def test_pause_in_the_middle_of_a_phrase_resumes_from_the_start_of_that_phrase():

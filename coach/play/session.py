@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from coach.errors import UsageError
 from coach.interrupts import stop_on_signals
-from coach.script.cues import CueKind, CueScript, role_use
+from coach.script.cues import CueKind, CueRole, CueScript, role_use
 from coach.words import N_, words_for
 
 if TYPE_CHECKING:
@@ -33,11 +33,14 @@ LEAD_S = 1.0  # how far ahead of the ear samples are written
 TICK_S = 0.05  # how often the loop wakes to write, read keys and redraw
 ANSWER_GAP_MS = 250  # silence between a control's answer and the session going on
 # While Piper still speaks phrases, a segment starts only with this much of the session final
-# after its start, so it never runs dry: at the very start, once the first words are spoken.
-# (Starting on the start tone as soon as the voice is loaded would sound half a second sooner,
-# betting that the first words come within the tone and the pause after it, 1.25 s; on a busy
-# machine they did not, and everything after came late.)
+# after its start, so it never runs dry. The very start is the exception: the start tone sounds
+# at once, and the silence after it lasts until this much after the first words' start is
+# final (see _first_words_wait); the cue script is compiled with the first words there, so
+# every cue still lands on its sample. (Betting instead that the voice says the first words
+# within the tone and the pause after it, 1.25 s, failed on a busy machine: they came late, and
+# everything after them too.)
 START_AHEAD_MS = 2000
+_FIRST_WORDS = CueRole.START  # the introduction's words (the start tone has this role too)
 BACK_GRACE_MS = 3000  # "back" this soon into a step goes to the step before
 PACE_STEP = 0.1
 
@@ -92,6 +95,7 @@ class Outcome:
     duration_ms: int
     finished: bool  # played to the end (False: stopped by q)
     step: int  # the step playing when it ended or stopped
+    first_words_ms: int | None = None  # the first words waited for the voice until then
 
 
 class Keys:
@@ -140,8 +144,12 @@ class Session:
         # phrases arrive (`again`, coach.pipeline.load_playing).
         self.again = again
         self._arrived = voice.synthesized if again is not None else 0
+        # Where the introduction's words start, when they waited for the voice (None: right
+        # after the start tone, as compiled): kept through every compile (_first_words_wait).
+        self.first_words_ms: int | None = None
         self._use(script, final_ms)
         self.answers = answers(script.language)
+        self._answers_ready = again is None  # see _answers_spoken
         self._segment = None
         self._mixer: Mixer | None = None
         self._session_left = 0
@@ -170,7 +178,7 @@ class Session:
         if self.voice.synthesized == self._arrived:
             return
         self._arrived = self.voice.synthesized
-        ahead = self.again(self.script.settings.pace)
+        ahead = self.again(self.script.settings.pace, self.first_words_ms)
         self._use(ahead.script, ahead.final_ms)
         if self._mixer is not None:
             self._mixer.follow(ahead.script)
@@ -184,10 +192,57 @@ class Session:
             self._refresh()
 
     def _ready_from(self, ms: int) -> None:
-        """Wait until a segment can start at `ms` and never run dry (see START_AHEAD_MS)."""
+        """Wait until a segment can start at `ms` and never run dry (see START_AHEAD_MS); at
+        once before the first words, whose silence waits instead (_first_words_wait)."""
         while self.final_ms is not None and self.final_ms <= ms + START_AHEAD_MS:
+            if self._first_words_wait(ms) is not None:
+                return
             self.voice.wait_any(0.05)
             self._refresh()
+
+    def _first_words_wait(self, ms: int) -> int | None:
+        """Where the introduction's words start, if the session at `ms` is still before them
+        and they wait for the voice: the script is not final START_AHEAD_MS after their start
+        yet, or the answers to the keys are not spoken yet (so that from the first words on,
+        every key is answered at once). Until then, the silence after the start tone goes on
+        (_write_until)."""
+        if self.again is None or self.final_ms is None:
+            return None
+        first = next(
+            (c.start_ms for c in self.script.cues if c.role == _FIRST_WORDS and c.text), None
+        )
+        if first is None or ms > first:
+            return None
+        if self.final_ms > first + START_AHEAD_MS and self._answers_spoken():
+            return None
+        return first
+
+    def _answers_spoken(self) -> bool:
+        if not self._answers_ready:
+            known = self.voice.known_ms
+            self._answers_ready = all(known(said) is not None for said in self.answers.values())
+        return self._answers_ready
+
+    def _write_until(self, frames: int) -> int:
+        """How far the session can be written now, with up to `frames` more wanted: as far as
+        the script is final, or, while the first words wait for the voice, up to them, moving
+        them (and all after) later when the silence before them must go on."""
+        assert self._mixer is not None
+        position = self._mixer.position
+        first = self._first_words_wait(self._ms(position))
+        if first is None:
+            return self._final_frame()
+        if self._frame(first) <= position:
+            sr = self.layout.sample_rate
+            later = -(-(position + frames) * 1000 // sr)  # in ms, rounded up: not before
+            self.first_words_ms = later
+            ahead = self.again(self.script.settings.pace, later) if self.again else None
+            assert ahead is not None  # _first_words_wait: only while phrases are arriving
+            self._use(ahead.script, ahead.final_ms)
+            self._mixer.follow(ahead.script)
+            self._session_left = self.total - position
+            first = later
+        return min(self._final_frame(), self._frame(first))
 
     def _final_frame(self) -> int:
         return self.total if self.final_ms is None else min(self.total, self._frame(self.final_ms))
@@ -347,7 +402,7 @@ class Session:
                 break
             elif self._session_left > 0:
                 assert self._mixer is not None  # made with the segment
-                room = self._final_frame() - self._mixer.position
+                room = self._write_until(frames) - self._mixer.position
                 if room <= 0:  # the rest is still being spoken: written when it is final
                     break
                 block = self._mixer.read(min(frames, self._session_left, room))
@@ -464,8 +519,8 @@ class Session:
         step = self.chapter_at(ms)
         old_ch = self.script.chapters[step]
         into = (ms - old_ch.start_ms) / max(1, old_ch.end_ms - old_ch.start_ms)
-        if self.again is not None and self.final_ms is not None:
-            ahead = self.again(pace)
+        if self.again is not None and (self.final_ms is not None or self.first_words_ms):
+            ahead = self.again(pace, self.first_words_ms)
             self._use(ahead.script, ahead.final_ms)
         else:
             self._use(self.recompile(pace))
@@ -534,7 +589,9 @@ class Session:
         step = self.chapter_at(self.stopped_ms)
         if finished and self.view is not None:
             self.view(replace(self.status(), left_ms=0, hold_left_ms=None))
-        return Outcome(self.speaker.output, self.script.duration_ms, finished, step)
+        return Outcome(
+            self.speaker.output, self.script.duration_ms, finished, step, self.first_words_ms
+        )
 
 
 def start_ms(script: CueScript, step: str) -> int:
@@ -686,6 +743,11 @@ def _play(
         with stop_on_signals(), extras.ending():
             outcome = session.run(start)
     finally:
+        if verbose and note and session.first_words_ms is not None:
+            note(
+                f"the first words waited for {voice.label} until {session.first_words_ms} ms "
+                "(the start tone sounded at once)"
+            )
         # Saved on every way out: q, Ctrl-C, SIGTERM, a closed terminal, an error.
         if outcome is not None and outcome.finished:
             positions.clear()

@@ -105,18 +105,24 @@ def compile_ahead(
     durations: Durations | None = None,
     intro_durations: Durations | None = None,
     known: Callable[[str], int | None] | None = None,
+    first_words_ms: int | None = None,
 ) -> Ahead:
     """`compile`, with `known(text)` giving a phrase's length or None while its voice is still
     speaking it; a None length is estimated by `durations`. `coach play` starts on this while
     Piper speaks the rest: the compiler asks for lengths in time order, and nothing it places
     after asking starts before where it was then, so that place is where the script stops
-    being final."""
+    being final.
+
+    `first_words_ms`: the introduction's words start there, if that is later than right after
+    the start tone. `coach play` sounds the start tone at once and lets the silence after it
+    last until the voice has spoken the first words (coach.play.session); everything after
+    moves with them. The introduction's "About N minutes." is reckoned without that wait."""
     pacing = resolve(routine, settings or Settings())
     estimate = durations or estimated_durations(pacing.rate_wpm)
-    if known is None and intro_durations is None:  # one pass settles the introduction
-        return Ahead(_Compiler(routine, pacing, estimate).run(None), None)
+    if known is None and intro_durations is None and first_words_ms is None:
+        return Ahead(_Compiler(routine, pacing, estimate).run(None), None)  # one pass settles it
     intro = _intro_text(routine, pacing, intro_durations or estimate)
-    compiler = _Compiler(routine, pacing, estimate)
+    compiler = _Compiler(routine, pacing, estimate, first_words_ms)
     if known is not None:
         compiler.durations = _memo(_known_or_estimated(compiler, known, estimate))
     script = compiler.run(intro)
@@ -229,8 +235,15 @@ def _breathing_name(pattern: BreathPattern | None, w: Words) -> str:
 
 
 class _Compiler:
-    def __init__(self, routine: Routine, pacing: Pacing, durations: Durations):
+    def __init__(
+        self,
+        routine: Routine,
+        pacing: Pacing,
+        durations: Durations,
+        first_words_ms: int | None = None,
+    ):
         self.routine = routine
+        self.first_words_ms = first_words_ms  # see compile_ahead
         self.p = pacing
         self.w = words_for(routine.language)  # coach's own words, in the routine's language
         self.durations = _memo(durations)
@@ -307,7 +320,7 @@ class _Compiler:
         items = _flatten(r.steps, w)
         self.chapters.append(Chapter(w.gettext("Introduction"), 0, 0, ChapterKind.INTRO))
         self.tone_at(0, Tone.START)
-        self.t = TONE_MS[Tone.START] + GAP_MS
+        self.t = max(TONE_MS[Tone.START] + GAP_MS, self.first_words_ms or 0)
         intro_at = len(self.cues) if intro is None else None
         self.speak(intro or f"{r.title}.", CueRole.START)
         for sentence in r.safety:

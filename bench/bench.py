@@ -542,6 +542,13 @@ def bench_piper_memory(work: Path, minutes: float) -> list[Figure]:
 
 def _first_sound_s(rec, routine: str, env: dict | None = None) -> float:
     """Seconds from starting `coach play ROUTINE` to its first sound at the sink."""
+    return _first_sounds_s(rec, routine, env)[0]
+
+
+def _first_sounds_s(rec, routine: str, env: dict | None = None) -> tuple[float, float]:
+    """Seconds from starting `coach play ROUTINE` to its first sound at the sink (the start
+    tone), and to the first sound after the tone (the first words)."""
+    from coach.script.tones import TONE_MS, Tone
     from tests.audio import frames
 
     take = rec.take()
@@ -555,26 +562,25 @@ def _first_sound_s(rec, routine: str, env: dict | None = None) -> float:
         env=env,
     )
     try:
-        at = take.wait_for_sound(
-            take.position_at(t0) - frames(50),
-            timeout_s=30,
-            ended=lambda p=proc: p.poll() is not None,
-        )
+        ended = lambda p=proc: p.poll() is not None  # noqa: E731
+        at = take.wait_for_sound(take.position_at(t0) - frames(50), timeout_s=30, ended=ended)
+        words = take.wait_for_sound(at + frames(TONE_MS[Tone.START] + 50), 30, ended)
     finally:
         proc.send_signal(2)
         proc.wait(timeout=15)
     time.sleep(0.5)
-    return take.time_at(at) - t0
+    return take.time_at(at) - t0, take.time_at(words) - t0
 
 
 def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
     """`coach play` with Piper on a routine whose phrases are not in the cache yet: the time
-    to the first sound at the sink, with the voice's optimized model kept from an earlier
-    run (a new routine), and on a first run ever (nothing kept: the model is optimized then)."""
+    to the first sound at the sink (the start tone) and to the first words, with the voice's
+    optimized model kept from an earlier run (a new routine), and on a first run ever (nothing
+    kept: the model is optimized then)."""
     cache = work / "piper-play-cache"
     env = _piper_env(cache)
     rec = _recorder()
-    new_routine, first_ever = [], []
+    new_routine, first_ever, words = [], [], []
     try:
         for i in range(runs + 1):
             for entry in cache.glob("*"):  # the phrases go; the kept model stays after run 0
@@ -582,8 +588,10 @@ def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
                     shutil.rmtree(entry)
                 elif i == 0:
                     entry.unlink()
-            seconds = _first_sound_s(rec, "upper-back-quick", env)
+            seconds, said = _first_sounds_s(rec, "upper-back-quick", env)
             (first_ever if i == 0 else new_routine).append(seconds)
+            if i:
+                words.append(said)
     finally:
         rec.stop()
     return [
@@ -593,6 +601,12 @@ def bench_piper_first_sound(runs: int, work: Path) -> list[Figure]:
             statistics.median(new_routine),
             "s",
             1.0,
+        ),
+        Figure(
+            "piper",
+            "... and to its first words (the silence after the start tone waits for them)",
+            statistics.median(words),
+            "s",
         ),
         Figure(
             "piper",

@@ -158,8 +158,9 @@ def load_playing(
     try:
         if voice.slow_to_speak(first.asked):
             extra = also(routine.language) if also is not None else ()
-            # The player's answers early (after the first words), so a key pressed at the
-            # start is answered at once; they are short, and the rest stays far ahead.
+            # The player's answers early (after the first words; the answers to the keys
+            # pressed at the start first: coach.play.session.FIRST_KEYS), so a key pressed at
+            # the start is answered at once; they are short, and the rest stays far ahead.
             asked, cut = first.asked, _ANSWERS_AFTER
             speaking = voice.speak_ahead([*asked[:cut], *extra, *asked[cut:]])
             if speaking:

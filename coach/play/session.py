@@ -60,6 +60,12 @@ ANSWERS = {
 }
 
 
+# The keys a person may well press as soon as the routine starts (to skip the introduction, or
+# to stop and think): their answers are spoken first (coach.pipeline.load_playing). The other
+# answers come right after them; one asked for before it is spoken is spoken next.
+FIRST_KEYS = ("pause", "resume", "next", "back")
+
+
 def answers(language: str) -> dict[str, str]:
     """What each control says back, in `language` (coach's words in it, else English)."""
     words = words_for(language)
@@ -203,9 +209,9 @@ class Session:
     def _first_words_wait(self, ms: int) -> int | None:
         """Where the introduction's words start, if the session at `ms` is still before them
         and they wait for the voice: the script is not final START_AHEAD_MS after their start
-        yet, or the answers to the keys are not spoken yet (so that from the first words on,
-        every key is answered at once). Until then, the silence after the start tone goes on
-        (_write_until)."""
+        yet, or the answers to the keys a person may press at the start (FIRST_KEYS) are not
+        spoken yet, so that from the first words on they are answered at once. Until then,
+        the silence after the start tone goes on (_write_until)."""
         if self.again is None or self.final_ms is None:
             return None
         first = next(
@@ -220,7 +226,8 @@ class Session:
     def _answers_spoken(self) -> bool:
         if not self._answers_ready:
             known = self.voice.known_ms
-            self._answers_ready = all(known(said) is not None for said in self.answers.values())
+            first = (self.answers[key] for key in FIRST_KEYS)
+            self._answers_ready = all(known(said) is not None for said in first)
         return self._answers_ready
 
     def _write_until(self, frames: int) -> int:

@@ -556,6 +556,8 @@ class SpeechVoice:
     def _wait_for(self, said: str) -> np.ndarray:
         ahead = self._ahead
         assert ahead is not None  # only speak_ahead's phrases are coming
+        if said not in self._memory:
+            ahead.hurry(said)
         with self._arrived:
             while said not in self._memory:
                 if ahead.fault is not None:

@@ -199,6 +199,13 @@ class SpeakingAhead:
                 return None
             return self._todo.popleft()
 
+    def hurry(self, text: str) -> None:
+        """Speak `text` next, if it is still to do (someone waits for it now)."""
+        with self._lock:
+            if text in self._todo:
+                self._todo.remove(text)
+                self._todo.appendleft(text)
+
     def _start_pool(self, count: int) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

@@ -565,6 +565,30 @@ def test_phrases_spoken_ahead_are_the_same_samples_and_a_stop_leaves_the_cache_s
     assert [again.pcm(t).tobytes() for t in texts] == got
 
 
+@pytest.mark.slow  # speaks a dozen phrases with Piper
+def test_a_phrase_waited_for_is_spoken_next(tmp_path):
+    """`coach play` asks for a key's answer that Piper has not spoken yet: it is spoken next,
+    not after everything queued before it (SpeakingAhead.hurry)."""
+    texts = [f"Hold the stretch for {n} slow breaths, then let go." for n in range(2, 14)]
+    answer = "Next step."
+    voice = SpeechVoice(VoiceChoice(JOE), tmp_path / "ahead")
+    order: list[str] = []
+    keep = voice._keep
+
+    def noted(said, path, data):
+        order.append(said)
+        keep(said, path, data)
+
+    voice._keep = noted  # type: ignore[method-assign]
+    assert voice.speak_ahead([*texts, answer]) == len(texts) + 1
+    voice.pcm(answer)  # waits for it
+    voice.pcm(texts[-1])
+    voice.close()
+    # One phrase in flight in each of the (at most two) speakers when it was asked for, then it.
+    assert answer in order[:3], order
+    assert order.index(answer) < order.index(texts[-1])
+
+
 @pytest.mark.slow  # exports a built-in routine with Piper to every format
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (ffmpeg)")
 def test_every_format_with_piper_has_its_chapters_captions_and_both_channels(tmp_path, run_coach):

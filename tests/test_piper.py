@@ -388,14 +388,21 @@ def test_a_pool_that_cannot_start_speaks_in_process_with_the_same_bytes(joe, tmp
 @pytest.mark.slow  # starts Piper workers and then exports with Piper
 def test_a_speech_worker_that_dies_is_a_clear_fault(routine, tmp_path, run_coach):
     # Workers load their voice; here loading it kills the worker, as the OOM killer would.
+    # coach's own process gets the real onnxruntime (a thread there speaks too).
     fake = (
-        "import os, signal\n"
-        "class SessionOptions:\n"
-        "    def add_session_config_entry(self, key, value):\n        pass\n"
-        "class ExecutionMode:\n    ORT_SEQUENTIAL = 0\n"
-        "class InferenceSession:\n"
-        "    def __init__(self, *a, **k):\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "import multiprocessing, os, signal, sys\n"
+        "staged = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))\n"
+        "kept = sys.path[:]  # spawned workers get this process's sys.path: put back below\n"
+        "sys.path[:] = [p for p in kept if os.path.abspath(p or '.') != staged]\n"
+        "del sys.modules['onnxruntime']\n"
+        "import onnxruntime as real\n"
+        "sys.path[:] = kept\n"
+        "sys.modules['onnxruntime'] = real  # a module may replace itself while imported\n"
+        "if multiprocessing.parent_process() is not None:\n"
+        "    class Dying:\n"
+        "        def __init__(self, *a, **k):\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    real.InferenceSession = Dying\n"
     )
     cache = tmp_path / "cache"
     env = {**PIPER_DEFAULT, "COACH_CACHE_DIR": str(cache), "COACH_SPEECH_WORKERS": "2"}

@@ -472,9 +472,10 @@ class SpeechVoice:
         self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None
     ) -> int:
         """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
-        by Piper on a pool of worker processes (one per core, coach.sound.workers), by
-        espeak-ng here, one by one (it takes milliseconds). `progress(done, total)` is called
-        as they are made, only when there is something to make. Returns how many were made.
+        by Piper on every core (a thread here and a worker process per other core,
+        coach.sound.workers.SpeakingAhead), by espeak-ng here (it takes milliseconds).
+        `progress(done, total)` is called as they are made, only when there is something to
+        make. Returns how many were made.
         The samples are the same bytes as `pcm` alone would make."""
         missing = self._missing(texts)
         total = len(missing)
@@ -493,17 +494,34 @@ class SpeechVoice:
         if progress is not None:
             progress(0, total)
         if self.chosen.engine == PIPER and total > 1 and self.workers != 0:
+            import threading
+
             from coach.sound import workers
 
-            def made_by_worker(said: str, data: np.ndarray) -> None:
-                self.synthesized += 1
-                keep(said, data)
+            lock = threading.Lock()  # made by a thread here and by the pool's collector
 
+            def made_by_worker(said: str, data: np.ndarray) -> None:
+                with lock:
+                    self.synthesized += 1
+                    keep(said, data)
+
+            # Longest first, so no one is left with a long phrase at the end; a thread here
+            # speaks too (SpeakingAhead), from the moment the voice is loaded, while the
+            # worker processes for the other cores start.
+            order = sorted(missing, key=len, reverse=True)
+            speaking = workers.SpeakingAhead(self._piper_job(), order, made_by_worker, self.workers)
+            if speaking.no_pool is not None:
+                self.serial_reason = (
+                    f"speech worker processes cannot start here ({speaking.no_pool})"
+                )
             try:
-                workers.speak_all(self._piper_job(), list(missing), made_by_worker, self.workers)
-                return total
-            except workers.PoolUnavailable as e:
-                self.serial_reason = f"speech worker processes cannot start here ({e})"
+                while not speaking.finished.wait(0.25):
+                    pass
+            finally:
+                speaking.close()
+            if speaking.fault is not None:
+                raise speaking.fault
+            return total
         for said, data in self._make_all([s for s in missing if s not in self._memory]):
             keep(said, data)
         return total
@@ -527,14 +545,11 @@ class SpeechVoice:
                 self._arrived.notify_all()
 
         self._coming = dict(missing)
-        try:
-            self._ahead = workers.SpeakingAhead(
-                self._piper_job(), list(missing), arrived, self.workers
+        self._ahead = workers.SpeakingAhead(self._piper_job(), list(missing), arrived, self.workers)
+        if self._ahead.no_pool is not None:
+            self.serial_reason = (
+                f"speech worker processes cannot start here ({self._ahead.no_pool})"
             )
-        except workers.PoolUnavailable as e:
-            self._coming = {}
-            self.serial_reason = f"speech worker processes cannot start here ({e})"
-            return 0
         return len(missing)
 
     def waiting_for(self) -> int:

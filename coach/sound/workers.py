@@ -9,8 +9,9 @@ Workers only make samples; the parent stores them in the phrase cache (atomicall
 
 Workers ignore SIGINT: Ctrl-C reaches the whole foreground process group, and it is the parent
 that decides to stop them (it terminates them and unwinds with KeyboardInterrupt, exit 130).
-A worker that dies or fails is an `EnvironmentFault` with a fix. A pool that cannot start
-(no process or semaphore support here) is `PoolUnavailable`: the caller speaks serially.
+A worker that dies or fails is an `EnvironmentFault` with a fix. When the pool cannot start
+(no process or semaphore support here), the thread in coach speaks every phrase, and
+`SpeakingAhead.no_pool` says why.
 """
 
 from __future__ import annotations
@@ -34,10 +35,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from coach.sound.piper import PiperModel
-
-
-class PoolUnavailable(Exception):
-    """Worker processes cannot be started here; speak the phrases in this process instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,54 +94,6 @@ def _work(text: str) -> tuple[str, object]:
         )
 
 
-def speak_all(
-    job: PiperJob,
-    texts: Sequence[str],
-    done: Callable[[str, np.ndarray], None],
-    workers: int | None = None,
-) -> None:
-    """Speak every text in `texts` on a pool of `workers` processes (default: one per core),
-    calling `done(text, samples)` in the parent as each is ready, in no set order."""
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    count = workers or worker_count(len(texts))
-    try:
-        pool = ProcessPoolExecutor(
-            count,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init,
-            initargs=(job,),
-        )
-    except (OSError, ImportError, NotImplementedError) as e:  # no sem_open, no /dev/shm
-        raise PoolUnavailable(str(e)) from None
-    finished = False
-    try:
-        # Longest first, so no worker is left with a long phrase at the end.
-        order = sorted(texts, key=len, reverse=True)
-        try:
-            with _plain_main(), _signals_deferred():  # the submits start the processes
-                pending = {pool.submit(_work, t): t for t in order}
-        except (OSError, NotImplementedError) as e:
-            raise PoolUnavailable(str(e)) from None
-        while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in ready:
-                text = pending.pop(future)
-                try:
-                    status, value = future.result()
-                except BrokenProcessPool:
-                    raise _died() from None
-                if status == "fault":
-                    fault: tuple[str, str] = value  # type: ignore[assignment]
-                    raise EnvironmentFault(*fault)
-                done(text, value)  # type: ignore[arg-type]
-        finished = True
-    finally:
-        _close(pool, finished)
-
-
 class SpeakingAhead:
     """Phrases spoken in the background, in the order given, while the caller goes on
     (`coach play` starts before Piper has spoken the routine): by a thread of this process and
@@ -175,6 +124,7 @@ class SpeakingAhead:
         self.fault: EnvironmentFault | None = None
         self.finished = threading.Event()
         self._pool: ProcessPoolExecutor | None = None
+        self.no_pool: str | None = None  # why the worker processes could not start, if so
         self._in_flight: dict[Future, str] = {}
         count = (workers or worker_count(len(texts))) - 1
         first = self._next()  # this thread's: it comes soonest (see above)
@@ -217,7 +167,8 @@ class SpeakingAhead:
                 initializer=_init,
                 initargs=(self._job,),
             )
-        except (OSError, ImportError, NotImplementedError):  # this thread speaks them all
+        except (OSError, ImportError, NotImplementedError) as e:  # this thread speaks them all
+            self.no_pool = str(e)
             return
         self._pool = pool
         try:
@@ -226,7 +177,8 @@ class SpeakingAhead:
                     text = self._next()
                     if text is not None:
                         self._in_flight[pool.submit(_work, text)] = text
-        except (OSError, NotImplementedError):
+        except (OSError, NotImplementedError) as e:
+            self.no_pool = str(e)
             _close(pool, False)
             self._pool = None
             with self._lock:

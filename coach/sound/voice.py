@@ -17,8 +17,8 @@ the phrase cache (coach.sound.cache) does not hold, and stores them trimmed of s
 normalized to one loudness (coach.sound.dsp), whatever the engine, so the mix needs no
 dynamic processing (no pumping) and lands at a steady level. The engine is started only when
 a phrase or the voice list is needed; this module must not be imported by `coach validate`.
-`SpeechVoice.prepare` makes many phrases at once: Piper's on a pool of worker processes, one
-per core (coach.sound.workers), the same bytes as one by one.
+`SpeechVoice.prepare` makes many phrases at once: Piper's on every core, a thread of coach's
+own and a worker process per other core (coach.sound.workers), the same bytes as one by one.
 """
 
 from __future__ import annotations

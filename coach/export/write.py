@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from coach.atomic import create_temp, fsync_file, fsync_folder, write_fault
 from coach.errors import EnvironmentFault, UserError
-from coach.export.encode import Blocks, check_soundfile, libsndfile_error, write_soundfile
+from coach.export.encode import (
+    Blocks,
+    check_soundfile,
+    libsndfile_error,
+    write_soundfile,
+    write_wav,
+)
 from coach.export.ffmpeg import find_ffmpeg, write_ffmpeg
 from coach.export.formats import AUDIO_FORMATS, FORMATS
 from coach.export.tags import Tags, mutagen_error, tag_file
@@ -80,7 +86,7 @@ def write_audio(
         )
     if kind.encoder == "ffmpeg":
         ffmpeg = find_ffmpeg(fmt)
-    else:
+    elif kind.encoder == "libsndfile":
         check_soundfile(fmt)
 
     tmp: Path | None = None
@@ -88,8 +94,10 @@ def write_audio(
         tmp = create_temp(path, folder)
         if kind.encoder == "ffmpeg":
             write_ffmpeg(ffmpeg, tmp, pcm, sample_rate, fmt, chapters, tags, progress)
+        elif kind.encoder == "coach":
+            write_wav(tmp, pcm, sample_rate, chapters, tags, progress)
         else:
-            write_soundfile(tmp, pcm, sample_rate, fmt, chapters, tags, progress)
+            write_soundfile(tmp, pcm, sample_rate, fmt, progress)
             tag_file(tmp, fmt, pcm.frames, sample_rate, chapters, tags)
         fsync_file(tmp)
         os.replace(tmp, path)

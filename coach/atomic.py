@@ -1,6 +1,8 @@
 """Writing files so that nothing is ever half written: a temp file beside, then a rename.
 
-The audio encoders (coach.export) use the same pieces.
+The audio encoders (coach.export) use the same pieces, without the fsyncs (coach.export.write
+says why): the small files here (new routines, cue scripts, captions, play positions) are
+fsynced before the rename and their folder after it, so they survive a power cut too.
 """
 
 from __future__ import annotations
@@ -57,16 +59,6 @@ def create_temp(path: Path, folder: Path) -> Path:
         os.close(fd)
         return tmp
     raise FileExistsError(errno.EEXIST, "no free temp file name", str(folder))
-
-
-def fsync_file(path: Path) -> None:
-    # A new descriptor is enough: fsync flushes the file, not the descriptor. O_RDWR because
-    # Windows refuses to flush a read-only handle.
-    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def fsync_folder(folder: Path) -> None:

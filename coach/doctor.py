@@ -229,11 +229,11 @@ def _per_output(message: str) -> str:
 
 
 def _check_ffmpeg() -> _Result:
-    from coach.export.formats import AUDIO_FORMATS, SOUNDFILE as _SOUNDFILE
+    from coach.export.formats import AUDIO_FORMATS, FORMATS
 
-    # soundfile writes the formats in _SOUNDFILE itself; only the rest go through ffmpeg.
-    needs = [f for f in AUDIO_FORMATS if f not in _SOUNDFILE]
-    without = [f for f in AUDIO_FORMATS if f in _SOUNDFILE]
+    # coach and soundfile write the other formats themselves; only these go through ffmpeg.
+    needs = [f for f in AUDIO_FORMATS if FORMATS[f].encoder == "ffmpeg"]
+    without = [f for f in AUDIO_FORMATS if FORMATS[f].encoder != "ffmpeg"]
     fix = (
         "sudo apt-get install ffmpeg (brew install ffmpeg on macOS), "
         f"or export to {', '.join(without)}, which need no ffmpeg"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -161,3 +162,16 @@ def test_pronounce_must_be_an_object(script):
     text = _with_pronounce(script, ["spinae", "spy nee"])
     (line,) = problems(text)
     assert line.endswith("error: 'pronounce' must be an object, found a list")
+
+
+def test_make_cue_makes_the_same_frozen_value_as_cue(script):
+    # The compiler's faster way to make a cue (which the script's cues were made with):
+    # equal, hashed and printed as Cue(...) makes them, and as frozen.
+    assert {c.kind for c in script.cues} == {"speech", "tone"}
+    for c in script.cues:
+        values = [getattr(c, f.name) for f in dataclasses.fields(cues.Cue)]
+        made, usual = cues.make_cue(*values), cues.Cue(*values)
+        assert type(made) is cues.Cue
+        assert made == usual and hash(made) == hash(usual) and repr(made) == repr(usual)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.start_ms = 0  # type: ignore[misc]

@@ -24,6 +24,7 @@ import pytest
 import soundfile as sf
 
 from coach.errors import EnvironmentFault, UsageError, UserError
+from coach.export import encode
 from coach.export.encode import BLOCK_SECONDS
 from coach.export.formats import AUDIO_FORMATS, format_for
 from coach.export.tags import Tags
@@ -227,6 +228,98 @@ def test_wav_cue_points_seen_by_libsndfile_soxi_and_ffprobe(tmp_path):
         assert [int(c["start"]) for c in chapters] == [0, 22050, 44100]  # time base 1/22050
 
 
+def _as_libsndfile_wrote_it(path: Path, pcm: np.ndarray, tags: Tags, chapters) -> bytes:
+    """The wav file libsndfile writes (as coach did until it wrote wav itself), with its
+    software tag, "coach (libsndfile-x.y.z)", made coach's own "coach"."""
+    from coach.export.encode import encoder_samples
+    from coach.export.tags import append_wav_cues
+
+    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
+    with sf.SoundFile(path, "w", SR, channels, "PCM_16", format="WAV") as snd:
+        snd.title = tags.title
+        snd.artist = tags.artist
+        if tags.album:
+            snd.album = tags.album
+        if tags.comment:
+            snd.comment = tags.comment
+        snd.software = "coach"
+        snd.write(encoder_samples(pcm, "wav"))
+    with open(path, "r+b") as raw:
+        append_wav_cues(raw, chapters, len(pcm), SR)
+    data = path.read_bytes()
+    at = data.index(b"ISFT")
+    size = struct.unpack_from("<I", data, at + 4)[0]
+    assert data[at + 8 : at + 8 + size].startswith(b"coach (libsndfile-")
+    ours = b"ISFT" + struct.pack("<I", 6) + b"coach\0"
+    change = len(ours) - (8 + size)
+    data = data[:at] + ours + data[at + 8 + size :]
+    for offset in (4, data.index(b"LIST") + 4):  # the RIFF and LIST sizes
+        data = (
+            data[:offset]
+            + struct.pack("<I", struct.unpack_from("<I", data, offset)[0] + change)
+            + data[offset + 4 :]
+        )
+    return data
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize(
+    "tags",
+    [
+        TAGS,
+        Tags("Odd", album="Even", comment=None),  # texts of odd and even lengths, no comment
+        Tags("Nacken — sanft, über 5 Minuten", comment="coach; voice piper:de_DE-thorsten"),
+        Tags("x" * 200, album="y" * 199, comment="z" * 1000),
+    ],
+)
+def test_wav_has_the_bytes_libsndfile_wrote_but_for_the_software_tag(tmp_path, tags, channels):
+    # coach writes wav itself (coach.export.encode.write_wav): the same header, tags, samples
+    # and chapters as libsndfile wrote, byte for byte, so players see what they saw.
+    rng = np.random.default_rng(channels)
+    pcm = np.clip(rng.standard_normal((3 * SR, 2)) * 0.4, -1.2, 1.2).astype(np.float32)
+    pcm = pcm[:, 0] if channels == 1 else pcm
+    ours = tmp_path / "coach.wav"
+    write_audio(ours, pcm, SR, "wav", CHAPTERS, tags)
+    assert ours.read_bytes() == _as_libsndfile_wrote_it(tmp_path / "lsf.wav", pcm, tags, CHAPTERS)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("channels", [1, 2])
+def test_wav_samples_read_back_by_soundfile_and_ffmpeg_are_the_int16_samples(tmp_path, channels):
+    from coach.export.encode import encoder_samples
+
+    pcm = np.random.default_rng(5).uniform(-1, 1, (2 * BLOCK_SECONDS * SR + 123, 2))
+    pcm = (pcm[:, 0] if channels == 1 else pcm).astype(np.float32)
+    path = write(tmp_path / "r.wav", pcm=pcm)
+    expected = encoder_samples(pcm, "wav").reshape(len(pcm), channels)
+    back, rate = sf.read(path, dtype="int16", always_2d=True)
+    assert rate == SR and np.array_equal(back, expected)
+    assert np.array_equal(decode(path, channels) * 32768, expected)
+    with sf.SoundFile(path) as f:
+        assert (f.title, f.album, f.comment) == (TAGS.title, TAGS.album, TAGS.comment)
+
+
+def test_wav_leaves_an_empty_tag_out(tmp_path):
+    # libsndfile refused an empty text ("bad string"): a cue script with an empty title could
+    # not be exported to wav. Now the file just has no title.
+    write_audio(tmp_path / "e.wav", signal(1.0), SR, "wav", (), Tags("", album=""))
+    with sf.SoundFile(tmp_path / "e.wav") as f:
+        assert (f.title, f.album, f.artist, f.software, f.frames) == ("", "", "coach", "coach", SR)
+
+
+def test_wav_from_a_source_shorter_than_it_said_says_what_it_holds(tmp_path):
+    from coach.export.encode import Blocks
+
+    pcm = signal(2.0)
+    source = Blocks.of(pcm)
+    short = Blocks(len(pcm) + SR, 1, source.read)  # promises a second more than it has
+    write_audio(tmp_path / "s.wav", short, SR, "wav", CHAPTERS, TAGS)
+    back, _ = sf.read(tmp_path / "s.wav", dtype="float32")
+    assert len(back) == len(pcm) and np.abs(back - pcm).max() <= 1 / 32767
+    data = (tmp_path / "s.wav").read_bytes()
+    assert struct.unpack_from("<I", data, 4)[0] == len(data) - 8
+
+
 def test_int16_conversion_clips_and_rounds(tmp_path):
     pcm = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 1.7, -3.0, np.nan], np.float64)
     write_audio(tmp_path / "c.wav", pcm, SR, "wav", (), TAGS)
@@ -324,17 +417,19 @@ def test_m4a_without_ffmpeg(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "opus"])
 def test_failed_block_write_leaves_nothing(tmp_path, monkeypatch, fmt):
-    # A fake of one layer: the second block write fails as a full disk would.
-    real_write = sf.SoundFile.write
+    # A fake of one layer: the second block write fails as a full disk would (wav's blocks
+    # are written by coach itself, the others' by libsndfile through soundfile).
+    owner, name = (encode, "_write_pcm") if fmt == "wav" else (sf.SoundFile, "write")
+    real_write = getattr(owner, name)
     calls = []
 
-    def failing_write(self, data):
-        calls.append(len(data))
+    def failing_write(*args):
+        calls.append(args)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real_write(self, data)
+        return real_write(*args)
 
-    monkeypatch.setattr(sf.SoundFile, "write", failing_write)
+    monkeypatch.setattr(owner, name, failing_write)
     with pytest.raises(EnvironmentFault, match="the disk is full") as e:
         write(tmp_path / f"r.{fmt}", pcm=signal(seconds=3 * BLOCK_SECONDS))
     assert "free some space" in e.value.hint

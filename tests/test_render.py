@@ -113,3 +113,50 @@ def test_mixing_from_the_middle_gives_the_same_samples_as_rendering_it_all(
     joined = np.concatenate(parts)
     np.testing.assert_array_equal(joined, whole[start:])
     assert len(mixer.read(10)) == 0
+
+
+class LoudVoice(ClickVoice):
+    """Some phrases louder than full scale, the rest quiet: the mixer must clip the first."""
+
+    def pcm(self, text: str):
+        out = super().pcm(text) * (1.3 if len(text) % 2 else 0.5)
+        out[1::7] *= -1
+        return out
+
+
+class SteadyVoice(ClickVoice):
+    """Phrases just under full scale throughout: a tone sounding with one takes it over."""
+
+    def pcm(self, text: str):
+        return np.full(len(super().pcm(text)), 0.95, dtype=np.float32)
+
+
+def _clipped_sum(script, voice, channels: int) -> np.ndarray:
+    """Every cue added in the order the mixer adds them, then all of it clipped: what the
+    mixer's blocks must hold, whichever samples it clips."""
+    from coach.sound.render import _gains
+
+    out = np.zeros((total_samples(script, RATE), channels), dtype=np.float32)
+    for cue in script.cues:
+        clip = voice.pcm(cue.text) if cue.kind == "speech" else tone_pcm(cue.tone, RATE)
+        s = samples_at(cue.start_ms, RATE)
+        piece = clip[: max(0, len(out) - s)]
+        for ch, g in enumerate(_gains(cue.side, channels)):
+            out[s : s + len(piece), ch] += piece if g == 1.0 else piece * np.float32(g)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out[:, 0] if channels == 1 else out
+
+
+@pytest.mark.parametrize(
+    "voice", [ClickVoice(), LoudVoice(), SteadyVoice()], ids=["click", "loud", "steady"]
+)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_mixer_clips_wherever_a_sample_leaves_full_scale(script, voice, channels):
+    # The mixer clips only blocks where clips overlap or one is louder than full scale (a
+    # pan gain can make it so); the result must be every sample clipped.
+    pcm = render(script, voice, Layout(RATE, channels))
+    expected = _clipped_sum(script, voice, channels)
+    assert np.abs(expected).max() == 1.0  # some samples were clipped
+    np.testing.assert_array_equal(pcm, expected)
+    small = np.concatenate(list(render_blocks(script, voice, Layout(RATE, channels), 1)))
+    np.testing.assert_array_equal(small, expected)

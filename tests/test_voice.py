@@ -260,3 +260,21 @@ def test_phrases_spoken_together_are_the_samples_of_each_spoken_alone(tmp_path):
     for text in texts:
         assert np.array_equal(together.pcm(text), alone.pcm(text)), text
     assert alone.synthesized == len(texts)
+
+
+def test_an_entry_reads_back_as_numpy_reads_it(tmp_path):
+    # cache.load reads the layout `store` writes straight from its bytes; any other layout
+    # goes through np.load.
+    from coach.sound import cache
+
+    pcm = np.random.default_rng(2).uniform(-1, 1, 12_345).astype(np.float32)
+    entry = tmp_path / "ab" / "entry.npy"
+    cache.store(entry, pcm)
+    found = cache.load(entry)
+    assert found is not None and found.dtype == np.float32 and not found.flags.writeable
+    assert np.array_equal(found, np.load(entry)) and np.array_equal(found, pcm)
+    with entry.open("wb") as f:
+        np.lib.format.write_array(f, pcm, version=(2, 0))
+    found = cache.load(entry)
+    assert found is not None and np.array_equal(found, pcm)
+    assert cache.load(tmp_path / "none.npy") is None

@@ -1,7 +1,8 @@
-"""Encoding through libsndfile (wav, flac, mp3, ogg, opus): samples read in `Blocks` of a few
-seconds, converted for the encoder (clipped; int16 for the PCM formats, the only conversion),
-resampled block by block where the codec needs another rate, and written through a checked
-file object so that a full disk or a Ctrl-C inside libsndfile's callbacks is never lost.
+"""Encoding: samples read in `Blocks` of a few seconds and converted for the encoder (clipped;
+int16 for the PCM formats, the only conversion). wav is written here, a header and the int16
+samples (`write_wav`); flac, mp3, ogg and opus through libsndfile, resampled block by block
+where the codec needs another rate, and written through a checked file object so that a full
+disk or a Ctrl-C inside libsndfile's callbacks is never lost.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault
 from coach.export.formats import FORMATS, SOUNDFILE, encoder_rate
-from coach.export.tags import Tags, append_wav_cues
+from coach.export.tags import Tags, append_wav_cues, wav_info
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,6 +77,65 @@ def libsndfile_error() -> type[Exception]:
     import soundfile
 
     return soundfile.SoundFileError
+
+
+# -- wav ----------------------------------------------------------------------------------
+
+
+def write_wav(
+    tmp: Path,
+    pcm: Blocks,
+    sample_rate: int,
+    chapters: Sequence[Chapter],
+    tags: Tags,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """16-bit PCM wav, written here: the header (fmt, the INFO tags, data) and the samples as
+    they come, then the chapters' cue points. The bytes libsndfile wrote for coach, but for
+    the software tag (tests/test_export_audio.py compares them), without loading it: a warm
+    export of a long routine to wav spent as long importing and calling soundfile as mixing.
+    """
+    channels, total = pcm.channels, pcm.frames
+    info = wav_info(tags)
+    step = sample_rate * BLOCK_SECONDS
+    with open(tmp, "r+b", buffering=0) as raw:
+        _write_all(raw, _wav_header(total, channels, sample_rate, info))
+        done = 0
+        for start in range(0, total, step):
+            block = pcm.read(step)
+            _write_pcm(raw, encoder_samples(block, "wav", pcm.clipped))
+            done += len(block)
+            if progress is not None:
+                progress(min(start + step, total), total)
+        if done != total:  # a source shorter than it said: the header says what was written
+            raw.seek(0)
+            _write_all(raw, _wav_header(done, channels, sample_rate, info))
+            raw.seek(0, os.SEEK_END)
+        append_wav_cues(raw, chapters, total, sample_rate)
+
+
+def _wav_header(frames: int, channels: int, sample_rate: int, info: bytes) -> bytes:
+    data_bytes = frames * channels * 2
+    # PCM (1), channels, rate, bytes a second, bytes a frame, bits a sample
+    fmt = struct.pack(
+        "<HHIIHH", 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16
+    )
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + info
+    chunks += b"data" + struct.pack("<I", data_bytes)
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks) + data_bytes) + b"WAVE" + chunks
+
+
+def _write_pcm(raw: io.FileIO, block: np.ndarray) -> None:
+    import numpy as np
+
+    # Little-endian int16, frames interleaved: the block itself on the usual machines.
+    _write_all(raw, np.ascontiguousarray(block, dtype="<i2").data.cast("B"))
+
+
+def _write_all(raw: io.FileIO, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:  # a raw write may be short, e.g. just before a disk is full
+        view = view[raw.write(view) :]
 
 
 # -- soundfile ----------------------------------------------------------------------------
@@ -179,10 +240,9 @@ def write_soundfile(
     pcm: Blocks,
     sample_rate: int,
     fmt: str,
-    chapters: Sequence[Chapter],
-    tags: Tags,
     progress: Callable[[int, int], None] | None,
 ) -> None:
+    """flac, mp3, ogg or opus through libsndfile (their tags and chapters: tags.tag_file)."""
     import soundfile as sf
 
     major, subtype = SOUNDFILE[fmt]
@@ -196,15 +256,6 @@ def write_soundfile(
             snd = sf.SoundFile(out, "w", rate, channels, subtype, format=major)
         ok = False
         try:
-            if fmt == "wav":
-                # libsndfile writes these as a LIST/INFO chunk (INAM, IART, IPRD, ICMT).
-                snd.title = tags.title
-                snd.artist = tags.artist
-                if tags.album:
-                    snd.album = tags.album
-                if tags.comment:
-                    snd.comment = tags.comment
-                snd.software = "coach"
             step = sample_rate * BLOCK_SECONDS
             if resampler is None:
                 for start in range(0, total, step):
@@ -226,9 +277,6 @@ def write_soundfile(
                 with contextlib.suppress(Exception):
                     snd.close()
         out.check()
-        if fmt == "wav":
-            append_wav_cues(raw, chapters, total, sample_rate)
-            os.fsync(raw.fileno())
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ class OutputFormat:
 
     name: str
     extensions: tuple[str, ...]  # lower case, with the dot; the first is the usual one
-    encoder: str  # "libsndfile" (through soundfile) or "ffmpeg"
+    encoder: str  # "coach" (written by coach.export.encode), "libsndfile" (soundfile) or "ffmpeg"
     soundfile: tuple[str, str] | None  # libsndfile's (major format, subtype)
     int16: bool  # the samples are converted to int16 here; the lossy encoders take float
     sample_rates: tuple[int, ...] | None  # the rates the codec takes; None: any
@@ -46,8 +46,8 @@ FORMATS: dict[str, OutputFormat] = {
         OutputFormat(
             "wav",
             extensions=(".wav", ".wave"),
-            encoder="libsndfile",
-            soundfile=("WAV", "PCM_16"),
+            encoder="coach",
+            soundfile=None,
             int16=True,
             sample_rates=None,
             resamples=False,

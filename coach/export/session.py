@@ -81,11 +81,9 @@ def export(
     speaking: Speaking | None = None,
 ) -> Exported:
     """Render ROUTINE and write it (and its caption files) all at once or not at all."""
-    from coach.atomic import write_text_atomic
     from coach.export.encode import Blocks
     from coach.export.formats import format_for
     from coach.export.write import write_audio
-    from coach.script.captions import captions as caption_text
     from coach.sound.render import Layout, Mixer
 
     if output is None:
@@ -107,8 +105,12 @@ def export(
     write_audio(
         output, pcm, voice.sample_rate, fmt, script.chapters, tags, force=force, progress=progress
     )
-    for path, kind in zip(caption_paths, dict.fromkeys(captions)):
-        write_text_atomic(path, caption_text(script, kind))
+    if caption_paths:  # imported only then: most exports have none
+        from coach.atomic import write_text_atomic
+        from coach.script.captions import captions as caption_text
+
+        for path, kind in zip(caption_paths, dict.fromkeys(captions)):
+            write_text_atomic(path, caption_text(script, kind))
     return Exported(
         output,
         caption_paths,

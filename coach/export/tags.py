@@ -2,8 +2,8 @@
 CTOC/CHAP for mp3, Vorbis comments for flac, ogg and opus (and the Ogg stream's serial number,
 made from what the file holds so the same export gives the same bytes).
 
-The RIFF INFO tags of wav are written by libsndfile (coach.export.encode); m4a and m4b carry
-theirs in ffmpeg's metadata file (coach.export.ffmpeg).
+The RIFF INFO tags of wav go in its header (`wav_info`, written by coach.export.encode); m4a and
+m4b carry theirs in ffmpeg's metadata file (coach.export.ffmpeg).
 """
 
 from __future__ import annotations
@@ -42,7 +42,29 @@ def mutagen_error() -> type[Exception]:
     return MutagenError
 
 
-# -- wav: cue points and labels -----------------------------------------------------------
+# -- wav: INFO tags, cue points and labels -------------------------------------------------
+
+WAV_SOFTWARE = "coach"  # the ISFT tag
+
+
+def wav_info(tags: Tags) -> bytes:
+    """The LIST/INFO chunk of a wav file's header: INAM (title), IART (artist), IPRD (album),
+    ICMT (comment) and ISFT (software), laid out as libsndfile laid them out when it wrote
+    coach's wav files: each text UTF-8, ended by a NUL (and cut at a NUL within, as C reads
+    it), padded to an even size that its size field counts. An empty text is left out."""
+    entries = []
+    for fourcc, text in (
+        (b"INAM", tags.title),
+        (b"IART", tags.artist),
+        (b"IPRD", tags.album),
+        (b"ICMT", tags.comment),
+        (b"ISFT", WAV_SOFTWARE),
+    ):
+        data = (text or "").encode("utf-8").split(b"\0", 1)[0]
+        if data:
+            data += b"\0" if len(data) % 2 else b"\0\0"
+            entries.append(fourcc + struct.pack("<I", len(data)) + data)
+    return _riff_chunk(b"LIST", b"INFO" + b"".join(entries))
 
 
 def append_wav_cues(raw: io.FileIO, chapters: Sequence[Chapter], frames: int, rate: int) -> None:
@@ -51,7 +73,7 @@ def append_wav_cues(raw: io.FileIO, chapters: Sequence[Chapter], frames: int, ra
         return
     raw.seek(0)
     if raw.read(4) != b"RIFF":
-        raise ValueError("libsndfile wrote something other than a RIFF file")
+        raise ValueError("the wav file written has no RIFF header")
     points, labels, regions = [], [], []
     for i, ch in enumerate(chapters, start=1):
         start = _sample_at(ch.start_ms, rate, frames)
@@ -92,7 +114,7 @@ def _sample_at(ms: int, rate: int, frames: int) -> int:
 def tag_file(
     tmp: Path, fmt: str, frames: int, rate: int, chapters: Sequence[Chapter], tags: Tags
 ) -> None:
-    """Write the tags and chapters of a file libsndfile has written (wav has its own)."""
+    """Write the tags and chapters of a file libsndfile has written (wav has its own, above)."""
     kind = FORMATS[fmt]
     duration_ms = round(frames * 1000 / rate)
     if kind.tags == "id3":

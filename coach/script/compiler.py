@@ -16,12 +16,14 @@ The rules it keeps (tests check each one):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from operator import attrgetter
 
 from coach.errors import Loc, Problem, RoutineError
 from coach.routine.model import Breathe, Exercise, Repeat, Rest, Routine, Say, Step
-from coach.script.cues import Chapter, ChapterKind, Cue, CueKind, CueRole, CueScript
+from coach.script.cues import Chapter, ChapterKind, Cue, CueKind, CueRole, CueScript, make_cue
 from coach.script.tones import TONE_MS, Tone
 from coach.settings import Pacing, Settings, resolve
 from coach.values import BreathPattern
@@ -62,6 +64,10 @@ _SWITCH = {
     "right": N_("Switch sides. Now the right side."),
 }
 _BREATH_TONES = {"in": Tone.BREATH_IN, "out": Tone.BREATH_OUT}
+# A tone cue's role is its tone's name: looked up once here, not by calling the enum per cue.
+_TONE_ROLES = {tone: CueRole(tone) for tone in Tone}
+_SPEECH, _TONE = CueKind.SPEECH, CueKind.TONE  # looked up once: every cue names its kind
+_START_MS = attrgetter("start_ms")
 
 
 def estimated_durations(rate_wpm: int) -> Durations:
@@ -150,17 +156,24 @@ def _known_or_estimated(
     return duration_ms
 
 
-def _memo(durations: Durations) -> Durations:
-    # A routine says the same few phrases many times ("Breathe in.", "Three."); measure once.
-    known: dict[str, int] = {}
+class _Measured(dict[str, int]):
+    """Phrase lengths measured so far; a phrase not measured yet is asked of `durations`."""
 
-    def duration_ms(text: str) -> int:
-        ms = known.get(text)
-        if ms is None:
-            ms = known[text] = durations(text)
+    __slots__ = ("durations",)
+
+    def __init__(self, durations: Durations) -> None:
+        super().__init__()
+        self.durations = durations
+
+    def __missing__(self, text: str) -> int:
+        ms = self[text] = self.durations(text)
         return ms
 
-    return duration_ms
+
+def _memo(durations: Durations) -> Durations:
+    # A routine says the same few phrases many times ("Breathe in.", "Three."); measure once.
+    # A dict's own lookup, not a Python function: the compiler asks about 25 times per step.
+    return _Measured(durations).__getitem__
 
 
 # -- flattening: repeats become rounds, so each step knows what comes after it --------------
@@ -261,6 +274,7 @@ class _Compiler:
         self.words = pacing.verbosity != "minimal"
         self.breath_cues = "tones" if pacing.verbosity == "minimal" else pacing.breath_cues
         self.explained: set[str] = set()
+        self._countdown: tuple[dict[int, str], bool] | None = None  # see countdown()
 
     # -- scaling ------------------------------------------------------------------------
 
@@ -290,7 +304,7 @@ class _Compiler:
     def speech_at(self, at_ms: int, text: str, role: CueRole, side: str | None = None) -> int:
         """Place words at `at_ms`; returns when they end."""
         end = at_ms + max(1, self.durations(text))
-        self.cues.append((at_ms, end, CueKind.SPEECH, role, self.step, text, None, side))
+        self.cues.append((at_ms, end, _SPEECH, role, self.step, text, None, side))
         return end
 
     def speak(self, text: str, role: CueRole, side: str | None = None) -> None:
@@ -299,7 +313,7 @@ class _Compiler:
     def tone_at(self, at_ms: int, tone: Tone, side: str | None = None) -> None:
         # A tone cue's role is its tone's name (docs/cue-script.md).
         end = at_ms + TONE_MS[tone]
-        self.cues.append((at_ms, end, CueKind.TONE, CueRole(tone), self.step, None, tone, side))
+        self.cues.append((at_ms, end, _TONE, _TONE_ROLES[tone], self.step, None, tone, side))
 
     def announce_chapter(self) -> None:
         if self.pending_start is None:
@@ -372,23 +386,25 @@ class _Compiler:
         """The script, with everything after cue `intro` moved by `shift`."""
         last = len(self.chapters) - 1
         fields = self.cues
-        if intro is not None and shift:
-            fields = fields[: intro + 1] + [
-                (c[0] + shift, c[1] + shift, c[2], c[3], c[4], c[5], c[6], c[7])
-                for c in fields[intro + 1 :]
-            ]
-        # In time order, tones before words that start with them; sorted is stable.
-        tone = CueKind.TONE
-        fields = sorted(fields, key=lambda c: (c[0], c[2] is not tone))
-        cues = [
-            Cue(start, end, kind, role, step if step < last else last, text, tone, side)
-            for start, end, kind, role, step, text, tone, side in fields
-        ]
+        moved = len(fields) if intro is None or not shift else intro + 1  # first cue moved
+        # Made into cues as they are moved (no tuples made again), tones apart from words,
+        # then put in time order: sorted is stable, so tones come before words that start
+        # with them, and cues that start together otherwise keep the order they were placed.
+        tones: list[Cue] = []
+        words: list[Cue] = []
+        for i, (start, end, kind, role, step, text, tone, side) in enumerate(fields):
+            by = shift if i >= moved else 0
+            cue = make_cue(
+                start + by, end + by, kind, role, step if step < last else last, text, tone, side
+            )
+            (tones if kind is _TONE else words).append(cue)
+        cues = tones + words
+        cues.sort(key=_START_MS)
         duration += shift
         # Only the introduction starts at 0, and it does not move.
         starts = [ch.start_ms + (shift if ch.start_ms else 0) for ch in self.chapters]
         chapters = tuple(
-            replace(ch, start_ms=starts[i], end_ms=starts[i + 1] if i < last else duration)
+            Chapter(ch.title, starts[i], starts[i + 1] if i < last else duration, ch.kind, ch.line)
             for i, ch in enumerate(self.chapters)
         )
         return CueScript(
@@ -541,23 +557,35 @@ class _Compiler:
         start = self.t
         self.tone_at(start, Tone.HOLD_START, side)
         end = start + length_ms
-        slots = _Slots(start, end, self.durations)
+        durations = self.durations
+        slots = _Slots(start, end, durations)
         place(slots)
+        # As speech_at and tone_at would place them, in one go: a window holds most of a
+        # routine's cues, and they all belong to the same step.
+        step, add = self.step, self.cues.append
         for at, text, role in slots.placed:
-            self.speech_at(at, text, role, side)
+            add((at, at + max(1, durations(text)), _SPEECH, role, step, text, None, side))
         for at, tone in slots.tones:
-            self.tone_at(at, tone, side)
+            add((at, at + TONE_MS[tone], _TONE, _TONE_ROLES[tone], step, None, tone, side))
         self.tone_at(end, Tone.HOLD_END, side)
         self.t = end + TONE_MS[Tone.HOLD_END] + GAP_MS
+
+    def countdown(self) -> tuple[dict[int, str], bool]:
+        """The countdown's words, and whether pips are said instead: the same for every hold,
+        so settled at the first one."""
+        if self._countdown is None:
+            count = {k: self.w.gettext(said) for k, said in _COUNT_WORDS.items()}
+            longest = max(self.durations(said) for said in count.values())
+            # Pips instead of words when words are not wanted, or when a slow voice could not
+            # say each number within its second: a countdown is never cut short.
+            pips = self.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
+            self._countdown = (count, pips)
+        return self._countdown
 
     def hold_window(self, hold: int, ex: Exercise, side) -> None:
         def place(slots: _Slots) -> None:
             if hold >= COUNTDOWN_MIN_HOLD_MS:
-                # Pips instead of words when words are not wanted, or when a slow voice could
-                # not say each number within its second: a countdown is never cut short.
-                count = {k: self.w.gettext(said) for k, said in _COUNT_WORDS.items()}
-                longest = max(self.durations(said) for said in count.values())
-                pips = self.breath_cues == "tones" or longest > 1000 - SLOT_GAP_MS
+                count, pips = self.countdown()
                 for k in (3, 2, 1):
                     if pips:
                         slots.tones.append((slots.end - k * 1000, Tone.COUNTDOWN))
@@ -595,6 +623,17 @@ class _Compiler:
         self._window(pattern.cycle_ms * cycles, side, place)
 
 
+@functools.cache
+def _breath_words(w: Words) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """Each breath phase's words in `w`'s language, longest first, and the last in-breath's:
+    translated once, not once for every breath of every window."""
+    said = {
+        phase: tuple(w.gettext(text) for text in words)
+        for phase, (words, _) in _BREATH_WORDS.items()
+    }
+    return said, (w.gettext("Last breath. Breathe in."), *said["in"])
+
+
 def _breath_cues(
     slots: _Slots, pattern: BreathPattern, cycles: int | None, mode: str, w: Words
 ) -> None:
@@ -603,14 +642,16 @@ def _breath_cues(
     breath long enough to hold it."""
     at = slots.start
     cycle = 0
+    phases = pattern.phases()
+    said, last_in = _breath_words(w)
     while at < slots.end and (cycles is None or cycle < cycles):
-        for phase, ms in pattern.phases():
+        for phase, ms in phases:
             if at >= slots.end:
                 break
-            marked, role = _BREATH_WORDS[phase]
-            words = tuple(w.gettext(said) for said in marked)
+            role = _BREATH_WORDS[phase][1]
+            words = said[phase]
             if cycles is not None and cycle == cycles - 1 and phase == "in" and cycles > 1:
-                words = (w.gettext("Last breath. Breathe in."), *words)
+                words = last_in
             room = min(ms, slots.end - at) - 100
             tone = _BREATH_TONES.get(phase)
             if mode != "voice" and tone and TONE_MS[tone] <= room:

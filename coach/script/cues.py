@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bisect
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from coach.errors import Loc, Problem, RoutineError
@@ -134,6 +135,50 @@ class Cue:
     text: str | None = None
     tone: Tone | None = None
     side: str | None = None
+
+
+_MakeCue = Callable[
+    [int, int, "CueKind", "CueRole | str", int, "str | None", "Tone | None", "str | None"], "Cue"
+]
+
+
+def _cue_maker() -> _MakeCue:
+    # Each field set through its slot: a frozen dataclass's __init__ sets them through
+    # object.__setattr__ by name, twice as slow for the same value. Cue has no __post_init__
+    # and nothing to check, so nothing is skipped; adding a field breaks the unpacking below
+    # at import, and tests/test_cues.py compares the two ways.
+    new, slot = object.__new__, Cue.__dict__
+    set_start, set_end, set_kind, set_role, set_step, set_text, set_tone, set_side = (
+        slot[f.name].__set__ for f in fields(Cue)
+    )
+
+    def make_cue(
+        start_ms: int,
+        end_ms: int,
+        kind: CueKind,
+        role: CueRole | str,
+        step: int,
+        text: str | None,
+        tone: Tone | None,
+        side: str | None,
+    ) -> Cue:
+        cue = new(Cue)
+        set_start(cue, start_ms)
+        set_end(cue, end_ms)
+        set_kind(cue, kind)
+        set_role(cue, role)
+        set_step(cue, step)
+        set_text(cue, text)
+        set_tone(cue, tone)
+        set_side(cue, side)
+        return cue
+
+    return make_cue
+
+
+# Cue(start_ms, end_ms, kind, role, step, text, tone, side) with all eight given, the same
+# value made faster, for the compiler: a routine of 1,000 steps has about 13,000 cues.
+make_cue = _cue_maker()
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ class Mixer:
         ):
             self._next += 1
         self._sounding: list[tuple[int, numpy.ndarray, tuple[float, ...]]] = []
+        self._peaks: dict[int, tuple[numpy.ndarray, numpy.float32]] = {}  # clip id: clip, peak
 
     def follow(self, script: CueScript) -> None:
         """Go on with `script`, which has every cue that started before this position where
@@ -108,6 +109,11 @@ class Mixer:
             self._next += 1
         out = np.zeros((b1 - b0, channels), dtype=np.float32)
         keep = []
+        # Clipped only where a sample can leave [-1, 1]: where clips overlap, or where one is
+        # louder than full scale (with its pan gain). Elsewhere each sample is one clip's,
+        # already within it, and clipping it (a pass over every sample) would change nothing.
+        loud = False
+        covered = b0  # the end of what the clips so far cover; they come in order of start
         for start, clip, gains in self._sounding:
             lo, hi = max(start, b0), min(start + len(clip), b1)
             if lo < hi:
@@ -117,12 +123,28 @@ class Mixer:
                         out[lo - b0 : hi - b0, ch] += piece
                     else:
                         out[lo - b0 : hi - b0, ch] += piece * np.float32(g)
+                loud = loud or lo < covered or self._louder_than_full_scale(clip, gains)
+                covered = max(covered, hi)
             if start + len(clip) > b1:
                 keep.append((start, clip, gains))
         self._sounding = keep
         self.position = b1
-        np.clip(out, -1.0, 1.0, out=out)
+        if loud:
+            np.clip(out, -1.0, 1.0, out=out)
         return out[:, 0] if channels == 1 else out
+
+    def _louder_than_full_scale(self, clip, gains: tuple[float, ...]) -> bool:
+        import numpy as np
+
+        # Each clip's peak is found once: a routine says the same phrases and tones many
+        # times. It is kept with the clip itself, so the id stays the clip's while it is here.
+        known = self._peaks.get(id(clip))
+        if known is None:
+            peak = max(clip.max(), -clip.min()) if len(clip) else np.float32(0)
+            known = self._peaks[id(clip)] = (clip, np.float32(peak))
+        # In float32, as the samples are scaled above: the loudest sample scaled is the peak
+        # scaled, rounded the same way.
+        return any(known[1] * np.float32(g) > 1.0 for g in gains)
 
 
 def render_blocks(

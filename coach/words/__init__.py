@@ -99,8 +99,11 @@ class Words:
     def __init__(self, language: Language, translations: gettext.NullTranslations) -> None:
         self.language = language
         self._t = translations
+        self._durations: dict[int, str] = {}  # seconds -> how they are said (see duration)
 
     def gettext(self, message: str, **fields: Any) -> str:
+        if not fields:  # most of a compile's calls: no method more than needed
+            return self._t.gettext(message)
         return self._fill(self._t.gettext(message), fields)
 
     def ngettext(self, singular: str, plural: str, n: int, **fields: Any) -> str:
@@ -116,6 +119,13 @@ class Words:
     def duration(self, ms: int) -> str:
         """How a duration is said: '30 seconds', '1 minute 30 seconds', '2 minutes'."""
         seconds = round(ms / 1000)
+        # A routine says the same few durations again and again: each is worded once.
+        said = self._durations.get(seconds)
+        if said is None:
+            said = self._durations[seconds] = self._duration(seconds)
+        return said
+
+    def _duration(self, seconds: int) -> str:
         if seconds < 60:
             return self._seconds(seconds)
         minutes, s = divmod(seconds, 60)

@@ -1,26 +1,33 @@
-"""The pyttsx3 engine over espeak-ng: starting it, its voices, speaking one phrase in a fork of
-this process, and the timeout that turns a hung engine into a clear error.
+"""The pyttsx3 engine over espeak-ng: starting it, its voices, speaking phrases in forks of a
+small process that never speaks, and the timeout that turns a hung engine into a clear error.
 
 With espeak-ng (Linux), pyttsx3 gives the voices and their settings, and the phrases are
 spoken through its ctypes binding of the library (`pyttsx3.drivers._espeak`), which coach starts
 in espeak-ng's *synchronous* mode before pyttsx3 does: each phrase's samples come back from
-one call, straight into memory, spoken by a fork of this process so that no phrase changes
-the next (see `_speak_espeak`). pyttsx3's own driver runs espeak-ng asynchronously, on a thread
-of its own, and saves each phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave
-slightly different samples each time, and has known faults (pyttsx3 2.99's espeak driver writes
-only the last of several queued `save_to_file` calls, never clears its save path, and prints on
-stdout). Other drivers (macOS, Windows) go through pyttsx3's `save_to_file`, one phrase per
-fresh temp file. This module must not be imported by `coach validate`.
+one call, straight into memory. espeak-ng keeps state from one phrase to the next that no call
+resets, so each phrase is spoken by a fork of a process that has started espeak-ng and set the
+voice but never spoken (see `_speak_espeak_all`): the *speaker*, a small process of its own
+(`_Speaker`), which forks in a fraction of what a fork of coach with numpy loaded costs. A lone
+phrase with no speaker running is spoken by a fork of this process, the same samples.
+pyttsx3's own driver runs espeak-ng asynchronously, on a thread of its own, and saves each
+phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave slightly different samples
+each time, and has known faults (pyttsx3 2.99's espeak driver writes only the last of several
+queued `save_to_file` calls, never clears its save path, and prints on stdout). Other drivers
+(macOS, Windows) go through pyttsx3's `save_to_file`, one phrase per fresh temp file. This
+module must not be imported by `coach validate`.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +39,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 20.0  # a phrase not spoken by then: the engine hangs (COACH_TTS_TIMEOUT_S moves it)
 RETRIES = 3
-AT_ONCE = max(2, os.cpu_count() or 1)  # phrases spoken at once by `synthesize_all`
+AT_ONCE = max(2, os.cpu_count() or 1)  # phrases spoken at once (a child each)
 
 
 class Engine:
@@ -71,6 +78,9 @@ class Engine:
         self.backend_version = self._backend_version()
         self.voices = self._voices()
         self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
+        self._speaker: _Speaker | None = None  # the process that speaks (see `_Speaker`)
+        self._speaking = threading.Lock()  # one request to it at a time
+        self.speaker_fault: str | None = None  # why this process speaks instead, if it does
 
     @classmethod
     def get(cls) -> Engine:
@@ -117,8 +127,12 @@ class Engine:
         A phrase that comes back empty is tried again: pyttsx3's drivers have ended their
         loop without writing the file under load (seen with four processes at once).
         """
+        espeak = self.driver == "espeak" and self.sample_rate is not None
         for _ in range(RETRIES):
-            found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
+            if espeak:
+                found = dict(self._speak_espeak([text], voice_id, choice)).get(text)
+            else:
+                found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
             if found is not None and len(found[0]):
                 return found
         raise EnvironmentFault(
@@ -128,25 +142,68 @@ class Engine:
 
     def synthesize_all(
         self, texts: list[str], voice_id: str, choice: VoiceChoice
-    ) -> list[tuple[np.ndarray, int]]:
-        """Each of `texts` spoken, the same samples `synthesize` gives each, in fewer round
-        trips: with espeak-ng's driver, one thread for them all and a fork per phrase as
-        `synthesize`, a few speaking at once (a fork costs more than espeak-ng takes to
-        speak a short phrase, so the next is forked while the last speaks)."""
+    ) -> Iterator[tuple[str, tuple[np.ndarray, int]]]:
+        """(text, `synthesize(text)`) for each of `texts`, as each is ready, in no set order:
+        with espeak-ng's driver, all of them asked of the speaker process at once (started
+        here unless `start_speaking` started it), which speaks a few at a time."""
+        if self.driver != "espeak" or self.sample_rate is None or len(texts) < 2:
+            for text in texts:
+                yield text, self.synthesize(text, voice_id, choice)
+            return
+        self.start_speaking()
+        empty = []
+        for text, found in self._speak_espeak(texts, voice_id, choice):
+            if len(found[0]):
+                yield text, found
+            else:  # tried again once the others are in (see `synthesize`)
+                empty.append(text)
+        for text in empty:
+            yield text, self.synthesize(text, voice_id, choice)
+
+    def start_speaking(self) -> None:
+        """Start the speaker process (see `_Speaker`), unless it runs or cannot: its start
+        (an interpreter, pyttsx3, espeak-ng) then overlaps what the caller does next."""
+        if self.driver != "espeak" or self.sample_rate is None:
+            return
+        if self._speaker is None and self.speaker_fault is None:
+            try:
+                self._speaker = _Speaker()
+            except OSError as e:  # no interpreter to start here: this process speaks
+                self.speaker_fault = f"the speaker process cannot start ({e})"
+
+    def _speak_espeak(
+        self, texts: list[str], voice_id: str, choice: VoiceChoice
+    ) -> Iterator[tuple[str, tuple[np.ndarray, int]]]:
+        """`texts` spoken by the speaker process if it runs, as each is ready; otherwise (a
+        lone phrase, or a speaker that could not start) by forks of this process."""
+        import numpy as np
+
         rate = self.sample_rate
-        if self.driver != "espeak" or rate is None or len(texts) < 2:
-            return [self.synthesize(t, voice_id, choice) for t in texts]
+        assert rate is not None  # espeak-ng's driver, started by coach
         timeout_s = tts_timeout_s()
+        speaker = self._speaker
+        if speaker is not None:
+            with self._speaking:
+                try:
+                    for i, data in speaker.speak(texts, voice_id, choice, timeout_s, AT_ONCE):
+                        yield texts[i], (_float32(np, data), rate)
+                    return
+                except _Unavailable as e:
+                    self.speaker_fault = str(e)
+                finally:
+                    if not speaker.idle:  # failed, hung or stopped part way: never used again
+                        speaker.kill()
+                        self._speaker = None
         # Choosing the voice reads its files (and has hung on one): a phrase's time for that,
         # then each child has a phrase's time of its own.
         self._run(lambda: self._apply(voice_id, choice))
-        spoken = self._run(
-            lambda: _speak_espeak_all(texts, timeout_s, AT_ONCE), join_s=timeout_s * len(texts)
+        spoken: list[tuple[int, list[bytes]]] = []
+        self._run(
+            lambda: _speak_espeak_all(texts, timeout_s, AT_ONCE, lambda *kept: spoken.append(kept)),
+            join_s=timeout_s * len(texts),
         )
-        return [
-            (pcm, rate) if len(pcm) else self.synthesize(text, voice_id, choice)
-            for text, pcm in zip(texts, spoken)
-        ]
+        for i, chunks in spoken:
+            yield texts[i], (_float32(np, b"".join(chunks)), rate)
 
     def _run(self, work, join_s: float | None = None):
         """`work()` on a thread of its own, so a hung engine becomes an error, not a hang.
@@ -195,8 +252,6 @@ class Engine:
 
     def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice):
         self._apply(voice_id, choice)
-        if self.driver == "espeak":
-            return _speak_espeak(text, tts_timeout_s()), self.sample_rate
         return self._speak_to_file(text)
 
     def _speak_to_file(self, text: str):
@@ -260,42 +315,306 @@ class _Hung(Exception):
     """The engine did not finish a phrase in time."""
 
 
-def _speak_espeak(text: str, timeout_s: float):
-    """One phrase through espeak-ng in synchronous mode, in a child forked for it.
-
-    espeak-ng carries state from one phrase to the next (its waveform generator's phase and
-    pitch), so the same phrase came out a few samples longer or shorter depending on what was
-    spoken before it in the process. This process never speaks: it only starts espeak-ng and
-    sets the voice, and each phrase is spoken by a fork of it, which starts from that same
-    state every time. The same text and settings then give the same samples, in any order,
-    in any run, on any machine with the same espeak-ng (about 3 ms a phrase for the fork).
-    """
-    return _speak_espeak_all([text], timeout_s, 1)[0]
+class _Unavailable(Exception):
+    """The speaker process did not start: this process speaks instead."""
 
 
-def _speak_espeak_all(texts: list[str], timeout_s: float, at_once: int) -> list:
-    """`_speak_espeak` of each text, up to `at_once` children speaking at the same time
-    (each a fork of this process as it is: the same samples as one by one)."""
+def _hung(timeout_s: float) -> EnvironmentFault:
+    return EnvironmentFault(
+        f"the speech engine did not finish a phrase within {timeout_s:g} s",
+        "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+    )
+
+
+def _failed(what: str) -> EnvironmentFault:
+    return EnvironmentFault(
+        f"the speech engine failed: {what}",
+        "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+    )
+
+
+def _said(kind: int, data: bytearray) -> str:
+    """What a message that is not the one expected says went wrong."""
+    text = data.decode("utf-8", errors="replace")
+    if kind == _ENDED:
+        return f"the speaker process stopped with status {text}"
+    if kind == _SILENT:
+        return f"the speaker process did not start within {STARTUP_S:g} s"
+    if kind == _HUNG:
+        return "a phrase took longer than its time"
+    return text or f"the speaker process sent a message coach did not expect ({kind})"
+
+
+def _float32(np, data: bytes | bytearray):
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+
+
+# The speaker's messages to coach: a header (phrase index or -1, kind, payload bytes), then
+# the payload. READY: started; APPLIED: voice and settings set; SPOKEN: a phrase's samples
+# (int16); DONE: every phrase asked for was sent; FAILED: what went wrong (text); HUNG: a
+# phrase took longer than its time. SILENT and ENDED are what coach makes of no message in
+# time, and of the speaker's end (its exit status).
+_HEADER = struct.Struct("<iiI")
+_READY, _APPLIED, _SPOKEN, _DONE, _FAILED, _HUNG, _SILENT, _ENDED = range(8)
+STARTUP_S = 60.0  # the speaker's interpreter and imports, on a machine as busy as it gets
+
+
+class _Speaker:
+    """A process that starts espeak-ng exactly as coach does (`Engine()`), sets the voice and
+    settings it is asked for exactly as coach does (`Engine._apply`), and never speaks: each
+    phrase is spoken by a fork of it, as it was by a fork of coach, so the samples are the same
+    bytes. A fork costs more than the speaking (on a 2-core virtual machine, 7.5-9 ms of CPU a
+    phrase forked from coach, with numpy loaded, against about 1.5 ms for espeak-ng to speak
+    it): from this smaller process, which does nothing between forks, 5-7.5 ms; and coach's
+    own process is free meanwhile to make each phrase ready (trim, normalize, keep in the
+    cache) as it comes, on the other core.
+
+    Started as a new interpreter (not a fork of coach: no threads or numpy come along), with
+    Ctrl-C, SIGTERM and SIGHUP blocked until it ignores SIGINT, as coach's Piper workers: a
+    Ctrl-C reaches the whole process group, and it is coach that stops it (`kill`). It exits
+    when coach closes its end of the pipe, at exit or when coach dies; its children die with it.
+    One request at a time; after one not read to its end it is killed, never reused."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        import pyttsx3
+
+        import coach
+        from coach.interrupts import held_signals
+
+        # Without site (-S): its editable-install finders and .pth files take tens of
+        # milliseconds, and the speaker needs only coach's folder and pyttsx3's.
+        path = [str(Path(m.__file__ or "").resolve().parents[1]) for m in (coach, pyttsx3)]
+        read_fd, write_fd = os.pipe()
+        code = (
+            f"import sys; sys.path[:0] = {path!r}; "
+            f"from coach.sound.espeak import _serve; _serve({write_fd})"
+        )
+        try:
+            with held_signals(block=True):
+                self.process = subprocess.Popen(
+                    [sys.executable, "-S", "-c", code],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,  # pyttsx3 prints; nothing of it reaches coach's
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(write_fd,),
+                )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self._from = read_fd
+        self._started = False
+        self.idle = True  # no request part way
+        atexit.register(self.close)
+
+    def speak(
+        self, texts: list[str], voice_id: str, choice: VoiceChoice, timeout_s: float, at_once: int
+    ) -> Iterator[tuple[int, bytearray]]:
+        """(index in `texts`, int16 samples) of each phrase, as each is ready."""
+        import json
+
+        self.idle = False
+        if not self._started:
+            _, kind, data = self._next(STARTUP_S)
+            if kind != _READY:
+                raise _Unavailable(f"the speaker process did not start ({_said(kind, data)})")
+            self._started = True
+        request = {
+            "voice": voice_id,
+            "rate_wpm": choice.rate_wpm,
+            "volume": choice.volume,
+            "pitch": choice.pitch,
+            "texts": texts,
+            "timeout_s": timeout_s,
+            "at_once": at_once,
+        }
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            stdin.flush()
+        except OSError as e:  # it died since it started
+            raise _failed(f"the speaker process stopped ({e})") from None
+        # Choosing the voice reads its files (and has hung on one): a phrase's time for that.
+        # Then each child has a phrase's time, and the speaker says when one hung; the second
+        # more is for it to say so.
+        wait_s = timeout_s
+        while True:
+            index, kind, data = self._next(wait_s)
+            if kind == _SPOKEN:
+                yield index, data
+            elif kind == _DONE:
+                self.idle = True
+                return
+            elif kind in (_HUNG, _SILENT):
+                raise _hung(timeout_s)
+            elif kind != _APPLIED:
+                raise _failed(_said(kind, data))
+            wait_s = timeout_s + 1.0
+
+    def _next(self, wait_s: float) -> tuple[int, int, bytearray]:
+        """The next message: (index, kind, payload); kind _SILENT when none came within
+        `wait_s`, _ENDED when the speaker has exited (its status as the payload)."""
+        deadline = time.monotonic() + wait_s
+        header = self._read(_HEADER.size, deadline)
+        if isinstance(header, int):
+            return self._not_read(header)
+        index, kind, size = _HEADER.unpack(header)
+        data = self._read(size, deadline)
+        if isinstance(data, int):
+            return self._not_read(data)
+        return index, kind, data
+
+    def _read(self, size: int, deadline: float) -> bytearray | int:
+        """`size` bytes (read straight into the buffer returned), or _SILENT or _ENDED."""
+        import select
+
+        data = bytearray(size)
+        view, got = memoryview(data), 0
+        while got < size:
+            left_s = deadline - time.monotonic()
+            if left_s <= 0 or not select.select([self._from], [], [], left_s)[0]:
+                return _SILENT
+            count = os.readv(self._from, [view[got:]])
+            if not count:
+                return _ENDED
+            got += count
+        return data
+
+    def _not_read(self, kind: int) -> tuple[int, int, bytearray]:
+        status = str(self.process.wait()).encode() if kind == _ENDED else b""
+        return -1, kind, bytearray(status)
+
+    def kill(self) -> None:
+        """Stop it at once (its children go with it)."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Let it go (it exits when its input ends) and wait for it."""
+        import subprocess
+
+        atexit.unregister(self.close)
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(self._from)
+
+
+def _serve(out_fd: int) -> None:
+    """The speaker process (see `_Speaker`): start espeak-ng as coach does, then for each
+    request read on stdin, set the voice as coach does and speak each phrase in a fork."""
+    import signal
+
+    from coach.interrupts import STOPPING
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # coach decides (see `_Speaker`)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # coach gone: this goes, quietly, and so
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)  # do its children (blocked so far)
+
+    def send(index: int, kind: int, *parts: bytes) -> None:
+        # Written as they are: a phrase's samples copied once more is a page fault a page.
+        size = sum(len(part) for part in parts)
+        left = [memoryview(part) for part in (_HEADER.pack(index, kind, size), *parts)]
+        while left:
+            written = os.writev(out_fd, left)
+            while left and written >= len(left[0]):
+                written -= len(left.pop(0))
+            if left:
+                left[0] = left[0][written:]
+
+    with contextlib.suppress(_Stopped, OSError):  # coach closed its end, or has gone
+        _serve_requests(send)
+    os._exit(0)  # nothing to clean up that the system does not (espeak-ng's own is unsafe)
+
+
+def _serve_requests(send: Callable[..., None]) -> None:
+    import json
+    import sys
+
+    try:
+        engine = Engine.get()
+    except Exception as e:  # coach, started the same way, has said why already
+        send(-1, _FAILED, f"{type(e).__name__}: {e}".encode())
+        return
+    send(-1, _READY)
+    for line in sys.stdin.buffer:
+        asked = json.loads(line)
+        choice = VoiceChoice(None, "", asked["rate_wpm"], asked["volume"], asked["pitch"])
+        try:
+            engine._apply(asked["voice"], choice)
+            send(-1, _APPLIED)
+            _speak_espeak_all(
+                asked["texts"],
+                asked["timeout_s"],
+                asked["at_once"],
+                lambda i, chunks: send(i, _SPOKEN, *chunks),
+                stop_fd=sys.stdin.fileno(),
+            )
+            send(-1, _DONE)
+        except _Hung:
+            send(-1, _HUNG)
+        except (_Stopped, OSError):
+            raise
+        except Exception as e:  # said in coach's words there
+            send(-1, _FAILED, f"{type(e).__name__}: {e}".encode())
+
+
+class _Stopped(Exception):
+    """The speaker's input ended while it spoke: coach has gone."""
+
+
+def _speak_espeak_all(
+    texts: list[str],
+    timeout_s: float,
+    at_once: int,
+    spoken: Callable[[int, list[bytes]], None],
+    stop_fd: int | None = None,
+) -> None:
+    """Each of `texts` spoken through espeak-ng in synchronous mode, in a child forked for
+    it, up to `at_once` children speaking at the same time: `spoken(index, int16 samples in
+    chunks)` as each is done.
+
+    espeak-ng carries state from one phrase to the next that no call of its API resets (its
+    waveform generator's phase, gain and pitch flutter are static variables), so the same
+    phrase came out a few samples longer or shorter, and with another voicing, depending on
+    what was spoken before it in the process. The process that forks never speaks: it only
+    starts espeak-ng and sets the voice, and each phrase is spoken by a fork of it, which
+    starts from that same state every time. The same text and settings then give the same
+    samples, in any order, in any run, on any machine with the same espeak-ng. `stop_fd`
+    readable (its writer gone) stops it all: `_Stopped`."""
     import select
     import signal
 
-    import numpy as np
-
-    spoken: list = [None] * len(texts)
+    child = _Child.here()
     # read end -> [index, child, chunks read, deadline]
     running: dict[int, list] = {}
     at = 0
     try:
         while at < len(texts) or running:
             while at < len(texts) and len(running) < at_once:
-                read_fd, pid = _fork_speaker(texts[at])
+                read_fd, pid = child.fork(texts[at])
                 running[read_fd] = [at, pid, [], time.monotonic() + timeout_s]
                 at += 1
             left_s = min(r[3] for r in running.values()) - time.monotonic()
-            ready = select.select(list(running), [], [], left_s)[0] if left_s > 0 else []
+            watched = [*running, stop_fd] if stop_fd is not None else list(running)
+            ready = select.select(watched, [], [], left_s)[0] if left_s > 0 else []
             if not ready:
                 raise _Hung
             for read_fd in ready:
+                if read_fd == stop_fd:
+                    raise _Stopped
                 chunk = os.read(read_fd, 1 << 16)
                 if chunk:
                     running[read_fd][2].append(chunk)
@@ -307,51 +626,91 @@ def _speak_espeak_all(texts: list[str], timeout_s: float, at_once: int) -> list:
                     raise RuntimeError(
                         f"espeak-ng stopped with status {status} speaking {texts[i]!r}"
                     )
-                samples = np.frombuffer(b"".join(chunks), dtype="<i2")
-                spoken[i] = samples.astype(np.float32) / 32768.0
+                spoken(i, chunks)
     finally:
         for read_fd, (_, pid, _, _) in running.items():  # hung, or interrupted: they go too
             os.close(read_fd)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-    return spoken
 
 
-def _fork_speaker(text: str) -> tuple[int, int]:
-    """A child that speaks `text` and writes its samples (int16) to the pipe it returns."""
-    import ctypes
-    import signal
-    import warnings
+class _Child:
+    """How this process forks a child that speaks one phrase. Whatever a child needs is made
+    here, once, before the first fork: each Python object a child touches is a page it copies
+    (a millisecond a phrase on a virtual machine), so a child runs as few lines as it can."""
 
-    from pyttsx3.drivers import _espeak
+    _made: _Child | None = None
+    samples_fd = -1  # in a child: the pipe its samples go to
 
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads. The child only runs
-        # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: speak, write the samples, leave without any Python cleanup
-        code = 4
-        try:
-            os.close(read_fd)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)  # a signal ends it quietly
+    def __init__(self) -> None:
+        import ctypes
+        import signal
+        import sys
 
-            def send(wav, count, _events) -> int:
-                data = memoryview(ctypes.string_at(wav, count * 2)) if wav and count > 0 else b""
-                while data:
-                    data = data[os.write(write_fd, data) :]
-                return 0  # go on
+        from pyttsx3.drivers import _espeak
 
-            _espeak.SetSynthCallback(send)
-            flags = _espeak.ENDPAUSE | _espeak.CHARS_UTF8
-            code = 0 if _espeak.Synth(text.encode("utf-8"), flags=flags) == _espeak.EE_OK else 3
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    return read_fd, pid
+        self._espeak = _espeak
+        self._flags = _espeak.ENDPAUSE | _espeak.CHARS_UTF8
+        self._ok = _espeak.EE_OK
+        string_at, write = ctypes.string_at, os.write
+
+        def send(wav, count, _events) -> int:
+            data = memoryview(string_at(wav, count * 2)) if wav and count > 0 else b""
+            while data:
+                data = data[write(_Child.samples_fd, data) :]
+            return 0  # go on
+
+        # espeak-ng's callback is the children's only: this process never speaks.
+        _espeak.SetSynthCallback(send)
+        # A signal ends a child quietly, except Ctrl-C in the speaker process, which ignores
+        # it (coach stops it): there its children ignore it too.
+        self._defaults = [
+            sig
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
+            if signal.getsignal(sig) is not signal.SIG_DFL
+        ]
+        if signal.getsignal(signal.SIGINT) not in (signal.SIG_DFL, signal.SIG_IGN):
+            self._defaults.append(signal.SIGINT)
+        self._signal, self._default = signal.signal, signal.SIG_DFL
+        # A child ends with the process that forked it, should that one be killed.
+        self._prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+        self._kill = int(signal.SIGKILL)
+
+    @classmethod
+    def here(cls) -> _Child:
+        if cls._made is None:
+            cls._made = cls()
+        return cls._made
+
+    def fork(self, text: str) -> tuple[int, int]:
+        """A child that speaks `text` and writes its samples (int16) to the pipe returned."""
+        import warnings
+
+        said = text.encode("utf-8")
+        parent = os.getpid()
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking a process with threads. The child only runs
+            # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child: speak, write the samples, leave without any Python cleanup
+            code = 4
+            try:
+                os.close(read_fd)
+                for sig in self._defaults:
+                    self._signal(sig, self._default)
+                if self._prctl is not None:
+                    self._prctl(1, self._kill)  # PR_SET_PDEATHSIG
+                    if os.getppid() != parent:  # it ended already
+                        os._exit(code)
+                _Child.samples_fd = write_fd
+                code = 0 if self._espeak.Synth(said, flags=self._flags) == self._ok else 3
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        return read_fd, pid
 
 
 @contextlib.contextmanager

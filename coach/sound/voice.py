@@ -18,7 +18,8 @@ normalized to one loudness (coach.sound.dsp), whatever the engine, so the mix ne
 dynamic processing (no pumping) and lands at a steady level. The engine is started only when
 a phrase or the voice list is needed; this module must not be imported by `coach validate`.
 `SpeechVoice.prepare` makes many phrases at once: Piper's on a pool of worker processes, one
-per core (coach.sound.workers), the same bytes as one by one.
+per core (coach.sound.workers), espeak-ng's by its speaker process (coach.sound.espeak), the
+same bytes as one by one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
 ENGINES = (PIPER, ESPEAK)  # the order a bare voice name is looked up in
 SAMPLE_RATE = 22_050  # coach's speech rate; a voice at another is resampled (soxr)
-_BATCH = 32  # espeak-ng phrases asked for at once by `prepare` (their raw samples are held)
 
 
 class Voice(Protocol):
@@ -462,6 +462,10 @@ class SpeechVoice:
                 continue
             data = cache.load(path)  # no entry, or a header `samples` does not read
             if data is None:
+                if len(missing) == 1 and self.chosen.engine == ESPEAK:
+                    # Two or more to speak: espeak-ng's speaker process starts now, while
+                    # the rest are looked up (numpy is imported), not when they are asked.
+                    self.engine.start_speaking()
                 missing[said] = path
             else:
                 data.setflags(write=False)
@@ -473,7 +477,8 @@ class SpeechVoice:
     ) -> int:
         """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
         by Piper on a pool of worker processes (one per core, coach.sound.workers), by
-        espeak-ng here, one by one (it takes milliseconds). `progress(done, total)` is called
+        espeak-ng's speaker process (coach.sound.espeak), a few at a time, each made ready
+        for the cache here as it comes. `progress(done, total)` is called
         as they are made, only when there is something to make. Returns how many were made.
         The samples are the same bytes as `pcm` alone would make."""
         missing = self._missing(texts)
@@ -582,8 +587,9 @@ class SpeechVoice:
         return PiperJob(model, scale, self.choice.volume, self.sample_rate)
 
     def _make_all(self, texts: list[str]) -> Iterator[tuple[str, np.ndarray]]:
-        """(text, `_make(text)`) for each of `texts`, espeak-ng's in batches: a few round
-        trips to the engine instead of one a phrase (the same samples)."""
+        """(text, `_make(text)`) for each of `texts`, in no set order: espeak-ng's all asked
+        for at once, each made ready here while the engine speaks the next (the same
+        samples)."""
         if self.chosen.engine == PIPER:
             for text in texts:
                 yield text, self._make(text)
@@ -592,12 +598,9 @@ class SpeechVoice:
 
         engine = self.engine
         assert self._voice_id is not None  # resolved with the engine
-        for at in range(0, len(texts), _BATCH):
-            batch = texts[at : at + _BATCH]
-            spoken = engine.synthesize_all(batch, self._voice_id, self.choice)
-            for text, (raw, rate) in zip(batch, spoken):
-                self.synthesized += 1
-                yield text, make_phrase(raw, rate, self.sample_rate)
+        for text, (raw, rate) in engine.synthesize_all(texts, self._voice_id, self.choice):
+            self.synthesized += 1
+            yield text, make_phrase(raw, rate, self.sample_rate)
 
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.workers import make_phrase

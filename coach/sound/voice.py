@@ -451,21 +451,24 @@ class SpeechVoice:
     def _missing(self, texts: Iterable[str]) -> dict[str, Path]:
         # The phrases of `texts` (as said) the cache lacks, with where each will be kept; the
         # lengths of the ones it holds are noted on the way (their audio is read when played).
-        missing: dict[str, Path] = {}
+        unread: dict[str, Path] = {}  # no entry, or a header `samples` does not read
         for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
-            if said in self._memory or said in self._lengths or said in missing:
+            if said in self._memory or said in self._lengths or said in unread:
                 continue
             path = cache.entry_path(self.folder, said, self.identity())
             count = cache.samples(path)
-            if count is not None:
+            if count is None:
+                unread[said] = path
+            else:
                 self._lengths[said] = count
-                continue
-            data = cache.load(path)  # no entry, or a header `samples` does not read
+        if len(unread) > 1 and self.chosen.engine == ESPEAK:
+            # Likely two or more to speak: espeak-ng's speaker process starts now, while the
+            # entries are read (numpy is imported), not when the phrases are asked for.
+            self.engine.start_speaking()
+        missing: dict[str, Path] = {}
+        for said, path in unread.items():
+            data = cache.load(path)
             if data is None:
-                if len(missing) == 1 and self.chosen.engine == ESPEAK:
-                    # Two or more to speak: espeak-ng's speaker process starts now, while
-                    # the rest are looked up (numpy is imported), not when they are asked.
-                    self.engine.start_speaking()
                 missing[said] = path
             else:
                 data.setflags(write=False)

@@ -197,13 +197,21 @@ class Engine:
         # Choosing the voice reads its files (and has hung on one): a phrase's time for that,
         # then each child has a phrase's time of its own.
         self._run(lambda: self._apply(voice_id, choice))
-        spoken: list[tuple[int, list[bytes]]] = []
+        parts: dict[int, list[bytes]] = {}
+        spoken: list[int] = []
+
+        def heard(i: int, part: memoryview | None) -> None:
+            if part is None:
+                spoken.append(i)
+            else:
+                parts.setdefault(i, []).append(bytes(part))
+
         self._run(
-            lambda: _speak_espeak_all(texts, timeout_s, AT_ONCE, lambda *kept: spoken.append(kept)),
+            lambda: _speak_espeak_all(texts, timeout_s, AT_ONCE, heard),
             join_s=timeout_s * len(texts),
         )
-        for i, chunks in spoken:
-            yield texts[i], (_float32(np, b"".join(chunks)), rate)
+        for i in spoken:
+            yield texts[i], (_float32(np, b"".join(parts.pop(i, []))), rate)
 
     def _run(self, work, join_s: float | None = None):
         """`work()` on a thread of its own, so a hung engine becomes an error, not a hang.
@@ -350,12 +358,13 @@ def _float32(np, data: bytes | bytearray):
 
 
 # The speaker's messages to coach: a header (phrase index or -1, kind, payload bytes), then
-# the payload. READY: started; APPLIED: voice and settings set; SPOKEN: a phrase's samples
-# (int16); DONE: every phrase asked for was sent; FAILED: what went wrong (text); HUNG: a
-# phrase took longer than its time. SILENT and ENDED are what coach makes of no message in
-# time, and of the speaker's end (its exit status).
+# the payload. READY: started; APPLIED: voice and settings set; PART: some of a phrase's
+# samples (int16), as its child wrote them; SPOKEN: the phrase is whole; DONE: every phrase
+# asked for was sent; FAILED: what went wrong (text); HUNG: a phrase took longer than its
+# time. SILENT and ENDED are what coach makes of no message in time, and of the speaker's
+# end (its exit status).
 _HEADER = struct.Struct("<iiI")
-_READY, _APPLIED, _SPOKEN, _DONE, _FAILED, _HUNG, _SILENT, _ENDED = range(8)
+_READY, _APPLIED, _PART, _SPOKEN, _DONE, _FAILED, _HUNG, _SILENT, _ENDED = range(9)
 STARTUP_S = 60.0  # the speaker's interpreter and imports, on a machine as busy as it gets
 
 
@@ -413,7 +422,7 @@ class _Speaker:
 
     def speak(
         self, texts: list[str], voice_id: str, choice: VoiceChoice, timeout_s: float, at_once: int
-    ) -> Iterator[tuple[int, bytearray]]:
+    ) -> Iterator[tuple[int, bytes]]:
         """(index in `texts`, int16 samples) of each phrase, as each is ready."""
         import json
 
@@ -443,10 +452,13 @@ class _Speaker:
         # Then each child has a phrase's time, and the speaker says when one hung; the second
         # more is for it to say so.
         wait_s = timeout_s
+        parts: dict[int, list[bytearray]] = {}
         while True:
             index, kind, data = self._next(wait_s)
-            if kind == _SPOKEN:
-                yield index, data
+            if kind == _PART:
+                parts.setdefault(index, []).append(data)
+            elif kind == _SPOKEN:
+                yield index, b"".join(parts.pop(index, []))
             elif kind == _DONE:
                 self.idle = True
                 return
@@ -523,10 +535,8 @@ def _serve(out_fd: int) -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # coach gone: this goes, quietly, and so
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING)  # do its children (blocked so far)
 
-    def send(index: int, kind: int, *parts: bytes) -> None:
-        # Written as they are: a phrase's samples copied once more is a page fault a page.
-        size = sum(len(part) for part in parts)
-        left = [memoryview(part) for part in (_HEADER.pack(index, kind, size), *parts)]
+    def send(index: int, kind: int, data: bytes | memoryview = b"") -> None:
+        left = [memoryview(_HEADER.pack(index, kind, len(data))), memoryview(data)]
         while left:
             written = os.writev(out_fd, left)
             while left and written >= len(left[0]):
@@ -545,6 +555,7 @@ def _serve_requests(send: Callable[..., None]) -> None:
 
     try:
         engine = Engine.get()
+        _Child.here(alone=threading.active_count() == 1)
     except Exception as e:  # coach, started the same way, has said why already
         send(-1, _FAILED, f"{type(e).__name__}: {e}".encode())
         return
@@ -559,7 +570,7 @@ def _serve_requests(send: Callable[..., None]) -> None:
                 asked["texts"],
                 asked["timeout_s"],
                 asked["at_once"],
-                lambda i, chunks: send(i, _SPOKEN, *chunks),
+                lambda i, part: send(i, _SPOKEN) if part is None else send(i, _PART, part),
                 stop_fd=sys.stdin.fileno(),
             )
             send(-1, _DONE)
@@ -579,12 +590,13 @@ def _speak_espeak_all(
     texts: list[str],
     timeout_s: float,
     at_once: int,
-    spoken: Callable[[int, list[bytes]], None],
+    heard: Callable[[int, memoryview | None], None],
     stop_fd: int | None = None,
 ) -> None:
     """Each of `texts` spoken through espeak-ng in synchronous mode, in a child forked for
-    it, up to `at_once` children speaking at the same time: `spoken(index, int16 samples in
-    chunks)` as each is done.
+    it, up to `at_once` children speaking at the same time: `heard(index, part)` with each
+    part of its samples (int16) as it comes (a view valid during the call only), then
+    `heard(index, None)` once it is whole.
 
     espeak-ng carries state from one phrase to the next that no call of its API resets (its
     waveform generator's phase, gain and pitch flutter are static variables), so the same
@@ -598,16 +610,17 @@ def _speak_espeak_all(
     import signal
 
     child = _Child.here()
-    # read end -> [index, child, chunks read, deadline]
-    running: dict[int, list] = {}
+    buffer = _unshared_buffer(1 << 16)
+    # read end -> (index, child, deadline)
+    running: dict[int, tuple[int, int, float]] = {}
     at = 0
     try:
         while at < len(texts) or running:
             while at < len(texts) and len(running) < at_once:
                 read_fd, pid = child.fork(texts[at])
-                running[read_fd] = [at, pid, [], time.monotonic() + timeout_s]
+                running[read_fd] = (at, pid, time.monotonic() + timeout_s)
                 at += 1
-            left_s = min(r[3] for r in running.values()) - time.monotonic()
+            left_s = min(r[2] for r in running.values()) - time.monotonic()
             watched = [*running, stop_fd] if stop_fd is not None else list(running)
             ready = select.select(watched, [], [], left_s)[0] if left_s > 0 else []
             if not ready:
@@ -615,24 +628,36 @@ def _speak_espeak_all(
             for read_fd in ready:
                 if read_fd == stop_fd:
                     raise _Stopped
-                chunk = os.read(read_fd, 1 << 16)
-                if chunk:
-                    running[read_fd][2].append(chunk)
+                count = os.readv(read_fd, [buffer])
+                if count:
+                    with memoryview(buffer) as view:
+                        heard(running[read_fd][0], view[:count])
                     continue
-                i, pid, chunks, _ = running.pop(read_fd)
+                i, pid, _ = running.pop(read_fd)
                 os.close(read_fd)
                 _, status = os.waitpid(pid, 0)
                 if status != 0:
                     raise RuntimeError(
                         f"espeak-ng stopped with status {status} speaking {texts[i]!r}"
                     )
-                spoken(i, chunks)
+                heard(i, None)
     finally:
-        for read_fd, (_, pid, _, _) in running.items():  # hung, or interrupted: they go too
+        for read_fd, (_, pid, _) in running.items():  # hung, or interrupted: they go too
             os.close(read_fd)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
+
+
+def _unshared_buffer(size: int):
+    """Memory for the samples read from the children that they do not get a copy of: a page
+    this process writes while a child shares it is a page copied (and a fault)."""
+    import mmap
+
+    buffer = mmap.mmap(-1, size)
+    with contextlib.suppress(AttributeError, OSError):  # Linux only; elsewhere it is shared
+        buffer.madvise(mmap.MADV_DONTFORK)
+    return buffer
 
 
 class _Child:
@@ -643,7 +668,7 @@ class _Child:
     _made: _Child | None = None
     samples_fd = -1  # in a child: the pipe its samples go to
 
-    def __init__(self) -> None:
+    def __init__(self, alone: bool = False) -> None:
         import ctypes
         import signal
         import sys
@@ -676,11 +701,19 @@ class _Child:
         # A child ends with the process that forked it, should that one be killed.
         self._prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
         self._kill = int(signal.SIGKILL)
+        # `alone`: no Python thread runs but this one (the speaker process; espeak-ng's own
+        # thread waits for asynchronous speech, which coach never asks for). It forks with the
+        # C library's fork(), holding the interpreter's lock, not os.fork(): that one runs
+        # Python's after-fork hooks in each child (logging's, threading's, random's reseeding),
+        # which write to some 150 pages, each copied, while a child that only speaks and exits
+        # needs none of them. With other Python threads, os.fork() is the only safe one.
+        self._fork = ctypes.PyDLL(None).fork if alone else None
 
     @classmethod
-    def here(cls) -> _Child:
+    def here(cls, alone: bool = False) -> _Child:
+        """This process's, made on first use (`alone`: see `__init__`)."""
         if cls._made is None:
-            cls._made = cls()
+            cls._made = cls(alone)
         return cls._made
 
     def fork(self, text: str) -> tuple[int, int]:
@@ -690,11 +723,14 @@ class _Child:
         said = text.encode("utf-8")
         parent = os.getpid()
         read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a process with threads. The child only runs
-            # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        if self._fork is not None:
+            pid = self._fork()
+        else:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about forking a process with threads. The child only runs
+                # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
         if pid == 0:  # the child: speak, write the samples, leave without any Python cleanup
             code = 4
             try:

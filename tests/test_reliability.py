@@ -48,8 +48,8 @@ def cache_is_sound(folder: Path) -> int:
 
 
 def speakers(cache: Path) -> list[int]:
-    """The espeak-ng speaker processes (coach.sound.espeak) of a coach run with `cache` as its
-    phrase cache, and their children, still running."""
+    """The espeak-ng speaker processes (coach.sound.espeak_forks) of a coach run with `cache`
+    as its phrase cache, and their children, still running."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -57,7 +57,8 @@ def speakers(cache: Path) -> list[int]:
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile
             continue
-        if b"_serve(" in command and f"COACH_CACHE_DIR={cache}".encode() in environ:
+        speaker = b"from coach.sound.espeak_forks import serve" in command
+        if speaker and f"COACH_CACHE_DIR={cache}".encode() in environ:
             found.append(int(proc.name))
     return found
 

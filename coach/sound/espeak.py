@@ -320,14 +320,15 @@ STARTUP_S = 60.0  # the speaker's interpreter and imports, on a machine as busy 
 
 
 class _Speaker:
-    """A process that starts espeak-ng exactly as coach does (`Engine()`), sets the voice and
-    settings it is asked for exactly as coach does (`Engine._apply`), and never speaks: each
-    phrase is spoken by a fork of it, as it was by a fork of coach, so the samples are the same
-    bytes. A fork costs more than the speaking (on a 2-core virtual machine, 7.5-9 ms of CPU a
-    phrase forked from coach, with numpy loaded, against about 1.5 ms for espeak-ng to speak
-    it): from this smaller process, which does nothing between forks, 5-7.5 ms; and coach's
-    own process is free meanwhile to make each phrase ready (trim, normalize, keep in the
-    cache) as it comes, on the other core.
+    """The speaker process (coach.sound.espeak_forks.serve), coach's side: a process that
+    starts espeak-ng and sets the voice with the same calls as coach (`espeak_forks.start`,
+    `set_voice`) and never speaks; each phrase is spoken by a fork of it, as it was by a fork
+    of coach, so the samples are the same bytes. A fork costs more than the speaking: on a
+    2-core virtual machine, 7.5-10 ms of CPU a phrase forked from coach (with numpy and the
+    rest loaded, each fork's pages copied as they are written: some 530 page faults), against
+    4-6 ms from this process (some 280), and about 1.5 ms for espeak-ng to speak it. Meanwhile
+    coach's own process is free to make each phrase ready (trim, normalize, keep in the
+    cache) as it comes.
 
     Started as a new interpreter (not a fork of coach: no threads or numpy come along), with
     Ctrl-C, SIGTERM and SIGHUP blocked until it ignores SIGINT, as coach's Piper workers: a

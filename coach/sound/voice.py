@@ -604,6 +604,8 @@ class SpeechVoice:
         for text, (raw, rate) in engine.synthesize_all(texts, self._voice_id, self.choice):
             self.synthesized += 1
             yield text, make_phrase(raw, rate, self.sample_rate)
+        if engine.speaker_fault is not None:
+            self.serial_reason = engine.speaker_fault
 
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.workers import make_phrase

@@ -386,6 +386,7 @@ def test_without_the_speaker_process_coach_speaks_the_same_samples_itself(
     tmp_path, monkeypatch, broken
 ):
     # The speaker process cannot start: each phrase is spoken by a fork of coach instead.
+    from coach.sound import espeak
     from coach.sound.espeak import Engine
 
     texts = _builtin_phrases("upper-back-quick", 3)
@@ -399,6 +400,7 @@ def test_without_the_speaker_process_coach_speaks_the_same_samples_itself(
     }
     monkeypatch.setattr(engine, "_speaker", None)
     monkeypatch.setattr(engine, "speaker_fault", None)
+    monkeypatch.setattr(espeak, "HELD", 2)  # in two batches
     python = str(tmp_path / "missing" / "python") if broken == "no interpreter" else "/bin/false"
     monkeypatch.setattr(sys, "executable", python)
     spoken = dict(engine.synthesize_all(texts, voice_id, choice))

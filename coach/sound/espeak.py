@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 TIMEOUT_S = 20.0  # a phrase not spoken by then: the engine hangs (COACH_TTS_TIMEOUT_S moves it)
 RETRIES = 3
 AT_ONCE = max(2, os.cpu_count() or 1)  # phrases spoken at once (a child each)
+HELD = 32  # phrases spoken by forks of this process at a time (their samples held till all are)
 
 
 class Engine:
@@ -187,6 +188,13 @@ class Engine:
         # Choosing the voice reads its files (and has hung on one): a phrase's time for that,
         # then each child has a phrase's time of its own.
         self._run(lambda: self._apply(voice_id, choice))
+        for at in range(0, len(texts), HELD):
+            batch = texts[at : at + HELD]
+            for i, data in self._spoken_here(batch, timeout_s):
+                yield batch[i], (_float32(np, data), rate)
+
+    def _spoken_here(self, texts: list[str], timeout_s: float) -> list[tuple[int, bytes]]:
+        """(index, int16 samples) of each of `texts`, spoken by forks of this process."""
         parts: dict[int, list[bytes]] = {}
         spoken: list[int] = []
 
@@ -200,8 +208,7 @@ class Engine:
             lambda: forks.speak_all(texts, timeout_s, AT_ONCE, heard),
             join_s=timeout_s * len(texts),
         )
-        for i in spoken:
-            yield texts[i], (_float32(np, b"".join(parts.pop(i, []))), rate)
+        return [(i, b"".join(parts.pop(i, []))) for i in spoken]
 
     def _run(self, work, join_s: float | None = None):
         """`work()` on a thread of its own, so a hung engine becomes an error, not a hang.

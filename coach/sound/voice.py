@@ -480,10 +480,10 @@ class SpeechVoice:
     ) -> int:
         """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
         by Piper on a pool of worker processes (one per core, coach.sound.workers), by
-        espeak-ng's speaker process (coach.sound.espeak), a few at a time, each made ready
-        for the cache here as it comes. `progress(done, total)` is called
-        as they are made, only when there is something to make. Returns how many were made.
-        The samples are the same bytes as `pcm` alone would make."""
+        espeak-ng's speaker process (coach.sound.espeak), a few at a time, each made ready for
+        the cache here as it comes. `progress(done, total)` is called as they are made, only
+        when there is something to make. Returns how many were made. The samples are the same
+        bytes as `pcm` alone would make."""
         missing = self._missing(texts)
         total = len(missing)
         if not total:

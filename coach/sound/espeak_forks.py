@@ -274,15 +274,12 @@ class _Child:
 
         # espeak-ng's callback is the children's only: this process never speaks.
         _espeak.SetSynthCallback(send)
-        # A signal ends a child quietly, except Ctrl-C in the speaker process, which ignores
-        # it (coach stops it): there its children ignore it too.
-        self._defaults = [
-            sig
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE)
-            if signal.getsignal(sig) is not signal.SIG_DFL
-        ]
-        if signal.getsignal(signal.SIGINT) not in (signal.SIG_DFL, signal.SIG_IGN):
-            self._defaults.append(signal.SIGINT)
+        # A signal ends a child quietly. The speaker process (`alone`) has set its own once:
+        # SIGINT ignored (coach stops it, and its children with it), the rest at their
+        # defaults, which its children keep. Coach's handlers would raise in a child.
+        self._defaults = (
+            [] if alone else [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE]
+        )
         self._signal, self._default = signal.signal, signal.SIG_DFL
         # A child ends with the process that forked it, should that one be killed.
         self._prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None

@@ -47,6 +47,31 @@ def cache_is_sound(folder: Path) -> int:
     return len(entries)
 
 
+def speakers(cache: Path) -> list[int]:
+    """The espeak-ng speaker processes (coach.sound.espeak_forks) of a coach run with `cache`
+    as its phrase cache, and their children, still running."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        speaker = b"from coach.sound.espeak_forks import serve" in command
+        if speaker and f"COACH_CACHE_DIR={cache}".encode() in environ:
+            found.append(int(proc.name))
+    return found
+
+
+def no_speakers_left(cache: Path) -> None:
+    """The speaker goes with coach: at once when coach stops it, within a moment when coach
+    has gone without a word (it reads the end of its input)."""
+    deadline = time.monotonic() + 10
+    while speakers(cache) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert speakers(cache) == []
+
+
 def long_routine(folder: Path, minutes: int, unique: int = 0) -> Path:
     """At least `minutes` long, of one sentence said over and over (a warm cache after one
     `show`); or `unique` exercises with a sentence each to synthesize."""
@@ -117,12 +142,30 @@ def test_a_signal_while_synthesizing_leaves_a_sound_cache_and_no_file(
     assert proc.wait(timeout=30) == 130
     assert _after_speaking(proc.stderr.read(), "espeak:gmw/en") == "coach: interrupted\n"
     assert list(out.iterdir()) == []
+    no_speakers_left(cache)
     kept = cache_is_sound(cache)
     assert 20 <= kept < 400 * 2  # stopped part way (each exercise has a sentence or two)
     # What was kept is used, and the rest is made: the next run finishes.
     done = run_coach("export", routine, "-o", out / "long.flac", "-q", env=env)
     assert done.returncode == 0, done.stderr
     assert cache_is_sound(cache) > kept
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds processes in /proc")
+def test_coach_killed_while_synthesizing_leaves_no_speaker_behind(tmp_path, start_coach):
+    # SIGKILL: coach cannot stop its speaker process, which must notice on its own.
+    routine = long_routine(tmp_path, 10, unique=200)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "COACH_CACHE_DIR": str(cache)}
+    proc = start_coach("export", routine, "-o", tmp_path / "long.flac", env=env)
+    wait_until(lambda: len(list(cache.glob("*/*.npy"))) >= 10, "phrases cached", proc)
+    assert speakers(cache)
+    proc.kill()
+    proc.wait(timeout=30)
+    no_speakers_left(cache)
+    # Killed mid-write, coach may leave a temp file in the cache; every entry is whole.
+    for entry in cache.glob("*/*.npy"):
+        assert np.load(entry, allow_pickle=False).dtype == np.float32, entry
 
 
 # -- the environment failing for real ---------------------------------------------------------
@@ -220,6 +263,7 @@ def test_a_hung_speech_engine_times_out_with_a_clear_error(tmp_path, run_coach):
         "coach:   fix: check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null\n"
     )
     assert not out.exists()
+    no_speakers_left(tmp_path / "cache")  # the hung one is killed
 
 
 def test_a_bad_timeout_setting_is_bad_input(tmp_path, run_coach):

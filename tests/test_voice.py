@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 import subprocess
 import sys
 
@@ -278,3 +280,153 @@ def test_an_entry_reads_back_as_numpy_reads_it(tmp_path):
     found = cache.load(entry)
     assert found is not None and np.array_equal(found, pcm)
     assert cache.load(tmp_path / "none.npy") is None
+
+
+# -- each phrase as if it were the first spoken -----------------------------------------------
+
+# Speaks the phrases of a JSON request {voice, rate_wpm, volume, pitch, texts, out} through
+# espeak-ng in this fresh process, started and set exactly as coach starts and sets it, one
+# after another with nothing between them, and saves each one's int16 samples in `out` (an
+# .npz). One phrase per process is the definition of a phrase spoken first.
+_SPEAK_IN_A_ROW = """
+import ctypes, json, sys
+import numpy as np
+from pyttsx3.drivers import _espeak
+from coach.sound.espeak import Engine
+from coach.sound.voice import VoiceChoice
+
+asked = json.loads(sys.argv[1])
+engine = Engine.get()
+choice = VoiceChoice(None, "", asked["rate_wpm"], asked["volume"], asked["pitch"])
+engine._apply(asked["voice"], choice)
+chunks = []
+
+def keep(wav, count, _events):
+    if wav and count > 0:
+        chunks.append(ctypes.string_at(wav, count * 2))
+    return 0
+
+_espeak.SetSynthCallback(keep)
+spoken = {}
+for i, text in enumerate(asked["texts"]):
+    chunks.clear()
+    assert _espeak.Synth(text, flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8) == _espeak.EE_OK
+    spoken[f"p{i}"] = np.frombuffer(b"".join(chunks), dtype="<i2")
+np.savez(asked["out"], **spoken)
+"""
+
+
+def _speak_in_processes(folder, voice_id: str, choice, batches: list[list[str]]) -> list[dict]:
+    """{text: int16 bytes} for each batch, each batch spoken in a row by a fresh process (two at
+    a time), as `_SPEAK_IN_A_ROW` does."""
+    out, procs = [], []
+    for n, texts in enumerate(batches):
+        asked = {
+            "voice": voice_id,
+            "rate_wpm": choice.rate_wpm,
+            "volume": choice.volume,
+            "pitch": choice.pitch,
+            "texts": texts,
+            "out": str(folder / f"batch-{n}.npz"),
+        }
+        if len(procs) >= 2:
+            assert procs.pop(0).wait(120) == 0
+        procs.append(subprocess.Popen([sys.executable, "-c", _SPEAK_IN_A_ROW, json.dumps(asked)]))
+        out.append((texts, asked["out"]))
+    for proc in procs:
+        assert proc.wait(120) == 0
+    spoken = []
+    for texts, path in out:
+        with np.load(path) as saved:
+            spoken.append({t: saved[f"p{i}"].tobytes() for i, t in enumerate(texts)})
+    return spoken
+
+
+def _builtin_phrases(name: str, count: int) -> list[str]:
+    """`count` of the built-in routine's phrases: the shortest, the longest, and some between."""
+    from coach.routine.library import builtin_dir
+    from coach.routine.parser import load_routine
+    from coach.script.compiler import compile
+    from tests.support import fake_durations
+
+    script = compile(load_routine(builtin_dir() / f"{name}.yaml"), None, fake_durations)
+    texts = sorted({c.text for c in script.cues if c.text}, key=lambda t: (len(t), t))
+    between = random.Random(name).sample(texts[1:-1], count - 2)
+    return [texts[0], *between, texts[-1]]
+
+
+def _int16(pcm: np.ndarray) -> bytes:
+    # The engine's int16 samples, as they were before they became float32 (exactly: n / 32768).
+    return np.round(pcm * 32768).astype("<i2").tobytes()
+
+
+# The built-in routines' phrases in every language, at the slowest, the usual and the fastest
+# speech rate, and both ends of the pitch.
+SPOKEN_FIRST = [
+    ("upper-back-full", "en", 165, 50),
+    ("upper-back-desk-de", "de", 80, 50),
+    ("upper-back-desk-es", "es", 450, 0),
+    ("upper-back-desk-fr", "fr", 165, 99),
+]
+
+
+@pytest.mark.parametrize(("routine", "language", "rate_wpm", "pitch"), SPOKEN_FIRST)
+def test_a_batch_in_any_order_gives_each_phrase_as_the_first_spoken_in_a_process(
+    tmp_path, routine, language, rate_wpm, pitch
+):
+    from coach.sound.espeak import Engine
+
+    texts = _builtin_phrases(routine, 5)
+    engine = Engine.get()
+    voice_id = engine.resolve(VoiceChoice(None, language))
+    choice = VoiceChoice(voice_id, language, rate_wpm, pitch=pitch)
+    *alone, in_a_row = _speak_in_processes(
+        tmp_path, voice_id, choice, [*([t] for t in texts), texts]
+    )
+    first = {t: spoken[t] for spoken in alone for t in spoken}
+    # What is spoken before a phrase in the same process changes its samples (so this test
+    # could fail): espeak-ng keeps state from one phrase to the next.
+    assert [t for t in texts[1:] if in_a_row[t] != first[t]], "no phrase changed by the one before"
+    order = list(texts)
+    for seed in range(3):  # batches in shuffled orders, through the speaker process
+        random.Random(seed).shuffle(order)
+        spoken = dict(engine.synthesize_all(order, voice_id, choice))
+        assert engine.speaker_fault is None
+        assert sorted(spoken) == sorted(texts)
+        for text in texts:
+            pcm, rate = spoken[text]
+            assert rate == engine.sample_rate
+            assert _int16(pcm) == first[text], (seed, text)
+
+
+@pytest.mark.parametrize("broken", ["no interpreter", "an interpreter that exits"])
+def test_without_the_speaker_process_coach_speaks_the_same_samples_itself(
+    tmp_path, monkeypatch, broken
+):
+    # The speaker process cannot start: each phrase is spoken by a fork of coach instead.
+    from coach.sound import espeak
+    from coach.sound.espeak import Engine
+
+    texts = _builtin_phrases("upper-back-quick", 3)
+    engine = Engine.get()
+    voice_id = engine.resolve(VoiceChoice(None, "en"))
+    choice = VoiceChoice(voice_id, "en", 165)
+    first = {
+        t: s[t]
+        for s in _speak_in_processes(tmp_path, voice_id, choice, [[t] for t in texts])
+        for t in s
+    }
+    monkeypatch.setattr(engine, "_speaker", None)
+    monkeypatch.setattr(engine, "speaker_fault", None)
+    monkeypatch.setattr(espeak, "HELD", 2)  # in two batches
+    python = str(tmp_path / "missing" / "python") if broken == "no interpreter" else "/bin/false"
+    monkeypatch.setattr(sys, "executable", python)
+    spoken = dict(engine.synthesize_all(texts, voice_id, choice))
+    assert engine._speaker is None
+    if broken == "no interpreter":
+        assert engine.speaker_fault.startswith("the speaker process cannot start (")
+    else:
+        assert engine.speaker_fault == (
+            "the speaker process did not start (the speaker process stopped with status 1)"
+        )
+    assert {t: _int16(spoken[t][0]) for t in texts} == first

@@ -1,30 +1,36 @@
-"""The pyttsx3 engine over espeak-ng: starting it, its voices, speaking one phrase in a fork of
-this process, and the timeout that turns a hung engine into a clear error.
+"""The pyttsx3 engine over espeak-ng: starting it, its voices, having phrases spoken (by the
+speaker process, coach.sound.espeak_forks), and the timeout that turns a hung engine into a
+clear error.
 
 With espeak-ng (Linux), pyttsx3 gives the voices and their settings, and the phrases are
 spoken through its ctypes binding of the library (`pyttsx3.drivers._espeak`), which coach starts
 in espeak-ng's *synchronous* mode before pyttsx3 does: each phrase's samples come back from
-one call, straight into memory, spoken by a fork of this process so that no phrase changes
-the next (see `_speak_espeak`). pyttsx3's own driver runs espeak-ng asynchronously, on a thread
-of its own, and saves each phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave
-slightly different samples each time, and has known faults (pyttsx3 2.99's espeak driver writes
-only the last of several queued `save_to_file` calls, never clears its save path, and prints on
-stdout). Other drivers (macOS, Windows) go through pyttsx3's `save_to_file`, one phrase per
-fresh temp file. This module must not be imported by `coach validate`.
+one call, straight into memory. Each phrase is spoken by a fork of a process that has started
+espeak-ng and set the voice but never spoken, so that no phrase changes the next
+(coach.sound.espeak_forks says why): new phrases by forks of the *speaker*, a small process
+of its own (`_Speaker`); a lone phrase with no speaker running by a fork of this process; the
+same samples either way. pyttsx3's own driver runs espeak-ng asynchronously, on a thread of
+its own, and saves each phrase to a WAV file; that took 16 ms a phrase against 3.5 ms, gave
+slightly different samples each time, and has known faults (pyttsx3 2.99's espeak driver
+writes only the last of several queued `save_to_file` calls, never clears its save path, and
+prints on stdout). Other drivers (macOS, Windows) go through pyttsx3's `save_to_file`, one
+phrase per fresh temp file. This module must not be imported by `coach validate`.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import io
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault, UsageError
+from coach.sound import espeak_forks as forks
 from coach.sound.voice import VoiceChoice, VoiceInfo, find_voice
 
 if TYPE_CHECKING:
@@ -32,7 +38,8 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 20.0  # a phrase not spoken by then: the engine hangs (COACH_TTS_TIMEOUT_S moves it)
 RETRIES = 3
-AT_ONCE = max(2, os.cpu_count() or 1)  # phrases spoken at once by `synthesize_all`
+AT_ONCE = max(2, os.cpu_count() or 1)  # phrases spoken at once (a child each)
+HELD = 32  # phrases spoken by forks of this process at a time (their samples held till all are)
 
 
 class Engine:
@@ -43,22 +50,21 @@ class Engine:
 
     def __init__(self) -> None:
         try:
-            import pyttsx3
+            import pyttsx3  # noqa: F401 - missing here is a broken install, said so
         except ImportError as e:  # pragma: no cover - a broken install
             raise EnvironmentFault(
                 f"the text-to-speech library is missing ({e})", "run scripts/coach to install it"
             ) from None
-        # Before pyttsx3.init(), which would start it in its asynchronous mode otherwise.
-        self.sample_rate = _start_espeak_synchronously()
         try:
-            with _quiet():
-                self.engine = pyttsx3.init()
+            started = forks.start()
         except Exception as e:  # pyttsx3 raises OSError, RuntimeError or KeyError here
             raise EnvironmentFault(
                 f"no text-to-speech engine could be started ({type(e).__name__}: {e})",
                 "install espeak-ng: sudo apt-get install espeak-ng "
                 "(scripts/coach installs it when run as root)",
             ) from None
+        self.engine = started.engine
+        self.sample_rate = started.sample_rate
         self.pyttsx3_version = _package_version("pyttsx3")
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
         if self.driver == "espeak" and self.sample_rate is None:
@@ -68,9 +74,13 @@ class Engine:
                 "espeak-ng was already started in this process, not by coach",
                 "run coach in a process of its own",
             )
-        self.backend_version = self._backend_version()
-        self.voices = self._voices()
+        # Not espeak (sapi5, nsss): the driver's name is what there is of its version.
+        self.backend_version = started.version or self.driver
+        self.voices = self._voices(started.voices)
         self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
+        self._speaker: _Speaker | None = None  # the process that speaks (see `_Speaker`)
+        self._speaking = threading.Lock()  # one request to it at a time
+        self.speaker_fault: str | None = None  # why this process speaks instead, if it does
 
     @classmethod
     def get(cls) -> Engine:
@@ -79,18 +89,9 @@ class Engine:
                 cls._instance = cls()
             return cls._instance
 
-    def _backend_version(self) -> str:
-        try:
-            from pyttsx3.drivers import _espeak
-
-            info = _espeak.Info()
-            return info.decode() if isinstance(info, bytes) else str(info)
-        except Exception:  # not espeak (sapi5, nsss): the driver name is what we have
-            return self.driver
-
-    def _voices(self) -> tuple[VoiceInfo, ...]:
+    def _voices(self, voices) -> tuple[VoiceInfo, ...]:
         out = []
-        for v in self.engine.getProperty("voices"):
+        for v in voices:
             langs = tuple(
                 lang.decode(errors="replace").lstrip("\x05") if isinstance(lang, bytes) else lang
                 for lang in (v.languages or ())
@@ -117,8 +118,12 @@ class Engine:
         A phrase that comes back empty is tried again: pyttsx3's drivers have ended their
         loop without writing the file under load (seen with four processes at once).
         """
+        espeak = self.driver == "espeak" and self.sample_rate is not None
         for _ in range(RETRIES):
-            found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
+            if espeak:
+                found = dict(self._speak_espeak([text], voice_id, choice)).get(text)
+            else:
+                found = self._run(lambda: self._synthesize_once(text, voice_id, choice))
             if found is not None and len(found[0]):
                 return found
         raise EnvironmentFault(
@@ -128,25 +133,82 @@ class Engine:
 
     def synthesize_all(
         self, texts: list[str], voice_id: str, choice: VoiceChoice
-    ) -> list[tuple[np.ndarray, int]]:
-        """Each of `texts` spoken, the same samples `synthesize` gives each, in fewer round
-        trips: with espeak-ng's driver, one thread for them all and a fork per phrase as
-        `synthesize`, a few speaking at once (a fork costs more than espeak-ng takes to
-        speak a short phrase, so the next is forked while the last speaks)."""
+    ) -> Iterator[tuple[str, tuple[np.ndarray, int]]]:
+        """(text, `synthesize(text)`) for each of `texts`, as each is ready, in no set order:
+        with espeak-ng's driver, all of them asked of the speaker process at once (started
+        here unless `start_speaking` started it), which speaks a few at a time."""
+        if self.driver != "espeak" or self.sample_rate is None or len(texts) < 2:
+            for text in texts:
+                yield text, self.synthesize(text, voice_id, choice)
+            return
+        self.start_speaking()
+        empty = []
+        for text, found in self._speak_espeak(texts, voice_id, choice):
+            if len(found[0]):
+                yield text, found
+            else:  # tried again once the others are in (see `synthesize`)
+                empty.append(text)
+        for text in empty:
+            yield text, self.synthesize(text, voice_id, choice)
+
+    def start_speaking(self) -> None:
+        """Start the speaker process (see `_Speaker`), unless it runs or cannot: its start
+        (an interpreter, pyttsx3, espeak-ng) then overlaps what the caller does next."""
+        if self.driver != "espeak" or self.sample_rate is None:
+            return
+        if self._speaker is None and self.speaker_fault is None:
+            try:
+                self._speaker = _Speaker()
+            except OSError as e:  # no interpreter to start here: this process speaks
+                self.speaker_fault = f"the speaker process cannot start ({e})"
+
+    def _speak_espeak(
+        self, texts: list[str], voice_id: str, choice: VoiceChoice
+    ) -> Iterator[tuple[str, tuple[np.ndarray, int]]]:
+        """`texts` spoken by the speaker process if it runs, as each is ready; otherwise (a
+        lone phrase, or a speaker that could not start) by forks of this process."""
+        import numpy as np
+
         rate = self.sample_rate
-        if self.driver != "espeak" or rate is None or len(texts) < 2:
-            return [self.synthesize(t, voice_id, choice) for t in texts]
+        assert rate is not None  # espeak-ng's driver, started by coach
         timeout_s = tts_timeout_s()
+        speaker = self._speaker
+        if speaker is not None:
+            with self._speaking:
+                try:
+                    for i, data in speaker.speak(texts, voice_id, choice, timeout_s, AT_ONCE):
+                        yield texts[i], (_float32(np, data), rate)
+                    return
+                except _Unavailable as e:
+                    self.speaker_fault = str(e)
+                finally:
+                    if not speaker.idle:  # failed, hung or stopped part way: never used again
+                        speaker.kill()
+                        self._speaker = None
         # Choosing the voice reads its files (and has hung on one): a phrase's time for that,
         # then each child has a phrase's time of its own.
         self._run(lambda: self._apply(voice_id, choice))
-        spoken = self._run(
-            lambda: _speak_espeak_all(texts, timeout_s, AT_ONCE), join_s=timeout_s * len(texts)
+        for at in range(0, len(texts), HELD):
+            batch = texts[at : at + HELD]
+            for i, data in self._spoken_here(batch, timeout_s):
+                yield batch[i], (_float32(np, data), rate)
+
+    def _spoken_here(self, texts: list[str], timeout_s: float) -> list[tuple[int, bytes]]:
+        """(index, int16 samples) of each of `texts`, spoken by forks of this process."""
+        parts: dict[int, list[bytes]] = {}
+        spoken: list[int] = []
+
+        def heard(i: int, part: memoryview | None) -> None:
+            if part is None:
+                spoken.append(i)
+            else:
+                parts.setdefault(i, []).append(bytes(part))
+
+        self._run(
+            lambda: forks.speak_all(texts, timeout_s, AT_ONCE, heard),
+            join_s=timeout_s * len(texts),
         )
-        return [
-            (pcm, rate) if len(pcm) else self.synthesize(text, voice_id, choice)
-            for text, pcm in zip(texts, spoken)
-        ]
+        return [(i, b"".join(parts.pop(i, []))) for i in spoken]
 
     def _run(self, work, join_s: float | None = None):
         """`work()` on a thread of its own, so a hung engine becomes an error, not a hang.
@@ -164,7 +226,7 @@ class Engine:
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
             worker.join(join_s or timeout_s)
-        if worker.is_alive() or isinstance(result[0], _Hung):
+        if worker.is_alive() or isinstance(result[0], forks.Hung):
             raise EnvironmentFault(
                 f"the speech engine did not finish a phrase within {timeout_s:g} s",
                 "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
@@ -184,19 +246,11 @@ class Engine:
         if wanted == self._applied:
             return
         self._applied = None
-        # engine.setProperty only queues the change until the next runAndWait; the espeak
-        # driver's own setProperty applies it at once (espeak-ng is synchronous here).
-        target.setProperty("voice", voice_id)
-        target.setProperty("rate", choice.rate_wpm)
-        target.setProperty("volume", choice.volume)
-        with contextlib.suppress(KeyError, ValueError):
-            target.setProperty("pitch", choice.pitch)
+        forks.set_voice(target, voice_id, choice.rate_wpm, choice.volume, choice.pitch)
         self._applied = wanted
 
     def _synthesize_once(self, text: str, voice_id: str, choice: VoiceChoice):
         self._apply(voice_id, choice)
-        if self.driver == "espeak":
-            return _speak_espeak(text, tts_timeout_s()), self.sample_rate
         return self._speak_to_file(text)
 
     def _speak_to_file(self, text: str):
@@ -208,7 +262,7 @@ class Engine:
         os.unlink(name)  # the driver creates it; an empty file left behind would look like audio
         path = Path(name)
         try:
-            with _quiet():
+            with forks.quiet():
                 self.engine.save_to_file(text, name)
                 self.engine.runAndWait()
             if not path.exists() or path.stat().st_size <= 44:
@@ -235,130 +289,198 @@ def tts_timeout_s() -> float:
     return value
 
 
-def _start_espeak_synchronously() -> int | None:
-    """Start espeak-ng in its synchronous mode for pyttsx3's driver to find already started;
-    returns its sample rate, or None where pyttsx3 will use another engine (or has already
-    started espeak-ng in this process)."""
-    try:
-        from pyttsx3.drivers import _espeak
-        from pyttsx3.drivers.espeak import EspeakDriver
-    except Exception:  # no libespeak-ng here: pyttsx3 picks its platform's driver
-        return None
-    if EspeakDriver._moduleInitialized:
-        return None
-    rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 1000)
-    if rate <= 0:
-        return None
-    current = _espeak.GetCurrentVoice()
-    name = current.contents.name if current and current.contents.name else b"gmw/en"
-    EspeakDriver._defaultVoice = name.decode("utf-8")
-    EspeakDriver._moduleInitialized = True
-    return rate
+class _Unavailable(Exception):
+    """The speaker process did not start: this process speaks instead."""
 
 
-class _Hung(Exception):
-    """The engine did not finish a phrase in time."""
+def _hung(timeout_s: float) -> EnvironmentFault:
+    return EnvironmentFault(
+        f"the speech engine did not finish a phrase within {timeout_s:g} s",
+        "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+    )
 
 
-def _speak_espeak(text: str, timeout_s: float):
-    """One phrase through espeak-ng in synchronous mode, in a child forked for it.
-
-    espeak-ng carries state from one phrase to the next (its waveform generator's phase and
-    pitch), so the same phrase came out a few samples longer or shorter depending on what was
-    spoken before it in the process. This process never speaks: it only starts espeak-ng and
-    sets the voice, and each phrase is spoken by a fork of it, which starts from that same
-    state every time. The same text and settings then give the same samples, in any order,
-    in any run, on any machine with the same espeak-ng (about 3 ms a phrase for the fork).
-    """
-    return _speak_espeak_all([text], timeout_s, 1)[0]
+def _failed(what: str) -> EnvironmentFault:
+    return EnvironmentFault(
+        f"the speech engine failed: {what}",
+        "check that espeak-ng works: espeak-ng 'hello' --stdout > /dev/null",
+    )
 
 
-def _speak_espeak_all(texts: list[str], timeout_s: float, at_once: int) -> list:
-    """`_speak_espeak` of each text, up to `at_once` children speaking at the same time
-    (each a fork of this process as it is: the same samples as one by one)."""
-    import select
-    import signal
-
-    import numpy as np
-
-    spoken: list = [None] * len(texts)
-    # read end -> [index, child, chunks read, deadline]
-    running: dict[int, list] = {}
-    at = 0
-    try:
-        while at < len(texts) or running:
-            while at < len(texts) and len(running) < at_once:
-                read_fd, pid = _fork_speaker(texts[at])
-                running[read_fd] = [at, pid, [], time.monotonic() + timeout_s]
-                at += 1
-            left_s = min(r[3] for r in running.values()) - time.monotonic()
-            ready = select.select(list(running), [], [], left_s)[0] if left_s > 0 else []
-            if not ready:
-                raise _Hung
-            for read_fd in ready:
-                chunk = os.read(read_fd, 1 << 16)
-                if chunk:
-                    running[read_fd][2].append(chunk)
-                    continue
-                i, pid, chunks, _ = running.pop(read_fd)
-                os.close(read_fd)
-                _, status = os.waitpid(pid, 0)
-                if status != 0:
-                    raise RuntimeError(
-                        f"espeak-ng stopped with status {status} speaking {texts[i]!r}"
-                    )
-                samples = np.frombuffer(b"".join(chunks), dtype="<i2")
-                spoken[i] = samples.astype(np.float32) / 32768.0
-    finally:
-        for read_fd, (_, pid, _, _) in running.items():  # hung, or interrupted: they go too
-            os.close(read_fd)
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-    return spoken
+def _said(kind: int, data: bytearray) -> str:
+    """What a message that is not the one expected says went wrong."""
+    text = data.decode("utf-8", errors="replace")
+    if kind == forks.ENDED:
+        return f"the speaker process stopped with status {text}"
+    if kind == forks.SILENT:
+        return f"the speaker process did not start within {STARTUP_S:g} s"
+    if kind == forks.HUNG:
+        return "a phrase took longer than its time"
+    return text or f"the speaker process sent a message coach did not expect ({kind})"
 
 
-def _fork_speaker(text: str) -> tuple[int, int]:
-    """A child that speaks `text` and writes its samples (int16) to the pipe it returns."""
-    import ctypes
-    import signal
-    import warnings
+def _float32(np, data: bytes | bytearray):
+    return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
-    from pyttsx3.drivers import _espeak
 
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads. The child only runs
-        # espeak-ng's C code (its lock is held by this thread) and writes to a pipe.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
-    if pid == 0:  # the child: speak, write the samples, leave without any Python cleanup
-        code = 4
+STARTUP_S = 60.0  # the speaker's interpreter and imports, on a machine as busy as it gets
+
+
+class _Speaker:
+    """The speaker process (coach.sound.espeak_forks.serve), coach's side: a process that
+    starts espeak-ng and sets the voice with the same calls as coach (`espeak_forks.start`,
+    `set_voice`) and never speaks; each phrase is spoken by a fork of it, as it was by a fork
+    of coach, so the samples are the same bytes. A fork costs more than the speaking: on a
+    2-core virtual machine, 7.5-10 ms of CPU a phrase forked from coach (with numpy and the
+    rest loaded, each fork's pages copied as they are written: some 530 page faults), against
+    4-6 ms from this process (some 280), and about 1.5 ms for espeak-ng to speak it. Meanwhile
+    coach's own process is free to make each phrase ready (trim, normalize, keep in the
+    cache) as it comes.
+
+    Started as a new interpreter (not a fork of coach: no threads or numpy come along), with
+    Ctrl-C, SIGTERM and SIGHUP blocked until it ignores SIGINT, as coach's Piper workers: a
+    Ctrl-C reaches the whole process group, and it is coach that stops it (`kill`). It exits
+    when coach closes its end of the pipe, at exit or when coach dies; its children die with it.
+    One request at a time; after one not read to its end it is killed, never reused."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        import pyttsx3
+
+        import coach
+        from coach.interrupts import held_signals
+
+        # Without site (-S): its editable-install finders and .pth files take tens of
+        # milliseconds, and the speaker needs only coach's folder and pyttsx3's.
+        path = [str(Path(m.__file__ or "").resolve().parents[1]) for m in (coach, pyttsx3)]
+        read_fd, write_fd = os.pipe()
+        code = (
+            f"import sys; sys.path[:0] = {path!r}; "
+            f"from coach.sound.espeak_forks import serve; serve({write_fd})"
+        )
         try:
+            with held_signals(block=True):
+                self.process = subprocess.Popen(
+                    [sys.executable, "-S", "-c", code],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,  # pyttsx3 prints; nothing of it reaches coach's
+                    stderr=subprocess.DEVNULL,
+                    pass_fds=(write_fd,),
+                )
+        except BaseException:
             os.close(read_fd)
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
-                signal.signal(sig, signal.SIG_DFL)  # a signal ends it quietly
-
-            def send(wav, count, _events) -> int:
-                data = memoryview(ctypes.string_at(wav, count * 2)) if wav and count > 0 else b""
-                while data:
-                    data = data[os.write(write_fd, data) :]
-                return 0  # go on
-
-            _espeak.SetSynthCallback(send)
-            flags = _espeak.ENDPAUSE | _espeak.CHARS_UTF8
-            code = 0 if _espeak.Synth(text.encode("utf-8"), flags=flags) == _espeak.EE_OK else 3
+            raise
         finally:
-            os._exit(code)
-    os.close(write_fd)
-    return read_fd, pid
+            os.close(write_fd)
+        self._from = read_fd
+        self._started = False
+        self.idle = True  # no request part way
+        atexit.register(self.close)
 
+    def speak(
+        self, texts: list[str], voice_id: str, choice: VoiceChoice, timeout_s: float, at_once: int
+    ) -> Iterator[tuple[int, bytes]]:
+        """(index in `texts`, int16 samples) of each phrase, as each is ready."""
+        import json
 
-@contextlib.contextmanager
-def _quiet():
-    """Silence the driver's prints: coach's stdout carries JSON and timelines."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
+        self.idle = False
+        if not self._started:
+            _, kind, data = self._next(STARTUP_S)
+            if kind != forks.READY:
+                raise _Unavailable(f"the speaker process did not start ({_said(kind, data)})")
+            self._started = True
+        request = {
+            "voice": voice_id,
+            "rate_wpm": choice.rate_wpm,
+            "volume": choice.volume,
+            "pitch": choice.pitch,
+            "texts": texts,
+            "timeout_s": timeout_s,
+            "at_once": at_once,
+        }
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(json.dumps(request).encode("utf-8") + b"\n")
+            stdin.flush()
+        except OSError as e:  # it died since it started
+            raise _failed(f"the speaker process stopped ({e})") from None
+        # Choosing the voice reads its files (and has hung on one): a phrase's time for that.
+        # Then each child has a phrase's time, and the speaker says when one hung; the second
+        # more is for it to say so.
+        wait_s = timeout_s
+        parts: dict[int, list[bytearray]] = {}
+        while True:
+            index, kind, data = self._next(wait_s)
+            if kind == forks.PART:
+                parts.setdefault(index, []).append(data)
+            elif kind == forks.SPOKEN:
+                yield index, b"".join(parts.pop(index, []))
+            elif kind == forks.DONE:
+                self.idle = True
+                return
+            elif kind in (forks.HUNG, forks.SILENT):
+                raise _hung(timeout_s)
+            elif kind != forks.APPLIED:
+                raise _failed(_said(kind, data))
+            wait_s = timeout_s + 1.0
+
+    def _next(self, wait_s: float) -> tuple[int, int, bytearray]:
+        """The next message: (index, kind, payload); kind forks.SILENT when none came within
+        `wait_s`, forks.ENDED when the speaker has exited (its status as the payload)."""
+        deadline = time.monotonic() + wait_s
+        header = self._read(forks.HEADER.size, deadline)
+        if isinstance(header, int):
+            return self._not_read(header)
+        index, kind, size = forks.HEADER.unpack(header)
+        data = self._read(size, deadline)
+        if isinstance(data, int):
+            return self._not_read(data)
+        return index, kind, data
+
+    def _read(self, size: int, deadline: float) -> bytearray | int:
+        """`size` bytes (read straight into the buffer returned), or forks.SILENT or forks.ENDED."""
+        import select
+
+        data = bytearray(size)
+        view, got = memoryview(data), 0
+        while got < size:
+            left_s = deadline - time.monotonic()
+            if left_s <= 0 or not select.select([self._from], [], [], left_s)[0]:
+                return forks.SILENT
+            count = os.readv(self._from, [view[got:]])
+            if not count:
+                return forks.ENDED
+            got += count
+        return data
+
+    def _not_read(self, kind: int) -> tuple[int, int, bytearray]:
+        status = str(self.process.wait()).encode() if kind == forks.ENDED else b""
+        return -1, kind, bytearray(status)
+
+    def kill(self) -> None:
+        """Stop it at once (its children go with it)."""
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        self.close()
+
+    def close(self) -> None:
+        """Let it go (it exits when its input ends) and wait for it."""
+        import subprocess
+
+        atexit.unregister(self.close)
+        with contextlib.suppress(OSError):
+            if self.process.stdin is not None:
+                self.process.stdin.close()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(self._from)
 
 
 def _package_version(name: str) -> str:

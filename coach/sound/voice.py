@@ -18,7 +18,8 @@ normalized to one loudness (coach.sound.dsp), whatever the engine, so the mix ne
 dynamic processing (no pumping) and lands at a steady level. The engine is started only when
 a phrase or the voice list is needed; this module must not be imported by `coach validate`.
 `SpeechVoice.prepare` makes many phrases at once: Piper's on every core, a thread of coach's
-own and a worker process per other core (coach.sound.workers), the same bytes as one by one.
+own and a worker process per other core (coach.sound.workers), espeak-ng's by its speaker
+process (coach.sound.espeak), the same bytes as one by one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ PIPER, ESPEAK = "piper", "espeak"
 ASKED = "asked for"  # the reason of a voice named by the person
 ENGINES = (PIPER, ESPEAK)  # the order a bare voice name is looked up in
 SAMPLE_RATE = 22_050  # coach's speech rate; a voice at another is resampled (soxr)
-_BATCH = 32  # espeak-ng phrases asked for at once by `prepare` (their raw samples are held)
 
 
 class Voice(Protocol):
@@ -451,16 +451,23 @@ class SpeechVoice:
     def _missing(self, texts: Iterable[str]) -> dict[str, Path]:
         # The phrases of `texts` (as said) the cache lacks, with where each will be kept; the
         # lengths of the ones it holds are noted on the way (their audio is read when played).
-        missing: dict[str, Path] = {}
+        unread: dict[str, Path] = {}  # no entry, or a header `samples` does not read
         for said in dict.fromkeys(respell(t, self.pronounce) for t in texts):
-            if said in self._memory or said in self._lengths or said in missing:
+            if said in self._memory or said in self._lengths or said in unread:
                 continue
             path = cache.entry_path(self.folder, said, self.identity())
             count = cache.samples(path)
-            if count is not None:
+            if count is None:
+                unread[said] = path
+            else:
                 self._lengths[said] = count
-                continue
-            data = cache.load(path)  # no entry, or a header `samples` does not read
+        if len(unread) > 1 and self.chosen.engine == ESPEAK:
+            # Likely two or more to speak: espeak-ng's speaker process starts now, while the
+            # entries are read (numpy is imported), not when the phrases are asked for.
+            self.engine.start_speaking()
+        missing: dict[str, Path] = {}
+        for said, path in unread.items():
+            data = cache.load(path)
             if data is None:
                 missing[said] = path
             else:
@@ -473,10 +480,11 @@ class SpeechVoice:
     ) -> int:
         """Make sure every phrase of `texts` is ready: those the phrase cache lacks are spoken,
         by Piper on every core (a thread here and a worker process per other core,
-        coach.sound.workers.SpeakingAhead), by espeak-ng here (it takes milliseconds).
+        coach.sound.workers.SpeakingAhead), by espeak-ng's speaker process
+        (coach.sound.espeak), a few at a time, each made ready for the cache here as it comes.
         `progress(done, total)` is called as they are made, only when there is something to
-        make. Returns how many were made.
-        The samples are the same bytes as `pcm` alone would make."""
+        make. Returns how many were made. The samples are the same bytes as `pcm` alone would
+        make."""
         missing = self._missing(texts)
         total = len(missing)
         if not total:
@@ -599,8 +607,9 @@ class SpeechVoice:
         return PiperJob(model, scale, self.choice.volume, self.sample_rate)
 
     def _make_all(self, texts: list[str]) -> Iterator[tuple[str, np.ndarray]]:
-        """(text, `_make(text)`) for each of `texts`, espeak-ng's in batches: a few round
-        trips to the engine instead of one a phrase (the same samples)."""
+        """(text, `_make(text)`) for each of `texts`, in no set order: espeak-ng's all asked
+        for at once, each made ready here while the engine speaks the next (the same
+        samples)."""
         if self.chosen.engine == PIPER:
             for text in texts:
                 yield text, self._make(text)
@@ -609,12 +618,11 @@ class SpeechVoice:
 
         engine = self.engine
         assert self._voice_id is not None  # resolved with the engine
-        for at in range(0, len(texts), _BATCH):
-            batch = texts[at : at + _BATCH]
-            spoken = engine.synthesize_all(batch, self._voice_id, self.choice)
-            for text, (raw, rate) in zip(batch, spoken):
-                self.synthesized += 1
-                yield text, make_phrase(raw, rate, self.sample_rate)
+        for text, (raw, rate) in engine.synthesize_all(texts, self._voice_id, self.choice):
+            self.synthesized += 1
+            yield text, make_phrase(raw, rate, self.sample_rate)
+        if engine.speaker_fault is not None:
+            self.serial_reason = engine.speaker_fault
 
     def _make(self, text: str) -> np.ndarray:
         from coach.sound.workers import make_phrase

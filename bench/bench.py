@@ -859,8 +859,9 @@ How each figure is measured (bench/bench.py):
 - **intelligibility**: `upper-back-quick` exported with the default voice and with espeak-ng's
   `en-us`, each speech cue cut out at the cue script's times and transcribed by pocketsphinx
   with its bundled US-English model (tests/listener.py); word error rate over the whole
-  routine, numbers counted as their spoken words. Target (issue 13): at most 0.20 for the
-  default voice. Not run by `--quick`.
+  routine, numbers counted as their spoken words and British spellings as the US ones the
+  model writes ("centre" as center). Target (issue 13): at most 0.20 for the default voice.
+  Not run by `--quick`.
 - **first sound**: a private PulseAudio server with a null sink, its monitor recorded with
   `parec` in 20 ms chunks whose arrival times tie the recording to the clock; from starting
   `coach play upper-back-quick` to the first sound in the recording.

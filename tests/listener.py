@@ -74,6 +74,21 @@ _NUMBER = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*)(?:\.(\d+))?(st|nd|rd|th)?%?(?!
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "×": " times ", "°": " degrees "}
 # Pocketsphinx marks alternative pronunciations ("the(2)") and fillers ("<sil>", "[NOISE]").
 _MARKS = re.compile(r"\(\d+\)|<[^>]*>|\[[^\]]*\]")
+# One word, two spellings: the routines write British "centre", the listener's US-English
+# language model (which has both) writes "center" for the same sound (measured: every time).
+# Both sides are compared in the US spelling, as the recognizer's dictionary prefers.
+_US_SPELLING = {
+    "centre": "center",
+    "centres": "centers",
+    "metre": "meter",
+    "metres": "meters",
+    "litre": "liter",
+    "litres": "liters",
+    "colour": "color",
+    "colours": "colors",
+    "favourite": "favorite",
+    "grey": "gray",
+}
 
 
 def _say_number(match: re.Match[str]) -> str:
@@ -96,7 +111,8 @@ def spoken_words(text: str) -> tuple[str, ...]:
     """`text` as the words a listener hears: lower case, no punctuation, numbers spelled out.
 
     Hyphens and dashes separate words ("4-7-8" -> four seven eight, "warm-up" -> warm up);
-    an apostrophe inside a word stays ("don't"), as the recognizer's dictionary spells it.
+    an apostrophe inside a word stays ("don't"), as the recognizer's dictionary spells it; a
+    British spelling is the US one ("centre" -> center), as the recognizer writes it.
     """
     text = _MARKS.sub(" ", text).replace("’", "'").replace("‘", "'")
     # A range or a breath pattern ("4-7-8", "10–15") is its numbers said one after another.
@@ -107,7 +123,7 @@ def spoken_words(text: str) -> tuple[str, ...]:
     text = text.lower().replace("-", " ")  # num2words writes "twenty-one"
     text = re.sub(r"[^\w\s']", " ", text)
     text = re.sub(r"(?<!\w)'|'(?!\w)", " ", text)  # quotes, not apostrophes
-    return tuple(text.split())
+    return tuple(_US_SPELLING.get(word, word) for word in text.split())
 
 
 # -- hearing ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ PIPER = "piper:en_US-joe-medium"
 # times, wrong sample rate or format, a silent export: all score near 1.0).
 ESPEAK_WER_AT_MOST = 0.90
 
-_heard: dict[str, tuple[tuple[SpeechCue, ...], list[str]]] = {}
+_heard: dict[str, tuple[Path, tuple[SpeechCue, ...], list[str]]] = {}
 
 
 def _hear(run_coach, folder: Path, voice: str) -> tuple[tuple[SpeechCue, ...], list[str]]:
@@ -46,8 +46,8 @@ def _hear(run_coach, folder: Path, voice: str) -> tuple[tuple[SpeechCue, ...], l
             )
         cues = speech_cues(script)
         assert len(cues) >= 30, "upper-back-quick has some 36 speech cues"
-        _heard[voice] = (cues, hear(audio, cues))
-    return _heard[voice]
+        _heard[voice] = (audio, cues, hear(audio, cues))
+    return _heard[voice][1:]
 
 
 def _hearing(run_coach, folder: Path, voice: str) -> Hearing:
@@ -77,11 +77,34 @@ def test_the_natural_voice_is_understood_far_better_than_espeak_ng(run_coach, tm
     """Issue 13, item 7: Piper's `en_US-joe-medium` is understood better than espeak-ng, here
     with at most half its word errors.
 
-    The issue's target of at most 0.20 is not met yet: this listener measures 0.25-0.27 for the
-    joe voice (espeak-ng en-us: 0.81), and `scripts/bench` reports it against that target.
+    The issue's target of at most 0.20 is not met: this listener measures 0.269 for the joe
+    voice on this routine and 0.243 on upper-back-release (espeak-ng en-us: 0.806 and 0.814),
+    and `scripts/bench` reports it against that target. What is left is the recognizer's, not
+    the harness's: every reference word is in pocketsphinx's dictionary and language model, the
+    cuts hold each cue's sound whole (it starts 1-15 ms after the cue and ends 6-13 ms before
+    its end, inside 200 ms margins), the decoder runs the model's own feat.params, and neither
+    a noise floor under the digital silence, pocketsphinx's dither, nor Piper's random noise
+    changed the rate over the 1,324 words of every English built-in phrase (0.239 as coach
+    speaks them; 0.24-0.25 with each). The misses are word onsets ("hold" heard as "old" 7
+    times, "lie" as "why", "breathing" as "reading") and lone counts ("Two." as "him").
     """
     (tmp_path / "piper").mkdir()
     piper = _hearing(run_coach, tmp_path / "piper", PIPER)
     espeak = _hearing(run_coach, tmp_path, ESPEAK)
     print(f"{PIPER} on {ROUTINE}: {piper.report()}")
     assert piper.wer <= espeak.wer / 2, f"Piper {piper.report()}\nespeak-ng {espeak.report()}"
+
+
+def test_the_listener_hears_the_words_only_where_the_cue_script_says(run_coach, tmp_path):
+    """The same Piper export cut a second late, at times that are not the cues': each window
+    then holds the end of its cue and the start of the next, or silence, and the rate must be
+    far worse (a listener that scored the same at any cut times would not check coach's)."""
+    cues, _ = _hear(run_coach, tmp_path, PIPER)
+    right = _hearing(run_coach, tmp_path, PIPER)
+    late = [
+        dataclasses.replace(c, start_ms=c.start_ms + 1000, end_ms=c.end_ms + 1000) for c in cues
+    ]
+    shifted = score(cues, hear(_heard[PIPER][0], late))
+    assert shifted.wer >= right.wer + 0.25, (
+        f"cut a second late: {shifted.wer:.3f}, at the cue times: {right.wer:.3f}"
+    )

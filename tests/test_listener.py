@@ -22,6 +22,9 @@ from tests.listener import SpeechCue, score, speech_cues, spoken_words, windows
         ("About 1.5 minutes, 21 reps", "about one point five minutes twenty one reps"),
         ("the 1st of 1,000", "the first of one thousand"),
         ("Warm-up & 10–15 reps", "warm up and ten fifteen reps"),
+        # one word in either spelling: the routines are British, the listener's model is US
+        ("Come back to the centre.", "come back to the center"),
+        ("Back to the center, grey mat", "back to the center gray mat"),
         # what pocketsphinx writes: alternative pronunciations and fillers
         ("<s> the(2) [NOISE] end <sil> </s>", "the end"),
     ],

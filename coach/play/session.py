@@ -184,6 +184,12 @@ class Session:
         if self.voice.synthesized == self._arrived:
             return
         self._arrived = self.voice.synthesized
+        self._compile_again()
+
+    def _compile_again(self) -> None:
+        """Go on with the script compiled again (`again`), as far as the lengths are known now
+        and with the first words where they wait to."""
+        assert self.again is not None  # only while phrases are being spoken ahead
         ahead = self.again(self.script.settings.pace, self.first_words_ms)
         self._use(ahead.script, ahead.final_ms)
         if self._mixer is not None:
@@ -243,11 +249,7 @@ class Session:
             sr = self.layout.sample_rate
             later = -(-(position + frames) * 1000 // sr)  # in ms, rounded up: not before
             self.first_words_ms = later
-            ahead = self.again(self.script.settings.pace, later) if self.again else None
-            assert ahead is not None  # _first_words_wait: only while phrases are arriving
-            self._use(ahead.script, ahead.final_ms)
-            self._mixer.follow(ahead.script)
-            self._session_left = self.total - position
+            self._compile_again()
             first = later
         return min(self._final_frame(), self._frame(first))
 

@@ -283,6 +283,42 @@ def _staged(tmp_path: Path, module: str, code: str) -> dict[str, str]:
     return {"PYTHONPATH": str(folder)}
 
 
+_PROBE = (
+    "import sys\n"
+    "from coach.sound import piper\n"
+    "print(repr(piper.unavailable()), 'onnxruntime' in sys.modules)\n"
+)
+
+
+def test_an_import_of_piper_that_worked_is_not_tried_again_till_the_install_changes(tmp_path):
+    """A warm `coach play` decides Piper can speak without importing it (about 80 ms):
+    the cache folder notes an import that worked, with the files it came from."""
+    import os
+    import sys
+
+    env = {**os.environ, "COACH_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PYTHONPATH", None)
+
+    def probe(extra: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert probe() == "None True"  # imported to find out, and noted
+    assert (tmp_path / "cache" / "piper-loads.json").is_file()
+    assert probe() == "None False"  # known: not imported
+    # A piper put first on the path is not what was noted: it is imported, and fails.
+    staged = _staged(tmp_path, "piper", "raise ImportError(\"No module named 'piper'\")\n")
+    said = probe(staged)
+    assert "piper-tts is not installed or does not load" in said and "ImportError" in said
+    assert probe() == "None False"  # the real one is still known
+
+
 @pytest.mark.slow  # several exports from empty caches
 def test_without_piper_the_default_falls_back_to_espeak_and_says_so(routine, tmp_path, run_coach):
     env = {

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coach.errors import EnvironmentFault, UsageError
-from coach.sound import espeak_forks as forks
+from coach.sound import espeak_forks as forks, installed
 from coach.sound.voice import VoiceChoice, VoiceInfo, find_voice
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Engine:
             ) from None
         self.engine = started.engine
         self.sample_rate = started.sample_rate
-        self.pyttsx3_version = _package_version("pyttsx3")
+        self.pyttsx3_version = installed.version("pyttsx3")
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
         if self.driver == "espeak" and self.sample_rate is None:
             # Started by someone else in this process, in a mode whose samples coach cannot
@@ -481,28 +481,3 @@ class _Speaker:
             self.process.wait()
         with contextlib.suppress(OSError):
             os.close(self._from)
-
-
-def _package_version(name: str) -> str:
-    # importlib.metadata searches every folder on sys.path (50-90 ms, in every command that
-    # speaks or reads the phrase cache); the package's one .dist-info beside it says the same.
-    import importlib
-
-    try:
-        package = Path(importlib.import_module(name).__file__ or "").parent
-        found = list(package.parent.glob(f"{name}-*.dist-info/METADATA"))
-        if len(found) == 1:
-            with found[0].open(encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():  # the headers end here
-                        break
-    except (ImportError, OSError, UnicodeDecodeError):
-        pass
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "?"

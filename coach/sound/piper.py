@@ -104,9 +104,18 @@ def estimated_ms(text: str, rate_wpm: float) -> int:
 
 
 def unavailable() -> str | None:
-    """Why Piper cannot speak here (piper-tts or onnxruntime missing or broken), or None."""
+    """Why Piper cannot speak here (piper-tts or onnxruntime missing or broken), or None.
+
+    Known from an import, which costs about 80 ms: too much for a warm `coach play`, whose
+    phrases all come from the cache. So an import that worked is noted in the cache folder
+    with the files it came from (`_engine_files`), and while they are the same the import is
+    not tried again: Piper is then imported only when a phrase must be spoken."""
     from coach.interrupts import held_signals
 
+    files = _engine_files()
+    known = _known_to_load()
+    if files is not None and files in known:
+        return None
     # A Ctrl-C during onnxruntime's import of numpy would come out as "import numpy failed"
     # (a fallback to espeak-ng, and numpy half imported): it waits until the imports are done.
     with held_signals():
@@ -115,7 +124,57 @@ def unavailable() -> str | None:
             import piper.voice  # noqa: F401
         except Exception as e:  # ImportError, or a broken native library (OSError)
             return f"piper-tts is not installed or does not load ({type(e).__name__}: {e})"
+    if files is not None:  # the newest first; a few kept, for environments sharing the cache
+        _write_json(_loads_path(), {"loaded": [files, *[k for k in known if k != files][:7]]})
     return None
+
+
+_LOADS_NAME = "piper-loads.json"  # in the cache folder: imports of Piper that worked
+
+
+def _loads_path() -> Path:
+    from coach.sound.cache import cache_dir
+
+    return cache_dir() / _LOADS_NAME
+
+
+def _known_to_load() -> list:
+    with contextlib.suppress(OSError, ValueError):
+        found = json.loads(_loads_path().read_text(encoding="utf-8"))
+        if isinstance(found, dict) and isinstance(found.get("loaded"), list):
+            return found["loaded"]
+    return []
+
+
+def _engine_files() -> list | None:
+    """What importing Piper depends on, as it is on disk now, or None when piper-tts or
+    onnxruntime is not installed: the interpreter, and for each package the folder it would
+    be imported from, its .dist-info (so its version), and the size and time of the files
+    the import runs first (onnxruntime's native libraries among them). A package put
+    earlier on the path, reinstalled or upgraded changes it."""
+    import sys
+
+    from coach.sound import installed
+
+    out: list = [sys.executable, sys.version]
+    for dist, module in ENGINE_PACKAGES:
+        folder = installed.package_folder(module)
+        if folder is None:
+            return None
+        out.append(str(folder))
+        out.append([p.name for p in installed.dist_infos(dist, folder.parent)])
+        try:
+            files = sorted({folder / "__init__.py", *folder.glob("*.py"), *folder.glob("*.so")})
+            files += sorted(folder.glob("capi/*.so"))
+        except OSError:
+            return None
+        for path in files:
+            try:
+                st = path.stat()
+                out.append([path.name, st.st_size, st.st_mtime_ns])
+            except OSError:
+                out.append([path.name, None, None])
+    return out
 
 
 def read_model(path: Path, source: str) -> PiperModel:
@@ -202,27 +261,25 @@ def find_models() -> tuple[tuple[PiperModel, ...], tuple[EnvironmentFault, ...]]
 
 
 def _bundled_path(module: str) -> Path | None:
-    import importlib.util
+    from coach.sound import installed
 
     # Only where the package lives: importing it would be cheap, but the spec is enough.
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
+    package = installed.package_folder(module)
+    if package is None:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    models = sorted(folder.glob("*.onnx"))
+    models = sorted((package / "data").glob("*.onnx"))
     return models[0] if models else None
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
+# The distributions Piper speaks through, with the top-level package each provides.
+ENGINE_PACKAGES = (("piper-tts", "piper"), ("onnxruntime", "onnxruntime"))
 
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "?"
+
+def _version(dist: str) -> str:
+    from coach.sound import installed
+
+    modules = {**dict(ENGINE_PACKAGES), **{d: m for m, d in BUNDLED}}
+    return installed.version(dist, modules.get(dist))
 
 
 # -- the model file's identity, for the phrase cache ------------------------------------------

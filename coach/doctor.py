@@ -147,6 +147,11 @@ def _check_voice() -> _Result:
     except EnvironmentFault as e:
         return WARN, "not checked: there is no speech engine (see TTS engine)", e.hint
     if wanted is None:
+        from coach.sound import piper
+
+        # Piper is imported here even when an earlier import was noted as working (see
+        # `piper.unavailable`): doctor looks for itself.
+        piper.unavailable(recheck=True)
         # Says which voice the default is and why: a fallback to espeak-ng is never silent.
         default = choose(VoiceChoice(None, "en"))
         shown = f" (English: {default.info.qualified}, {default.reason})"

@@ -298,6 +298,7 @@ def test_an_import_of_piper_that_worked_is_not_tried_again_till_the_install_chan
 
     env = {**os.environ, "COACH_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("PYTHONPATH", None)
+    (tmp_path / "cache").mkdir()  # noted only in a cache folder that is there
 
     def probe(extra: dict[str, str] | None = None) -> str:
         done = subprocess.run(

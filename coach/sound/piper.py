@@ -103,19 +103,25 @@ def estimated_ms(text: str, rate_wpm: float) -> int:
     return round(len(text.strip()) * per_char) + ESTIMATE_MS_PER_PHRASE
 
 
-def unavailable() -> str | None:
+def unavailable(recheck: bool = False) -> str | None:
     """Why Piper cannot speak here (piper-tts or onnxruntime missing or broken), or None.
 
     Known from an import, which costs about 80 ms: too much for a warm `coach play`, whose
     phrases all come from the cache. So an import that worked is noted in the cache folder
     with the files it came from (`_engine_files`), and while they are the same the import is
-    not tried again: Piper is then imported only when a phrase must be spoken."""
+    not tried again: Piper is then imported only when a phrase must be spoken.
+
+    `recheck` (for `coach doctor`, which looks and changes nothing) imports all the same,
+    notes nothing, and its answer stands for the rest of the process."""
     from coach.interrupts import held_signals
 
+    if _RECHECKED and not recheck:
+        return _RECHECKED[0]
     files = _engine_files()
     known = _known_to_load()
-    if files is not None and files in known:
+    if files is not None and files in known and not recheck:
         return None
+    why_not = None
     # A Ctrl-C during onnxruntime's import of numpy would come out as "import numpy failed"
     # (a fallback to espeak-ng, and numpy half imported): it waits until the imports are done.
     with held_signals():
@@ -123,12 +129,17 @@ def unavailable() -> str | None:
             import onnxruntime  # noqa: F401
             import piper.voice  # noqa: F401
         except Exception as e:  # ImportError, or a broken native library (OSError)
-            return f"piper-tts is not installed or does not load ({type(e).__name__}: {e})"
-    if files is not None:  # the newest first; a few kept, for environments sharing the cache
+            why_not = f"piper-tts is not installed or does not load ({type(e).__name__}: {e})"
+    if recheck:
+        _RECHECKED[:] = [why_not]
+    elif why_not is None and files is not None and _loads_path().parent.is_dir():
+        # Noted in a cache folder that is there (the first phrase kept makes it); the newest
+        # first, and a few kept, for the Python environments that share the cache.
         _write_json(_loads_path(), {"loaded": [files, *[k for k in known if k != files][:7]]})
-    return None
+    return why_not
 
 
+_RECHECKED: list[str | None] = []  # `unavailable(recheck=True)`'s answer, once asked
 _LOADS_NAME = "piper-loads.json"  # in the cache folder: imports of Piper that worked
 
 

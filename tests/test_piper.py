@@ -311,7 +311,7 @@ def test_an_import_of_piper_that_worked_is_not_tried_again_till_the_install_chan
         return done.stdout.strip()
 
     assert probe() == "None True"  # imported to find out, and noted
-    assert (tmp_path / "cache" / "piper-loads.json").is_file()
+    assert (tmp_path / "cache" / piper.LOADS_NOTE).is_file()
     assert probe() == "None False"  # known: not imported
     # A piper put first on the path is not what was noted: it is imported, and fails.
     staged = _staged(tmp_path, "piper", "raise ImportError(\"No module named 'piper'\")\n")

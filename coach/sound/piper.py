@@ -108,18 +108,19 @@ def unavailable(recheck: bool = False) -> str | None:
 
     Known from an import, which costs about 80 ms: too much for a warm `coach play`, whose
     phrases all come from the cache. So an import that worked is noted in the cache folder
-    with the files it came from (`_engine_files`), and while they are the same the import is
-    not tried again: Piper is then imported only when a phrase must be spoken.
+    with the files it came from (`_engine_files`, see coach.sound.installed), and while they
+    are the same the import is not tried again: Piper is then imported only when a phrase
+    must be spoken.
 
     `recheck` (for `coach doctor`, which looks and changes nothing) imports all the same,
     notes nothing, and its answer stands for the rest of the process."""
     from coach.interrupts import held_signals
+    from coach.sound import installed
 
     if _RECHECKED and not recheck:
         return _RECHECKED[0]
     files = _engine_files()
-    known = _known_to_load()
-    if files is not None and files in known and not recheck:
+    if not recheck and installed.found_note(LOADS_NOTE, files) is not None:
         return None
     why_not = None
     # A Ctrl-C during onnxruntime's import of numpy would come out as "import numpy failed"
@@ -132,60 +133,31 @@ def unavailable(recheck: bool = False) -> str | None:
             why_not = f"piper-tts is not installed or does not load ({type(e).__name__}: {e})"
     if recheck:
         _RECHECKED[:] = [why_not]
-    elif why_not is None and files is not None and _loads_path().parent.is_dir():
-        # Noted in a cache folder that is there (the first phrase kept makes it); the newest
-        # first, and a few kept, for the Python environments that share the cache.
-        _write_json(_loads_path(), {"loaded": [files, *[k for k in known if k != files][:7]]})
+    elif why_not is None:
+        installed.note(LOADS_NOTE, {"files": files})
     return why_not
 
 
+LOADS_NOTE = "piper-loads.json"  # in the cache folder: imports of Piper that worked
 _RECHECKED: list[str | None] = []  # `unavailable(recheck=True)`'s answer, once asked
-_LOADS_NAME = "piper-loads.json"  # in the cache folder: imports of Piper that worked
 
 
-def _loads_path() -> Path:
-    from coach.sound.cache import cache_dir
-
-    return cache_dir() / _LOADS_NAME
-
-
-def _known_to_load() -> list:
-    with contextlib.suppress(OSError, ValueError):
-        found = json.loads(_loads_path().read_text(encoding="utf-8"))
-        if isinstance(found, dict) and isinstance(found.get("loaded"), list):
-            return found["loaded"]
-    return []
-
-
-def _engine_files() -> list | None:
-    """What importing Piper depends on, as it is on disk now, or None when piper-tts or
-    onnxruntime is not installed: the interpreter, and for each package the folder it would
-    be imported from, its .dist-info (so its version), and the size and time of the files
-    the import runs first (onnxruntime's native libraries among them). A package put
-    earlier on the path, reinstalled or upgraded changes it."""
+def _engine_files() -> list:
+    """What importing Piper depends on, as it is on disk now: the interpreter, and for
+    piper-tts and onnxruntime where each would be imported from, its .dist-info (so its
+    version), and the state of the files its import runs first (onnxruntime's native
+    libraries among them). A package put earlier on the path, reinstalled or upgraded
+    changes it."""
     import sys
 
     from coach.sound import installed
 
-    out: list = [sys.executable, sys.version]
-    for dist, module in ENGINE_PACKAGES:
-        folder = installed.package_folder(module)
-        if folder is None:
-            return None
-        out.append(str(folder))
-        out.append([p.name for p in installed.dist_infos(dist, folder.parent)])
-        try:
-            files = sorted({folder / "__init__.py", *folder.glob("*.py"), *folder.glob("*.so")})
-            files += sorted(folder.glob("capi/*.so"))
-        except OSError:
-            return None
-        for path in files:
-            try:
-                st = path.stat()
-                out.append([path.name, st.st_size, st.st_mtime_ns])
-            except OSError:
-                out.append([path.name, None, None])
-    return out
+    patterns = ("*.py", "*.so", "capi/*.so")
+    return [
+        sys.executable,
+        sys.version,
+        *(installed.package_state(dist, module, patterns) for dist, module in ENGINE_PACKAGES),
+    ]
 
 
 def read_model(path: Path, source: str) -> PiperModel:

@@ -43,8 +43,13 @@ class Check:
 
 
 def run_checks() -> tuple[Check, ...]:
-    """Run every check, in the order they are shown; never raises for a fault of the machine."""
-    return tuple(_guarded(name, fix, check) for name, fix, check in _CHECKS)
+    """Run every check, in the order they are shown; never raises for a fault of the machine.
+    The engines are started for real: what earlier commands noted of them in the cache folder
+    is neither used nor added to (coach.sound.installed.looking)."""
+    from coach.sound import installed
+
+    with installed.looking():
+        return tuple(_guarded(name, fix, check) for name, fix, check in _CHECKS)
 
 
 def format_checks(checks: Sequence[Check]) -> list[str]:
@@ -147,11 +152,6 @@ def _check_voice() -> _Result:
     except EnvironmentFault as e:
         return WARN, "not checked: there is no speech engine (see TTS engine)", e.hint
     if wanted is None:
-        from coach.sound import piper
-
-        # Piper is imported here even when an earlier import was noted as working (see
-        # `piper.unavailable`): doctor looks for itself.
-        piper.unavailable(recheck=True)
         # Says which voice the default is and why: a fallback to espeak-ng is never silent.
         default = choose(VoiceChoice(None, "en"))
         shown = f" (English: {default.info.qualified}, {default.reason})"

@@ -105,9 +105,11 @@ def load_spoken(ref: str, settings=None, progress: Speaking | None = None) -> Sp
         voice = SpeechVoice(choice, pronounce=script.pronounce)
         _prepare(voice, [c.text for c in script.cues if c.text], progress)
         return Spoken(script, voice)
-    first = _estimated(source, settings)
-    _prepare(first.voice, first.asked, progress)
+    first = _estimated(source, settings, cached_first=True)
     voice = first.voice
+    if first.complete:  # every length came from the cache: compiling again gives the same
+        return Spoken(first.script, voice, first.routine)
+    _prepare(voice, first.asked, progress)
     return Spoken(
         compile(first.routine, settings, voice.duration_ms, voice.intro_durations),
         voice,
@@ -208,9 +210,10 @@ class _Estimated:
     script: CueScript
     asked: tuple[str, ...]
     voice: SpeechVoice
+    complete: bool = False  # every length the compile asked for was measured (cached_first)
 
 
-def _estimated(source: Source, settings) -> _Estimated:
+def _estimated(source: Source, settings, cached_first: bool = False) -> _Estimated:
     from coach.routine.parser import load_routine
     from coach.script.compiler import compile
     from coach.settings import Settings, resolve
@@ -223,14 +226,23 @@ def _estimated(source: Source, settings) -> _Estimated:
         pronounce=routine.pronounce,
     )
     asked: list[str] = []
+    estimated = 0
 
     def noted(text: str) -> int:
+        nonlocal estimated
         asked.append(text)
+        # `cached_first`: a length the phrase cache holds is measured already, and when all
+        # are, this script is the one a compile with the voice's lengths gives.
+        known = voice.cached_ms(text) if cached_first else None
+        if known is not None:
+            return known
+        estimated += 1
         return voice.estimate_ms(text)
 
     # Asked in the order the compiler times them: the order they are said.
     script = compile(routine, settings, noted, voice.intro_durations)
-    return _Estimated(routine, script, tuple(dict.fromkeys(asked)), voice)
+    complete = cached_first and not estimated
+    return _Estimated(routine, script, tuple(dict.fromkeys(asked)), voice, complete)
 
 
 @dataclass(frozen=True, slots=True)

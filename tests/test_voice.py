@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,13 +238,18 @@ def test_an_entry_cut_short_has_no_length_and_is_made_again(folder):
     assert again.synthesized == 1
 
 
-def test_the_engines_version_is_read_as_importlib_metadata_reads_it():
-    # It is in every phrase's cache key: read another way, it must be the same text.
+@pytest.mark.parametrize(
+    ("dist", "module"),
+    [("pyttsx3", None), ("piper-tts", "piper"), ("onnxruntime", None), ("numpy", None)],
+)
+def test_the_engines_versions_are_read_as_importlib_metadata_reads_them(dist, module):
+    # They are in every phrase's cache key: read another way, each must be the same text.
     from importlib.metadata import version
 
-    from coach.sound.espeak import _package_version
+    from coach.sound import installed
 
-    assert _package_version("pyttsx3") == version("pyttsx3")
+    assert installed.version(dist, module) == version(dist)
+    assert installed.version("no-such-distribution") == "?"
 
 
 def test_phrases_spoken_together_are_the_samples_of_each_spoken_alone(tmp_path):
@@ -430,3 +436,80 @@ def test_without_the_speaker_process_coach_speaks_the_same_samples_itself(
             "the speaker process did not start (the speaker process stopped with status 1)"
         )
     assert {t: _int16(spoken[t][0]) for t in texts} == first
+
+
+_FACTS_PROBE = (
+    "import json, sys\n"
+    "from coach.sound.voice import SpeechVoice, VoiceChoice\n"
+    "voice = SpeechVoice(VoiceChoice('espeak', 'en'))\n"
+    "print(json.dumps([voice.identity(), voice.label, 'pyttsx3' in sys.modules]))\n"
+)
+
+
+def test_espeak_ngs_facts_are_noted_and_used_till_its_install_changes(tmp_path):
+    """A cached compile or warm export builds the cache key without starting espeak-ng
+    (50-90 ms): its versions and voices are noted in the cache folder with the files they
+    came from, and give the same key and voice as the started engine."""
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    env = {**os.environ, "COACH_CACHE_DIR": str(cache)}
+
+    def probe(extra: dict[str, str] | None = None) -> tuple[dict, str, bool]:
+        done = subprocess.run(
+            [sys.executable, "-c", _FACTS_PROBE],
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        identity, label, started = json.loads(done.stdout.strip().splitlines()[-1])
+        return identity, label, started
+
+    first = probe()
+    assert first[2]  # nothing noted yet: espeak-ng was started to learn them
+    from coach.sound.espeak import FACTS_NOTE
+
+    assert (cache / FACTS_NOTE).is_file()
+    again = probe()
+    assert again == (first[0], first[1], False)  # the same key and voice, not started
+    # Its data named by ESPEAK_DATA_PATH (the same files here) may be another install:
+    # espeak-ng is started again to learn it.
+    data = next(Path(p) for p in _DATA_HOMES if (Path(p) / "espeak-ng-data").is_dir())
+    moved = probe({"ESPEAK_DATA_PATH": str(data)})
+    assert moved == (first[0], first[1], True)
+    assert probe({"ESPEAK_DATA_PATH": str(data)})[2] is False  # and that is noted too
+
+
+# Where Debian and others keep espeak-ng's data (the folder holding espeak-ng-data).
+_DATA_HOMES = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/share")
+
+
+def test_a_cached_routine_is_compiled_once_to_the_script_its_voice_gives(tmp_path, monkeypatch):
+    """A compile of a routine whose phrases are all cached takes every length from the cache
+    at once: one compile, and the very script a compile asking the voice phrase by phrase
+    gives (from an empty cache, the phrases are spoken first and the routine compiled
+    again)."""
+    from coach.pipeline import load_spoken
+    from coach.script import compiler
+
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = compiler.compile
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compiler, "compile", counted)
+    cold = load_spoken("upper-back-quick")
+    assert len(calls) == 2  # lengths estimated, phrases spoken, compiled again
+    calls.clear()
+    warm = load_spoken("upper-back-quick")
+    assert len(calls) == 1
+    assert warm.voice.synthesized == 0
+    assert warm.script == cold.script
+    voice = SpeechVoice(warm.voice.choice, pronounce=warm.routine.pronounce)
+    by_phrase = real(warm.routine, None, voice.duration_ms, voice.intro_durations)
+    assert warm.script == by_phrase

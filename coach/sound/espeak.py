@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,10 @@ class Engine:
         # Not espeak (sapi5, nsss): the driver's name is what there is of its version.
         self.backend_version = started.version or self.driver
         self.voices = self._voices(started.voices)
+        self.facts = Facts(self.pyttsx3_version, self.driver, self.backend_version, self.voices)
+        if _FACTS and _FACTS[0] != self.facts:  # the note was stale: right from now on
+            installed.note(FACTS_NOTE, {"files": _engine_files(), **self.facts.noted()})
+            _FACTS[:] = [self.facts]
         self._applied: tuple | None = None  # (voice id, rate, volume, pitch) in effect
         self._speaker: _Speaker | None = None  # the process that speaks (see `_Speaker`)
         self._speaking = threading.Lock()  # one request to it at a time
@@ -101,16 +106,7 @@ class Engine:
 
     def resolve(self, choice: VoiceChoice) -> str:
         """The engine's voice id for a choice, or an error naming what is installed."""
-        wanted = choice.voice or choice.language
-        match = find_voice(self.voices, wanted)
-        if match is None and choice.voice is None:
-            match = find_voice(self.voices, choice.language.split("-")[0])
-        if match is None:
-            raise EnvironmentFault(
-                f"no installed voice matches '{wanted}'",
-                "list the voices with `coach voices` and pass one with --voice",
-            )
-        return match.id
+        return self.facts.resolve(choice)
 
     def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> tuple[np.ndarray, int]:
         """`text` spoken: (float32 mono samples, sample rate).
@@ -271,6 +267,107 @@ class Engine:
             return (raw.mean(axis=1) if raw.ndim > 1 else raw), rate
         finally:
             path.unlink(missing_ok=True)
+
+
+# -- what espeak-ng is, known without starting it ---------------------------------------------
+
+FACTS_NOTE = "espeak-facts.json"  # in the cache folder (see coach.sound.installed)
+# Where pyttsx3 looks for the library (pyttsx3.drivers._espeak), and its data's usual homes.
+_LIBRARIES = ("libespeak-ng.so.1", "libespeak.so.1", "libespeak-ng.1.dylib")
+_DATA_FILES = ("", "voices", "lang", "phontab", "phondata")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a command needs of espeak-ng without speaking: its versions (for the phrase
+    cache's key) and its voices (to choose one)."""
+
+    pyttsx3_version: str
+    driver: str  # pyttsx3's driver: espeak here, sapi5 or nsss elsewhere
+    backend_version: str
+    voices: tuple[VoiceInfo, ...]
+
+    def resolve(self, choice: VoiceChoice) -> str:
+        """The engine's voice id for a choice, or an error naming what is installed."""
+        wanted = choice.voice or choice.language
+        match = find_voice(self.voices, wanted)
+        if match is None and choice.voice is None:
+            match = find_voice(self.voices, choice.language.split("-")[0])
+        if match is None:
+            raise EnvironmentFault(
+                f"no installed voice matches '{wanted}'",
+                "list the voices with `coach voices` and pass one with --voice",
+            )
+        return match.id
+
+    def noted(self) -> dict:
+        voices = [[v.id, v.name, list(v.languages)] for v in self.voices]
+        versions = [self.pyttsx3_version, self.driver, self.backend_version]
+        return {"versions": versions, "voices": voices}
+
+    @classmethod
+    def from_note(cls, entry: dict) -> Facts | None:
+        try:
+            pyttsx3_version, driver, backend_version = (str(x) for x in entry["versions"])
+            voices = tuple(
+                VoiceInfo(str(i), str(n), tuple(str(x) for x in langs))
+                for i, n, langs in entry["voices"]
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(pyttsx3_version, driver, backend_version, voices)
+
+
+_FACTS: list[Facts] = []  # this process's, once known
+
+
+def facts() -> Facts:
+    """espeak-ng's Facts: from the note in the cache folder while the files they came from are
+    unchanged (`_engine_files`), else from the engine, started now and noted. Starting it
+    costs 50-90 ms (pyttsx3's import, loading the library, listing 130 voices), which a
+    cached compile or a warm export would otherwise spend only to build the cache key."""
+    if installed.is_looking():
+        return Engine.get().facts  # `coach doctor`: known from the engine itself
+    if _FACTS:
+        return _FACTS[0]
+    files = _engine_files()
+    entry = installed.found_note(FACTS_NOTE, files)
+    found = Facts.from_note(entry) if entry is not None else None
+    if found is None:
+        found = Engine.get().facts
+        installed.note(FACTS_NOTE, {"files": files, **found.noted()})
+    _FACTS.append(found)
+    return found
+
+
+def _engine_files() -> list:
+    """What espeak-ng's facts depend on, as it is on disk now: the interpreter, pyttsx3
+    (where it is imported from, its version, its files), the dynamic loader's cache and the
+    library wherever pyttsx3 may load it from, and espeak-ng's data folder and its main
+    files. Installing, upgrading or removing any of them changes it."""
+    import sys
+
+    multiarch = getattr(sys.implementation, "_multiarch", "")
+    paths = os.environ.get("LD_LIBRARY_PATH", ""), os.environ.get("ESPEAK_DATA_PATH", "")
+    folders = [
+        *(p for p in paths[0].split(":") if p),
+        "/usr/local/lib",
+        f"/usr/lib/{multiarch}",
+        "/usr/lib",
+        f"/lib/{multiarch}",
+        "/lib",
+        "/opt/homebrew/lib",
+    ]
+    libraries = [os.path.realpath(Path(f) / name) for f in folders for name in _LIBRARIES]
+    data = [*(Path(p) for p in paths[1:] if p), *(Path(f) / "espeak-ng-data" for f in folders)]
+    data += [Path("/usr/share/espeak-ng-data"), Path("/usr/local/share/espeak-ng-data")]
+    return [
+        sys.executable,
+        list(paths),
+        installed.package_state("pyttsx3", "pyttsx3", ("*.py", "drivers/*.py")),
+        installed.files_state(["/etc/ld.so.cache", *libraries]),
+        installed.files_state([d / f for d in data for f in _DATA_FILES]),
+    ]
 
 
 def tts_timeout_s() -> float:

@@ -7,7 +7,9 @@ under a millisecond. importlib.metadata is still asked when there is not exactly
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -67,6 +69,19 @@ def version(dist: str, module: str | None = None) -> str:
 # of the files it came from (`files_state`), and used while they are unchanged.
 
 NOTES_KEPT = 8  # per note file: for the Python environments sharing one cache folder
+_LOOKING = [False]  # inside `looking()`
+
+
+@contextlib.contextmanager
+def looking() -> Iterator[None]:
+    """For `coach doctor`, which looks for itself and changes nothing: meanwhile notes are
+    neither used nor written, so every engine is started to be known."""
+    before = _LOOKING[0]
+    _LOOKING[0] = True
+    try:
+        yield
+    finally:
+        _LOOKING[0] = before
 
 
 def files_state(paths) -> list:
@@ -96,6 +111,10 @@ def package_state(dist: str, module: str, patterns: tuple[str, ...] = ("*.py", "
     return [str(folder), infos, files_state(files)]
 
 
+def is_looking() -> bool:
+    return _LOOKING[0]
+
+
 def _notes_path(name: str) -> Path:
     from coach.sound.cache import cache_dir
 
@@ -114,17 +133,17 @@ def noted(name: str) -> list:
 
 
 def note(name: str, entry: dict) -> None:
-    """Put `entry` first in the note file `name`, in place of one for the same "files". Only into a cache folder that is there: the first phrase
-    kept makes it, a command that only looks (`coach doctor`) never does. A note that cannot
-    be written costs the next command the time it saves, nothing else."""
-    import contextlib
+    """Put `entry` first in the note file `name`, in place of one for the same "files".
+    Only into a cache folder that is there: the first phrase kept makes it, a command that
+    only looks (`coach doctor`) never does. A note that cannot be written costs the next
+    command the time it saves, nothing else."""
     import json
 
     from coach.atomic import write_text_atomic
     from coach.errors import EnvironmentFault
 
     path = _notes_path(name)
-    if not path.parent.is_dir():
+    if _LOOKING[0] or not path.parent.is_dir():
         return
     files = entry.get("files")
     rest = [e for e in noted(name) if not (isinstance(e, dict) and e.get("files") == files)]
@@ -133,7 +152,10 @@ def note(name: str, entry: dict) -> None:
 
 
 def found_note(name: str, files: list) -> dict | None:
-    """The entry of the note file `name` made for `files` as they are now, or None."""
+    """The entry of the note file `name` made for `files` as they are now, or None (always,
+    inside `looking()`)."""
+    if _LOOKING[0]:
+        return None
     for entry in noted(name):
         if isinstance(entry, dict) and entry.get("files") == files:
             return entry

@@ -103,24 +103,19 @@ def estimated_ms(text: str, rate_wpm: float) -> int:
     return round(len(text.strip()) * per_char) + ESTIMATE_MS_PER_PHRASE
 
 
-def unavailable(recheck: bool = False) -> str | None:
+def unavailable() -> str | None:
     """Why Piper cannot speak here (piper-tts or onnxruntime missing or broken), or None.
 
     Known from an import, which costs about 80 ms: too much for a warm `coach play`, whose
     phrases all come from the cache. So an import that worked is noted in the cache folder
     with the files it came from (`_engine_files`, see coach.sound.installed), and while they
     are the same the import is not tried again: Piper is then imported only when a phrase
-    must be spoken.
-
-    `recheck` (for `coach doctor`, which looks and changes nothing) imports all the same,
-    notes nothing, and its answer stands for the rest of the process."""
+    must be spoken. (`coach doctor` imports it all the same: installed.looking.)"""
     from coach.interrupts import held_signals
     from coach.sound import installed
 
-    if _RECHECKED and not recheck:
-        return _RECHECKED[0]
     files = _engine_files()
-    if not recheck and installed.found_note(LOADS_NOTE, files) is not None:
+    if installed.found_note(LOADS_NOTE, files) is not None:
         return None
     why_not = None
     # A Ctrl-C during onnxruntime's import of numpy would come out as "import numpy failed"
@@ -131,15 +126,12 @@ def unavailable(recheck: bool = False) -> str | None:
             import piper.voice  # noqa: F401
         except Exception as e:  # ImportError, or a broken native library (OSError)
             why_not = f"piper-tts is not installed or does not load ({type(e).__name__}: {e})"
-    if recheck:
-        _RECHECKED[:] = [why_not]
-    elif why_not is None:
+    if why_not is None:
         installed.note(LOADS_NOTE, {"files": files})
     return why_not
 
 
 LOADS_NOTE = "piper-loads.json"  # in the cache folder: imports of Piper that worked
-_RECHECKED: list[str | None] = []  # `unavailable(recheck=True)`'s answer, once asked
 
 
 def _engine_files() -> list:

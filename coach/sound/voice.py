@@ -119,10 +119,10 @@ def _speaks(v: VoiceInfo, language: str) -> bool:
 
 
 def espeak_voices() -> list[VoiceInfo]:
-    """espeak-ng's voices (starts the engine)."""
-    from coach.sound.espeak import Engine
+    """espeak-ng's voices (from its facts: the engine is started if they are not noted)."""
+    from coach.sound.espeak import facts
 
-    return list(Engine.get().voices)
+    return list(facts().voices)
 
 
 def _piper_info(model: PiperModel) -> VoiceInfo:
@@ -309,8 +309,7 @@ class SpeechVoice:
     def label(self) -> str:
         """The voice's name with its engine: piper:en_US-joe-medium, espeak:gmw/en-US."""
         if self.chosen.engine == ESPEAK:
-            self.engine  # noqa: B018 - the id pyttsx3 resolves may differ in case
-            return f"{ESPEAK}:{self._voice_id}"
+            return f"{ESPEAK}:{self.voice_id}"  # the engine's id may differ in case
         return self.chosen.info.qualified
 
     def notes(self) -> tuple[str, ...]:
@@ -336,12 +335,20 @@ class SpeechVoice:
             from coach.sound.espeak import Engine
 
             self._engine = Engine.get()
-            choice = self.choice
-            info = self.chosen.info
-            self._voice_id = self._engine.resolve(
+        return self._engine
+
+    @property
+    def voice_id(self) -> str:
+        """espeak-ng's id of the chosen voice (for an espeak-ng voice only), known from its
+        facts (coach.sound.espeak.facts) without starting it."""
+        if self._voice_id is None:
+            from coach.sound import espeak
+
+            choice, info = self.choice, self.chosen.info
+            self._voice_id = espeak.facts().resolve(
                 VoiceChoice(info.id, choice.language, choice.rate_wpm, choice.volume, choice.pitch)
             )
-        return self._engine
+        return self._voice_id
 
     def identity(self) -> dict:
         """Everything that changes the sound, for the cache key and the export's comment."""
@@ -351,11 +358,13 @@ class SpeechVoice:
         return self._identity
 
     def _espeak_identity(self) -> dict:
-        e = self.engine
+        from coach.sound import espeak
+
+        e = espeak.facts()
         return {
             "backend": f"pyttsx3-{e.pyttsx3_version}/{e.driver}",
             "engine": e.backend_version,
-            "voice": self._voice_id,
+            "voice": self.voice_id,
             "rate_wpm": self.choice.rate_wpm,
             "pitch": self.choice.pitch,
             "volume": self.choice.volume,
@@ -419,6 +428,15 @@ class SpeechVoice:
         """The length of `text` if it is spoken already (in memory or the cache), else None."""
         count = self._samples(respell(text, self.pronounce))
         return None if count is None else round(count * 1000 / self.sample_rate)
+
+    def cached_ms(self, text: str) -> int | None:
+        """The length of `text` if it is spoken already, looked up in the phrase cache too
+        (its entry's header), else None. Nothing is spoken."""
+        known = self.known_ms(text)
+        if known is None:
+            self._missing((text,))  # notes its length when the cache holds it
+            known = self.known_ms(text)
+        return known
 
     def pcm(self, text: str) -> np.ndarray:
         # Respelt before the cache, which keys what is said; duration_ms measures it too.
@@ -617,8 +635,7 @@ class SpeechVoice:
         from coach.sound.workers import make_phrase
 
         engine = self.engine
-        assert self._voice_id is not None  # resolved with the engine
-        for text, (raw, rate) in engine.synthesize_all(texts, self._voice_id, self.choice):
+        for text, (raw, rate) in engine.synthesize_all(texts, self.voice_id, self.choice):
             self.synthesized += 1
             yield text, make_phrase(raw, rate, self.sample_rate)
         if engine.speaker_fault is not None:
@@ -641,5 +658,4 @@ class SpeechVoice:
             scale = piper.rate_to_length_scale(self.choice.rate_wpm)
             return piper.synthesize(model, text, scale, self.choice.volume)
         engine = self.engine
-        assert self._voice_id is not None  # resolved with the engine
-        return engine.synthesize(text, self._voice_id, self.choice)
+        return engine.synthesize(text, self.voice_id, self.choice)

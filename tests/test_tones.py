@@ -184,3 +184,31 @@ def test_a_wav_of_a_tone_has_its_length_by_a_real_tool(tmp_path, rate, tool):
         [*LENGTH_TOOLS[tool], str(path)], capture_output=True, text=True, check=True
     )
     assert float(out.stdout) == pytest.approx(TONE_MS["finish"] / 1000, abs=0.5 / rate)
+
+
+def test_a_tone_kept_in_the_cache_folder_is_the_tone_made_and_a_damaged_one_is_made_again(
+    tmp_path, monkeypatch
+):
+    """Tones are made once and kept (the start tone takes 25 ms to make, before `coach
+    play`'s first sound): what is read back is the same samples, and a kept file that is
+    damaged or of the wrong length is made again, never played."""
+    from coach.sound.cache import clear_cache
+
+    monkeypatch.setenv("COACH_CACHE_DIR", str(tmp_path))
+    tones._tone.cache_clear()
+    made = tone_pcm("start", 44100).copy()
+    kept = list((tmp_path / "tones").glob("*/start-44100.npy"))
+    assert len(kept) == 1
+    tones._tone.cache_clear()
+    again = tone_pcm("start", 44100)
+    assert again.tobytes() == made.tobytes() and not again.flags.writeable
+    for damage in (b"not a tone", np.zeros(10, np.float32).tobytes()):
+        kept[0].write_bytes(damage)
+        tones._tone.cache_clear()
+        assert tone_pcm("start", 44100).tobytes() == made.tobytes()
+    np.save(kept[0], np.zeros(len(made) - 1, np.float32))  # a readable tone, too short
+    tones._tone.cache_clear()
+    assert tone_pcm("start", 44100).tobytes() == made.tobytes()
+    clear_cache(tmp_path)  # `coach cache --clear` clears the tones too
+    assert not list((tmp_path / "tones").glob("*/*.npy"))
+    tones._tone.cache_clear()

@@ -52,6 +52,8 @@ def clear_cache(folder: Path | None = None) -> int:
         for f in folder.glob("*/*.npy"):
             f.unlink(missing_ok=True)
             count += 1
+        for f in folder.glob("tones/*/*.npy"):  # the tones kept (coach.sound.tones), too
+            f.unlink(missing_ok=True)
     return count
 
 

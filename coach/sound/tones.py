@@ -5,6 +5,7 @@ breaths, the start and the finish), made with numpy where audio is rendered.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from coach.script.tones import EDGE_FADE_MS, TONE_MS, TONE_PEAK_DB, Tone, tone_length
@@ -35,6 +36,45 @@ def tone_pcm(name: str, sample_rate: int) -> numpy.ndarray:
 
 @lru_cache(maxsize=128)
 def _tone(name: Tone, sample_rate: int) -> numpy.ndarray:
+    # Made once and kept in the cache folder: the start tone alone takes 25 ms to make, before
+    # `coach play`'s first sound, and an export makes five or more (60 ms); reading one back
+    # takes a tenth of a millisecond. The same samples either way (kept as made).
+    from coach.sound import cache
+
+    path = _kept_path(name, sample_rate)
+    kept = cache.load(path)
+    if kept is not None and len(kept) == tone_length(name, sample_rate):
+        return kept  # read-only: numpy's view of the bytes read
+    out = _make(name, sample_rate)
+    cache.store(path, out)
+    return out
+
+
+def _kept_path(name: Tone, sample_rate: int) -> Path:
+    """Where tone `name` at `sample_rate` is kept: under the cache folder's tones/, in a
+    folder named for the code that makes it (this module and the tone table) and numpy's
+    version, so a change to either makes the tones again."""
+    from coach.sound.cache import cache_dir
+
+    return cache_dir() / "tones" / _maker_key() / f"{name}-{sample_rate}.npy"
+
+
+@lru_cache(maxsize=1)
+def _maker_key() -> str:
+    import hashlib
+    import sys
+
+    import numpy as np
+
+    from coach.script import tones as table
+
+    digest = hashlib.sha256(np.__version__.encode())
+    for module in (table, sys.modules[__name__]):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _make(name: Tone, sample_rate: int) -> numpy.ndarray:
     import numpy as np
 
     n = tone_length(name, sample_rate)

@@ -8,6 +8,7 @@ loads).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coach.sound.espeak import FACTS_NOTE
+from coach.sound.piper import LOADS_NOTE
 from tests.memory import peak_mib
 
 BOUNDED_MIB = 300  # peak memory of a two-hour export or play (a whole session would be 1+ GiB)
@@ -43,7 +46,13 @@ def cache_is_sound(folder: Path) -> int:
     for entry in entries:
         data = np.load(entry, allow_pickle=False)
         assert data.dtype == np.float32 and data.ndim == 1 and len(data), entry
-    assert not [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".npy"]
+    # Beside the entries: the notes of what the engines are (coach.sound.installed), whole.
+    notes = {FACTS_NOTE: "noted", LOADS_NOTE: "noted"}
+    for name, key in notes.items():
+        if (folder / name).exists():
+            assert key in json.loads((folder / name).read_text(encoding="utf-8")), name
+    others = [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".npy"]
+    assert [p for p in others if p.name not in notes] == []  # no temp file, no half entry
     return len(entries)
 
 

@@ -226,23 +226,19 @@ def _estimated(source: Source, settings, cached_first: bool = False) -> _Estimat
         pronounce=routine.pronounce,
     )
     asked: list[str] = []
-    estimated = 0
 
     def noted(text: str) -> int:
-        nonlocal estimated
         asked.append(text)
         # `cached_first`: a length the phrase cache holds is measured already, and when all
         # are, this script is the one a compile with the voice's lengths gives.
         known = voice.cached_ms(text) if cached_first else None
-        if known is not None:
-            return known
-        estimated += 1
-        return voice.estimate_ms(text)
+        return voice.estimate_ms(text) if known is None else known
 
     # Asked in the order the compiler times them: the order they are said.
     script = compile(routine, settings, noted, voice.intro_durations)
-    complete = cached_first and not estimated
-    return _Estimated(routine, script, tuple(dict.fromkeys(asked)), voice, complete)
+    said = tuple(dict.fromkeys(asked))
+    complete = cached_first and all(voice.known_ms(text) is not None for text in said)
+    return _Estimated(routine, script, said, voice, complete)
 
 
 @dataclass(frozen=True, slots=True)

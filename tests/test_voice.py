@@ -384,7 +384,7 @@ def test_a_batch_in_any_order_gives_each_phrase_as_the_first_spoken_in_a_process
 
     texts = _builtin_phrases(routine, 5)
     engine = Engine.get()
-    voice_id = engine.resolve(VoiceChoice(None, language))
+    voice_id = engine.facts.resolve(VoiceChoice(None, language))
     choice = VoiceChoice(voice_id, language, rate_wpm, pitch=pitch)
     *alone, in_a_row = _speak_in_processes(
         tmp_path, voice_id, choice, [*([t] for t in texts), texts]
@@ -415,7 +415,7 @@ def test_without_the_speaker_process_coach_speaks_the_same_samples_itself(
 
     texts = _builtin_phrases("upper-back-quick", 3)
     engine = Engine.get()
-    voice_id = engine.resolve(VoiceChoice(None, "en"))
+    voice_id = engine.facts.resolve(VoiceChoice(None, "en"))
     choice = VoiceChoice(voice_id, "en", 165)
     first = {
         t: s[t]

@@ -66,7 +66,6 @@ class Engine:
             ) from None
         self.engine = started.engine
         self.sample_rate = started.sample_rate
-        self.pyttsx3_version = installed.version("pyttsx3")
         self.driver = type(self.engine.proxy._driver).__module__.rsplit(".", 1)[-1]
         if self.driver == "espeak" and self.sample_rate is None:
             # Started by someone else in this process, in a mode whose samples coach cannot
@@ -76,9 +75,12 @@ class Engine:
                 "run coach in a process of its own",
             )
         # Not espeak (sapi5, nsss): the driver's name is what there is of its version.
-        self.backend_version = started.version or self.driver
-        self.voices = self._voices(started.voices)
-        self.facts = Facts(self.pyttsx3_version, self.driver, self.backend_version, self.voices)
+        self.facts = Facts(
+            installed.version("pyttsx3"),
+            self.driver,
+            started.version or self.driver,
+            self._voices(started.voices),
+        )
         if _FACTS and _FACTS[0] != self.facts:  # the note was stale: right from now on
             installed.note(FACTS_NOTE, {"files": _engine_files(), **self.facts.noted()})
             _FACTS[:] = [self.facts]
@@ -103,10 +105,6 @@ class Engine:
             )
             out.append(VoiceInfo(v.id, v.name, langs))
         return tuple(out)
-
-    def resolve(self, choice: VoiceChoice) -> str:
-        """The engine's voice id for a choice, or an error naming what is installed."""
-        return self.facts.resolve(choice)
 
     def synthesize(self, text: str, voice_id: str, choice: VoiceChoice) -> tuple[np.ndarray, int]:
         """`text` spoken: (float32 mono samples, sample rate).

@@ -69,19 +69,19 @@ def version(dist: str, module: str | None = None) -> str:
 # of the files it came from (`files_state`), and used while they are unchanged.
 
 NOTES_KEPT = 8  # per note file: for the Python environments sharing one cache folder
-_LOOKING = [False]  # inside `looking()`
+_looking = False  # inside `looking()`
 
 
 @contextlib.contextmanager
 def looking() -> Iterator[None]:
     """For `coach doctor`, which looks for itself and changes nothing: meanwhile notes are
     neither used nor written, so every engine is started to be known."""
-    before = _LOOKING[0]
-    _LOOKING[0] = True
+    global _looking
+    before, _looking = _looking, True
     try:
         yield
     finally:
-        _LOOKING[0] = before
+        _looking = before
 
 
 def files_state(paths) -> list:
@@ -112,7 +112,8 @@ def package_state(dist: str, module: str, patterns: tuple[str, ...] = ("*.py", "
 
 
 def is_looking() -> bool:
-    return _LOOKING[0]
+    """Inside `looking()`: notes are neither used nor written."""
+    return _looking
 
 
 def _notes_path(name: str) -> Path:
@@ -143,7 +144,7 @@ def note(name: str, entry: dict) -> None:
     from coach.errors import EnvironmentFault
 
     path = _notes_path(name)
-    if _LOOKING[0] or not path.parent.is_dir():
+    if _looking or not path.parent.is_dir():
         return
     files = entry.get("files")
     rest = [e for e in noted(name) if not (isinstance(e, dict) and e.get("files") == files)]
@@ -154,7 +155,7 @@ def note(name: str, entry: dict) -> None:
 def found_note(name: str, files: list) -> dict | None:
     """The entry of the note file `name` made for `files` as they are now, or None (always,
     inside `looking()`)."""
-    if _LOOKING[0]:
+    if _looking:
         return None
     for entry in noted(name):
         if isinstance(entry, dict) and entry.get("files") == files:

@@ -392,14 +392,8 @@ class SpeechVoice:
         }
 
     def duration_ms(self, text: str) -> int:
-        said = respell(text, self.pronounce)
-        count = self._samples(said)
-        if count is None:
-            self._missing((text,))  # its length, if the cache holds it
-            count = self._samples(said)
-        if count is None:
-            count = len(self.pcm(text))
-        return round(count * 1000 / self.sample_rate)
+        known = self.cached_ms(text)
+        return known if known is not None else round(len(self.pcm(text)) * 1000 / self.sample_rate)
 
     def _samples(self, said: str) -> int | None:
         # The length of a phrase (as said) in memory or known from the cache, else None.

@@ -633,6 +633,43 @@ def test_a_phrase_waited_for_is_spoken_next(tmp_path):
     assert order.index(answer) < order.index(texts[-1])
 
 
+def test_a_signal_while_the_speaking_threads_start_stops_the_one_started(monkeypatch):
+    """Ctrl-C or SIGTERM comes as soon as the workers run, which may be while SpeakingAhead
+    starts its threads: the caller then has no object to close, so the one started is stopped
+    and joined before the interrupt goes on (a thread left inside onnxruntime while the
+    interpreter exits aborted coach with SIGABRT instead of exit 130)."""
+    import threading
+
+    import numpy as np
+
+    from coach.sound import workers
+
+    spoken: list[str] = []
+
+    def speak(job, text):
+        time.sleep(0.05)
+        spoken.append(text)
+        return np.zeros(10, dtype=np.float32)
+
+    monkeypatch.setattr(workers, "speak_piper", speak)
+    start = threading.Thread.start
+
+    def interrupted_second(thread):
+        if thread.name == "coach-collect":
+            raise KeyboardInterrupt
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_second)
+    texts = [f"phrase {n}" for n in range(50)]
+    with pytest.raises(KeyboardInterrupt):
+        workers.SpeakingAhead(None, texts, lambda text, data: None, workers=1)  # type: ignore[arg-type]
+    assert "coach-speak" not in [t.name for t in threading.enumerate()]
+    assert 1 <= len(spoken) < len(texts)  # it had begun, and stopped after its phrase
+    count = len(spoken)
+    time.sleep(0.2)
+    assert len(spoken) == count
+
+
 @pytest.mark.slow  # exports a built-in routine with Piper to every format
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (ffmpeg)")
 def test_every_format_with_piper_has_its_chapters_captions_and_both_channels(tmp_path, run_coach):

@@ -530,11 +530,11 @@ class SpeechVoice:
             # worker processes for the other cores start.
             order = sorted(missing, key=len, reverse=True)
             speaking = workers.SpeakingAhead(self._piper_job(), order, made_by_worker, self.workers)
-            if speaking.no_pool is not None:
-                self.serial_reason = (
-                    f"speech worker processes cannot start here ({speaking.no_pool})"
-                )
-            try:
+            try:  # at once: a signal between the two would leave the threads speaking at exit
+                if speaking.no_pool is not None:
+                    self.serial_reason = (
+                        f"speech worker processes cannot start here ({speaking.no_pool})"
+                    )
                 while not speaking.finished.wait(0.25):
                     pass
             finally:

@@ -139,9 +139,16 @@ class SpeakingAhead:
         self._here = threading.Thread(
             target=self._speak_here, args=(first,), name="coach-speak", daemon=True
         )
-        self._here.start()
         self._watch = threading.Thread(target=self._collect, name="coach-collect", daemon=True)
-        self._watch.start()
+        try:
+            self._here.start()
+            self._watch.start()
+        except BaseException:
+            # A Ctrl-C or SIGTERM landing here (they come as soon as the workers run) would
+            # leave the caller no object to close, and the thread here speaking inside
+            # onnxruntime while the interpreter exits aborts the process (SIGABRT, not 130).
+            self.close()
+            raise
 
     def _next(self) -> str | None:
         with self._lock:
@@ -254,8 +261,10 @@ class SpeakingAhead:
             self._closing = True
         if self._pool is not None:
             _close(self._pool, not self._in_flight)
-        self._watch.join(5)
-        self._here.join(10)  # a thread inside onnxruntime at exit can crash the interpreter
+        if self._watch.ident is not None:  # started
+            self._watch.join(5)
+        if self._here.ident is not None:
+            self._here.join(10)  # a thread inside onnxruntime at exit aborts the interpreter
         self.finished.set()
 
 

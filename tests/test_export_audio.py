@@ -394,6 +394,66 @@ def test_existing_file_is_kept_without_force(tmp_path):
     assert leftovers(tmp_path) == ["r.ogg"]
 
 
+def _holders(inode: tuple[int, int]) -> list[int]:
+    """The processes that have the file `inode` (device, inode) open."""
+    found = []
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            st = fd.stat()
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+        if (st.st_dev, st.st_ino) == inode:
+            found.append(int(fd.parent.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see open files")
+@pytest.mark.parametrize("with_cat", [True, False], ids=["helper", "no cat on PATH"])
+def test_a_large_file_replaced_is_let_go_by_a_helper_then_freed(tmp_path, monkeypatch, with_cat):
+    """A rename over a big file frees its blocks within the rename (80-110 ms for a 30-minute
+    wav): a helper holds the old file across the rename, then lets go; without `cat` it is a
+    plain rename. Either way the new file is whole and nothing holds the old one after."""
+    from coach.export import write as write_module
+
+    path = tmp_path / "r.wav"
+    path.write_bytes(b"\1" * write_module.HELD_BYTES)
+    old = path.stat()
+    inode = (old.st_dev, old.st_ino)
+    if not with_cat:
+        monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    at_rename: list[list[int]] = []
+    rename = os.replace
+
+    def noted(a, b):
+        at_rename.append(_holders(inode))
+        rename(a, b)
+
+    monkeypatch.setattr(write_module.os, "replace", noted)
+    write(path, force=True)
+    assert sf.info(path).frames == 3 * SR
+    assert leftovers(tmp_path) == ["r.wav"]
+    [holders] = at_rename
+    if with_cat:
+        assert holders and os.getpid() not in holders  # another process, not coach
+    else:
+        assert holders == []
+    deadline = time.monotonic() + 10
+    while _holders(inode) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _holders(inode) == [], "the replaced file is still held open"
+
+
+def test_a_small_file_replaced_needs_no_helper(tmp_path, monkeypatch):
+    import subprocess as subprocess_module
+
+    path = tmp_path / "r.wav"
+    path.write_bytes(b"small")
+    started = []
+    monkeypatch.setattr(subprocess_module, "Popen", lambda *a, **k: started.append(a))
+    write(path, force=True)
+    assert sf.info(path).frames == 3 * SR and started == []
+
+
 def test_folder_as_target_is_refused(tmp_path):
     (tmp_path / "out.wav").mkdir()
     with pytest.raises(UserError, match="it is a folder"):

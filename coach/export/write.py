@@ -160,7 +160,7 @@ def _replace(tmp: Path, path: Path) -> None:
     finally:
         if helper is not None:
             with contextlib.suppress(OSError):
-                helper.stdin.close()  # type: ignore[union-attr]  # cat exits, the blocks go
+                helper.stdin.close()  # cat exits, the blocks go
 
 
 def _holding(path: Path, old: os.stat_result):

@@ -470,10 +470,10 @@ def _piper_env(cache: Path) -> dict:
     return env
 
 
-def bench_piper(name: str, work: Path, runs: int, cold_runs: int = 3) -> list[Figure]:
+def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
     """A built-in routine exported with Piper's voice from an empty phrase cache, against
     Piper alone speaking the same unique phrases in one process (the Piper floor), in turns
-    (median of `cold_runs` each)."""
+    (median of `runs` each), and from a warm cache."""
     from coach.sound.piper import find_models, rate_to_length_scale, unavailable
 
     why_not = unavailable()
@@ -489,7 +489,7 @@ def bench_piper(name: str, work: Path, runs: int, cold_runs: int = 3) -> list[Fi
     colds, floors = [], []
     # In turns, as the other anchors are: a run of 25 s on a shared host is slowed by whatever
     # else runs then, and a cold export and the floor measured minutes apart differed by 15%.
-    for _ in range(cold_runs):
+    for _ in range(runs):
         shutil.rmtree(cache, ignore_errors=True)
         t0 = time.perf_counter()
         _coach("export", name, "-o", str(out), "--force", "-q", env=env)
@@ -1018,7 +1018,6 @@ def main() -> int:
             lambda: bench_piper(
                 "upper-back-quick" if args.quick else "upper-back-full",
                 work,
-                1 if args.quick else 3,
                 1 if args.quick else 3,
             ),
         ]

@@ -175,6 +175,62 @@ def test_cues_are_spoken_inside_a_long_hold_without_overlapping_the_countdown():
     assert all(start.start_ms < c.start_ms < start.start_ms + 57_000 for c in reminders)
 
 
+def test_windows_alike_in_length_keep_what_each_of_them_holds():
+    # The compiler places what goes in a window once per shape; windows of the same length
+    # with other breath patterns, reminders or counts must not share their contents.
+    s = script_of(
+        """
+title: Shapes
+steps:
+  - exercise: One
+    hold: 40s
+    breath: box
+    cues: [Keep breathing.]
+    sides: both
+  - exercise: Two
+    hold: 40s
+    cues: [Relax your jaw.]
+  - exercise: Three
+    hold: 40s
+    breath: 4-7-8
+    cues: [Keep breathing.]
+  - exercise: Four
+    reps: 8
+    tempo: 5s
+    count: true
+  - exercise: Five
+    reps: 8
+    tempo: 5s
+    count: false
+"""
+    )
+    starts = tones(s, "hold_start")
+    ends = tones(s, "hold_end")
+    assert len(starts) == len(ends) == 6
+
+    def inside(i):
+        a, b = starts[i].start_ms, ends[i].start_ms
+        return [
+            (c.start_ms - a, c.end_ms - a, c.kind, c.role, c.text, c.tone, c.side)
+            for c in s.cues
+            if a < c.start_ms < b or (c.start_ms == a and c is not starts[i])
+        ]
+
+    left, right, two, three, four, five = (inside(i) for i in range(6))
+    # The same hold on each side: the same cues at the same offsets, each on its own side.
+    assert [c[:6] for c in left] == [c[:6] for c in right]
+    assert {c[6] for c in left} == {"left"} and {c[6] for c in right} == {"right"}
+    said = [[c[4] for c in w if c[3] == "reminder"] for w in (left, two, three)]
+    assert said == [["Keep breathing."], ["Relax your jaw."], ["Keep breathing."]]
+    assert not [c for c in two if c[3].startswith("breath_")]
+    box = [c[0] for c in left if c[3] == "breath_in" and c[2] == "speech"]
+    four_seven_eight = [c[0] for c in three if c[3] == "breath_in" and c[2] == "speech"]
+    assert box[:2] == [0, 16_000] and four_seven_eight[:2] == [0, 19_000]
+    assert [c[4] for c in four if c[3] == "rep_count"] == [f"{n}." for n in range(1, 9)]
+    assert not [c for c in five if c[3] == "rep_count"]
+    assert len([c for c in five if c[5] == "rep"]) == 7
+
+
 def test_caution_is_spoken_before_the_step():
     s = script_of(HOLD.replace("say: Stand", "caution: Go gently.\n    say: Stand"))
     caution = speech(s, "caution")[0]

@@ -32,6 +32,8 @@ from coach.words import N_, Words, words_for
 Durations = Callable[[str], int]
 # A cue's fields, in Cue's order: start_ms, end_ms, kind, role, step, text, tone, side.
 _CueFields = tuple[int, int, CueKind, CueRole, int, "str | None", "Tone | None", "str | None"]
+# What a timed window holds, relative to its start: (start, end, kind, role, text, tone).
+_Shape = tuple[tuple[int, int, CueKind, CueRole, "str | None", "Tone | None"], ...]
 
 GAP_MS = 350  # between two spoken sentences
 SLOT_GAP_MS = 150  # between cues inside a timed window, where breath words come quickly
@@ -275,6 +277,7 @@ class _Compiler:
         self.breath_cues = "tones" if pacing.verbosity == "minimal" else pacing.breath_cues
         self.explained: set[str] = set()
         self._countdown: tuple[dict[int, str], bool] | None = None  # see countdown()
+        self._shapes: dict[tuple, _Shape] = {}  # see _window
 
     # -- scaling ------------------------------------------------------------------------
 
@@ -553,22 +556,43 @@ class _Compiler:
 
     # -- timed windows: tone, timer, cues placed inside, end tone ------------------------
 
-    def _window(self, length_ms: int, side, place: Callable[[_Slots], None]) -> None:
+    def _window(
+        self, length_ms: int, side, place: Callable[[_Slots], None], shape_key: tuple
+    ) -> None:
+        """A window of `length_ms` from its start tone, with what `place` puts in it.
+
+        `shape_key` names everything `place` depends on besides the window's start: what
+        goes in a window is placed relative to its start, so windows of the same shape (the
+        same hold on each side, every set, a routine's repeated breathing) are placed once.
+        """
         start = self.t
         self.tone_at(start, Tone.HOLD_START, side)
         end = start + length_ms
-        durations = self.durations
-        slots = _Slots(start, end, durations)
-        place(slots)
+        shape = self._shapes.get(shape_key)
+        if shape is None:
+            shape = self._shapes[shape_key] = self._place(length_ms, place)
         # As speech_at and tone_at would place them, in one go: a window holds most of a
         # routine's cues, and they all belong to the same step.
         step, add = self.step, self.cues.append
-        for at, text, role in slots.placed:
-            add((at, at + max(1, durations(text)), _SPEECH, role, step, text, None, side))
-        for at, tone in slots.tones:
-            add((at, at + TONE_MS[tone], _TONE, _TONE_ROLES[tone], step, None, tone, side))
+        for at, until, kind, role, text, tone in shape:
+            add((start + at, start + until, kind, role, step, text, tone, side))
         self.tone_at(end, Tone.HOLD_END, side)
         self.t = end + TONE_MS[Tone.HOLD_END] + GAP_MS
+
+    def _place(self, length_ms: int, place: Callable[[_Slots], None]) -> _Shape:
+        """What `place` puts in a window of `length_ms` starting at 0: speech, then tones."""
+        durations = self.durations
+        slots = _Slots(0, length_ms, durations)
+        place(slots)
+        speech = [
+            (at, at + max(1, durations(text)), _SPEECH, role, text, None)
+            for at, text, role in slots.placed
+        ]
+        tones = [
+            (at, at + TONE_MS[tone], _TONE, _TONE_ROLES[tone], None, tone)
+            for at, tone in slots.tones
+        ]
+        return (*speech, *tones)
 
     def countdown(self) -> tuple[dict[int, str], bool]:
         """The countdown's words, and whether pips are said instead: the same for every hold,
@@ -583,6 +607,9 @@ class _Compiler:
         return self._countdown
 
     def hold_window(self, hold: int, ex: Exercise, side) -> None:
+        breathing = ex.breath is not None or self.p.breath is not None
+        pattern = self.pattern(ex.breath) if breathing else None
+
         def place(slots: _Slots) -> None:
             if hold >= COUNTDOWN_MIN_HOLD_MS:
                 count, pips = self.countdown()
@@ -591,8 +618,7 @@ class _Compiler:
                         slots.tones.append((slots.end - k * 1000, Tone.COUNTDOWN))
                     else:
                         slots.fixed(slots.end - k * 1000, count[k], CueRole.COUNTDOWN)
-            if ex.breath is not None or self.p.breath is not None:
-                pattern = self.pattern(ex.breath)
+            if pattern is not None:
                 _breath_cues(slots, pattern, None, self.breath_cues, self.w)
             if hold >= HALFWAY_MIN_HOLD_MS and self.words:
                 halfway = self.w.gettext("Halfway.")
@@ -601,7 +627,7 @@ class _Compiler:
                 at = slots.start + hold * (i + 1) // (len(ex.cues) + 1)
                 slots.flexible(at, text, CueRole.REMINDER)
 
-        self._window(hold, side, place)
+        self._window(hold, side, place, ("hold", hold, pattern, ex.cues))
 
     def reps_window(self, reps: int, tempo: int, count: bool, side) -> None:
         def place(slots: _Slots) -> None:
@@ -614,13 +640,13 @@ class _Compiler:
                 elif i:
                     slots.tones.append((at, Tone.REP))
 
-        self._window(reps * tempo, side, place)
+        self._window(reps * tempo, side, place, ("reps", reps, tempo, count))
 
     def breath_window(self, pattern: BreathPattern, cycles: int, side) -> None:
         def place(slots: _Slots) -> None:
             _breath_cues(slots, pattern, cycles, self.breath_cues, self.w)
 
-        self._window(pattern.cycle_ms * cycles, side, place)
+        self._window(pattern.cycle_ms * cycles, side, place, ("breath", pattern, cycles))
 
 
 @functools.cache

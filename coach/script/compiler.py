@@ -32,8 +32,11 @@ from coach.words import N_, Words, words_for
 Durations = Callable[[str], int]
 # A cue's fields, in Cue's order: start_ms, end_ms, kind, role, step, text, tone, side.
 _CueFields = tuple[int, int, CueKind, CueRole, int, "str | None", "Tone | None", "str | None"]
-# What a timed window holds, relative to its start: (start, end, kind, role, text, tone).
-_Shape = tuple[tuple[int, int, CueKind, CueRole, "str | None", "Tone | None"], ...]
+# What a timed window holds, relative to its start: its words (start, end, role, text) and its
+# tones (start, end, role, tone), each in the order placed.
+_Shape = tuple[tuple[tuple[int, int, CueRole, str], ...], tuple[tuple[int, int, str, Tone], ...]]
+# A timed window's contents as placed: (start_ms, step, side, shape).
+_Window = tuple[int, int, "str | None", _Shape]
 
 GAP_MS = 350  # between two spoken sentences
 SLOT_GAP_MS = 150  # between cues inside a timed window, where breath words come quickly
@@ -266,7 +269,8 @@ class _Compiler:
         self.final_ms: int | None = None  # see compile_ahead
         # Shifted by the introduction's length once the whole timeline is known (see _script);
         # kept as Cue's fields in order, made into cues once, at the end (_finish).
-        self.cues: list[_CueFields] = []
+        # A window's contents are kept as one _Window item.
+        self.cues: list[_CueFields | _Window] = []
         self.chapters: list[Chapter] = []  # each ends where the next starts: set in _script
         self.pending_start: int | None = None  # an announcement opened the next chapter
         # Verbosity: full explains an exercise the first time it comes (by name) and says its
@@ -368,8 +372,9 @@ class _Compiler:
         # the routine a second time.
         if intro is None:  # said as given
             return self._finish(duration, None, 0)
-        said = self.cues[intro][5]
-        assert said is not None  # the introduction is a speech cue
+        cue = self.cues[intro]
+        assert len(cue) == 8 and cue[5] is not None  # the introduction is a speech cue
+        said = cue[5]
         base_ms = self.durations(said)
         text, shift = said, 0
         for _ in range(3):
@@ -381,7 +386,7 @@ class _Compiler:
             if new_shift == shift:
                 break
             shift = new_shift
-        start, end, kind, role, step, _, tone, side = self.cues[intro]
+        start, end, kind, role, step, _, tone, side = cue
         self.cues[intro] = (start, end + shift, kind, role, step, text, tone, side)
         return self._finish(duration, intro, shift)
 
@@ -395,12 +400,30 @@ class _Compiler:
         # with them, and cues that start together otherwise keep the order they were placed.
         tones: list[Cue] = []
         words: list[Cue] = []
-        for i, (start, end, kind, role, step, text, tone, side) in enumerate(fields):
+        tone, word = tones.append, words.append
+        for i, item in enumerate(fields):
             by = shift if i >= moved else 0
+            if len(item) == 4:  # a window's contents, made here from its shape
+                at, in_step, on, (said, sounded) = item
+                at += by
+                in_step = in_step if in_step < last else last
+                for a, b, says, text in said:
+                    word(make_cue(at + a, at + b, _SPEECH, says, in_step, text, None, on))
+                for a, b, sounds, played in sounded:
+                    tone(make_cue(at + a, at + b, _TONE, sounds, in_step, None, played, on))
+                continue
+            start, end, kind, role, step, words_said, sound, side = item
             cue = make_cue(
-                start + by, end + by, kind, role, step if step < last else last, text, tone, side
+                start + by,
+                end + by,
+                kind,
+                role,
+                step if step < last else last,
+                words_said,
+                sound,
+                side,
             )
-            (tones if kind is _TONE else words).append(cue)
+            (tone if kind is _TONE else word)(cue)
         cues = tones + words
         cues.sort(key=_START_MS)
         duration += shift
@@ -571,28 +594,25 @@ class _Compiler:
         shape = self._shapes.get(shape_key)
         if shape is None:
             shape = self._shapes[shape_key] = self._place(length_ms, place)
-        # As speech_at and tone_at would place them, in one go: a window holds most of a
+        # Kept as one item and made into cues at the end (_finish): a window holds most of a
         # routine's cues, and they all belong to the same step.
-        step, add = self.step, self.cues.append
-        for at, until, kind, role, text, tone in shape:
-            add((start + at, start + until, kind, role, step, text, tone, side))
+        self.cues.append((start, self.step, side, shape))
         self.tone_at(end, Tone.HOLD_END, side)
         self.t = end + TONE_MS[Tone.HOLD_END] + GAP_MS
 
     def _place(self, length_ms: int, place: Callable[[_Slots], None]) -> _Shape:
-        """What `place` puts in a window of `length_ms` starting at 0: speech, then tones."""
+        """What `place` puts in a window of `length_ms` starting at 0, as speech_at and tone_at
+        would have it."""
         durations = self.durations
         slots = _Slots(0, length_ms, durations)
         place(slots)
-        speech = [
-            (at, at + max(1, durations(text)), _SPEECH, role, text, None)
-            for at, text, role in slots.placed
-        ]
-        tones = [
-            (at, at + TONE_MS[tone], _TONE, _TONE_ROLES[tone], None, tone)
-            for at, tone in slots.tones
-        ]
-        return (*speech, *tones)
+        said = tuple(
+            (at, at + max(1, durations(text)), role, text) for at, text, role in slots.placed
+        )
+        sounded = tuple(
+            (at, at + TONE_MS[tone], _TONE_ROLES[tone], tone) for at, tone in slots.tones
+        )
+        return said, sounded
 
     def countdown(self) -> tuple[dict[int, str], bool]:
         """The countdown's words, and whether pips are said instead: the same for every hold,

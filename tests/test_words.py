@@ -197,6 +197,18 @@ def test_durations_are_worded_per_language():
     assert words_for("es").duration(21 * 3_600_000) == "veintiuna horas"
 
 
+def test_a_message_filled_again_says_the_same_and_a_value_of_another_type_its_own():
+    # Filled messages are kept (a compile fills the same ones again and again); 1, 1.0 and
+    # True are equal keys to a dict, but each is said its own way.
+    de = words_for("de")
+    first = de.ngettext("{n} minute", "{n} minutes", 1)
+    assert first == de.ngettext("{n} minute", "{n} minutes", 1) == "eine Minute"
+    assert de.gettext("Set {k} of {n}.", k=1, n=3) == "Satz 1 von 3."
+    assert de.gettext("Set {k} of {n}.", k=1.0, n=3) == "Satz 1.0 von 3."
+    assert de.gettext("Set {k} of {n}.", k=True, n=3) == "Satz True von 3."
+    assert de.gettext("Set {k} of {n}.", k=1, n=3) == "Satz 1 von 3."
+
+
 def test_a_regional_code_uses_its_languages_words_and_another_language_english():
     assert words_for("de-AT").gettext("Halfway.") == "Halbzeit."
     assert words_for("fr_CA").gettext("Halfway.") == "À mi-chemin."

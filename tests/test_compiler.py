@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from coach.errors import RoutineError
 from coach.routine.library import builtin_names, find
 from coach.routine.parser import load_routine, parse_routine
 from coach.script import cues
@@ -229,6 +231,34 @@ steps:
     assert [c[4] for c in four if c[3] == "rep_count"] == [f"{n}." for n in range(1, 9)]
     assert not [c for c in five if c[3] == "rep_count"]
     assert len([c for c in five if c[5] == "rep"]) == 7
+
+
+def test_the_cycle_collector_is_back_as_it_was_after_a_compile_even_a_failed_one():
+    # The compiler pauses Python's cycle collector while it works (its objects all live on).
+    text = HOLD.replace("hold: 20s", "hold: 20s\n    sets: 2")
+    paused = []
+
+    def durations(text: str) -> int:
+        paused.append(not gc.isenabled())
+        return 1000
+
+    assert gc.isenabled()
+    compile(parse_routine(text, "t.yaml"), None, durations)
+    assert paused and all(paused)
+    assert gc.isenabled()
+    too_long = parse_routine(
+        "title: Long\nsteps:\n  - repeat: 100\n    steps:\n      - exercise: A\n        hold: 1h\n",
+        "t.yaml",
+    )
+    with pytest.raises(RoutineError, match="lasts more than"):
+        compile(too_long)
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        compile(parse_routine(text, "t.yaml"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_caution_is_spoken_before_the_step():

@@ -205,6 +205,19 @@ def _memo(durations: Durations) -> Durations:
     return _Measured(durations).__getitem__
 
 
+def _window_cues(
+    window: _Window, by: int, last: int, add_word: Callable, add_tone: Callable
+) -> None:
+    """A timed window's cues, made from its shape at its start moved by `by` (see _finish)."""
+    start, step, side, (said, sounded) = window
+    start += by
+    step = step if step < last else last
+    for at, end, role, text in said:
+        add_word(make_cue(start + at, start + end, _SPEECH, role, step, text, None, side))
+    for at, end, tone_role, tone in sounded:
+        add_tone(make_cue(start + at, start + end, _TONE, tone_role, step, None, tone, side))
+
+
 # -- flattening: repeats become rounds, so each step knows what comes after it --------------
 
 
@@ -424,30 +437,17 @@ class _Compiler:
         # with them, and cues that start together otherwise keep the order they were placed.
         tones: list[Cue] = []
         words: list[Cue] = []
-        tone, word = tones.append, words.append
+        add_tone, add_word = tones.append, words.append
         for i, item in enumerate(fields):
             by = shift if i >= moved else 0
-            if len(item) == 4:  # a window's contents, made here from its shape
-                at, in_step, on, (said, sounded) = item
-                at += by
-                in_step = in_step if in_step < last else last
-                for a, b, says, text in said:
-                    word(make_cue(at + a, at + b, _SPEECH, says, in_step, text, None, on))
-                for a, b, sounds, played in sounded:
-                    tone(make_cue(at + a, at + b, _TONE, sounds, in_step, None, played, on))
+            if len(item) == 4:  # a timed window's contents
+                _window_cues(item, by, last, add_word, add_tone)
                 continue
-            start, end, kind, role, step, words_said, sound, side = item
+            start, end, kind, role, step, text, tone, side = item
             cue = make_cue(
-                start + by,
-                end + by,
-                kind,
-                role,
-                step if step < last else last,
-                words_said,
-                sound,
-                side,
+                start + by, end + by, kind, role, step if step < last else last, text, tone, side
             )
-            (tone if kind is _TONE else word)(cue)
+            (add_tone if kind is _TONE else add_word)(cue)
         cues = tones + words
         cues.sort(key=_START_MS)
         duration += shift

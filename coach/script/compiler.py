@@ -16,9 +16,10 @@ The rules it keeps (tests check each one):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -129,16 +130,22 @@ def compile_ahead(
     the start tone. `coach play` sounds the start tone at once and lets the silence after it
     last until the voice has spoken the first words (coach.play.session); everything after
     moves with them. The introduction's "About N minutes." is reckoned without that wait."""
+    with _collector_paused():
+        return _compile_ahead(routine, settings, durations, intro_durations, known, first_words_ms)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
     # A compile makes tens of thousands of objects (some 13,000 cues for 1,000 steps), and all
     # of them live on in the script. Each few hundred made, Python's cycle collector walks
-    # the young ones, and every so often all, only to find no garbage: a third of the time
-    # of a large compile. It is paused for the compile (unless someone else paused it) and
-    # its cycles, if any, are found after.
+    # the young ones, and every so often all, only to find no garbage: about a tenth of a
+    # large compile's work. It is paused for the compile (unless someone else paused it)
+    # and its cycles, if any, are found after.
     pause = gc.isenabled()
     if pause:
         gc.disable()
     try:
-        return _compile_ahead(routine, settings, durations, intro_durations, known, first_words_ms)
+        yield
     finally:
         if pause:
             gc.enable()

@@ -92,9 +92,6 @@ def has_words(tag: str) -> bool:
     return language_of(tag) is not None
 
 
-_FILLED_MAX = 4096  # filled messages kept per language (see Words._fill)
-
-
 class Words:
     """coach's phrases in one language. The methods are gettext's, with `str.format` fields
     filled in (see the module docstring for numbers)."""
@@ -103,7 +100,6 @@ class Words:
         self.language = language
         self._t = translations
         self._durations: dict[int, str] = {}  # seconds -> how they are said (see duration)
-        self._filled: dict[tuple, str] = {}  # (template, *fields) -> the text (see _fill)
 
     def gettext(self, message: str, **fields: Any) -> str:
         if not fields:  # most of a compile's calls: no method more than needed
@@ -158,22 +154,20 @@ class Words:
     def _fill(self, template: str, fields: dict[str, Any]) -> str:
         if not fields:
             return template
-        # A compile fills the same few messages with the same values over and over ("Rest
-        # for 15 seconds.", "Set 2 of 3."); each is filled once. The values' types are in
-        # the key, as True == 1 == 1.0 and each is said its own way.
-        key = (template, *fields.items(), *map(type, fields.values()))
-        text = self._filled.get(key)
-        if text is None:
-            if len(self._filled) >= _FILLED_MAX:  # a long-lived editor server sees many titles
-                self._filled.clear()
-            code = self.language.code
-            text = self._filled[key] = template.format(
-                **{
-                    k: _Number(code, v) if isinstance(v, int) and not isinstance(v, bool) else v
-                    for k, v in fields.items()
-                }
-            )
-        return text
+        return _filled(self.language.code, template, **fields)
+
+
+# A compile fills the same few messages with the same values over and over ("Rest for 15
+# seconds.", "Set 2 of 3."); each is filled once. typed: 1, 1.0 and True are equal keys, but
+# each is said its own way. The bound is for a long-lived editor server, which sees many titles.
+@functools.lru_cache(maxsize=4096, typed=True)
+def _filled(code: str, template: str, **fields: Any) -> str:
+    return template.format(
+        **{
+            k: _Number(code, v) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in fields.items()
+        }
+    )
 
 
 class _Number:

